@@ -1,0 +1,13 @@
+"""alkdsr: ALKDNet for lightweight super-resolution, as a BasicSR plugin.
+
+Importing alkdsr makes a stock ``basicsr`` 1.4.2 importable on current torchvision and
+registers alkdsr's architectures, models and datasets in BasicSR's registries.
+"""
+
+from ._compat import install_torchvision_alias
+
+install_torchvision_alias()
+
+from . import archs  # noqa: E402  (registers architectures)
+
+__version__ = '0.1.0'
