@@ -9,5 +9,7 @@ from ._compat import install_torchvision_alias
 install_torchvision_alias()
 
 from . import archs  # noqa: E402  (registers architectures)
+from .version import __version__  # noqa: E402
+from .weights import load_model, save_checkpoint  # noqa: E402
 
-__version__ = '0.1.0'
+__all__ = ['archs', 'load_model', 'save_checkpoint', '__version__']

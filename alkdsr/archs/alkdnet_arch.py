@@ -92,9 +92,23 @@ class ALKDNet(nn.Module):
     size >= 1x1 works.
     """
 
-    def __init__(self, upscale=None, preset=None, num_in_ch=None, num_out_ch=None, num_feat=None,
-                 num_block=None, num_replicas=None, refine_conv=None, kernel_size=None,
-                 fusion_kernel_size=None, residual=None, pixel_norm=None, esa_padding=None, upsampler=None):
+    def __init__(
+        self,
+        upscale=None,
+        preset=None,
+        num_in_ch=None,
+        num_out_ch=None,
+        num_feat=None,
+        num_block=None,
+        num_replicas=None,
+        refine_conv=None,
+        kernel_size=None,
+        fusion_kernel_size=None,
+        residual=None,
+        pixel_norm=None,
+        esa_padding=None,
+        upsampler=None,
+    ):
         args = dict(locals())
         super().__init__()
         given = {k: v for k, v in args.items() if k not in ('self', '__class__', 'preset') and v is not None}
@@ -187,10 +201,19 @@ class ALKDNet(nn.Module):
             kernel_size = sd['blocks.0.refine.0.dw.weight'].shape[2]
             fusion_kernel_size = sd['smooth.dw.weight'].shape[2]
         return dict(
-            upscale=upscale, num_in_ch=num_in_ch, num_out_ch=num_in_ch, num_feat=num_feat, num_block=num_block,
-            num_replicas=num_replicas, refine_conv='alkconv' if alk else 'bsconv', kernel_size=kernel_size,
-            fusion_kernel_size=fusion_kernel_size, residual='both' if pixel_norm else 'fsrl', pixel_norm=pixel_norm,
-            esa_padding=1 if pixel_norm else 0, upsampler='pixelshuffledirect',
+            upscale=upscale,
+            num_in_ch=num_in_ch,
+            num_out_ch=num_in_ch,
+            num_feat=num_feat,
+            num_block=num_block,
+            num_replicas=num_replicas,
+            refine_conv='alkconv' if alk else 'bsconv',
+            kernel_size=kernel_size,
+            fusion_kernel_size=fusion_kernel_size,
+            residual='both' if pixel_norm else 'fsrl',
+            pixel_norm=pixel_norm,
+            esa_padding=1 if pixel_norm else 0,
+            upsampler='pixelshuffledirect',
         )
 
 
@@ -207,7 +230,7 @@ def pad_to_min_size(x: torch.Tensor, min_size: int) -> torch.Tensor:
 def _translate_official_keys(module, state_dict, prefix, *args):
     """Load-state-dict pre-hook: rename official (ALKDN/BSRN) keys to ours, in place."""
     keys = [k for k in state_dict if k.startswith(prefix)]
-    local = {k[len(prefix):]: k for k in keys}
+    local = {k[len(prefix) :]: k for k in keys}
     if not is_official(local):
         return
     renamed = to_alkdsr_names({name: state_dict.pop(full) for name, full in local.items()})
@@ -229,11 +252,29 @@ class ALKDN(ALKDNet):
         p (float): Unused (BSConvS's ratio; BSConvS is not supported).
     """
 
-    def __init__(self, num_in_ch=3, num_feat=64, num_block=8, num_out_ch=3, upscale=4, conv='LargeKernelConv',
-                 lk_size=9, upsampler='pixelshuffledirect', p=0.25):
+    def __init__(
+        self,
+        num_in_ch=3,
+        num_feat=64,
+        num_block=8,
+        num_out_ch=3,
+        upscale=4,
+        conv='LargeKernelConv',
+        lk_size=9,
+        upsampler='pixelshuffledirect',
+        p=0.25,
+    ):
         if conv not in _OFFICIAL_CONVS:
             raise ValueError(f'conv must be one of {tuple(_OFFICIAL_CONVS)} (got {conv!r})')
         refine = _OFFICIAL_CONVS[conv]
-        super().__init__(upscale=upscale, preset='alkdnet', num_in_ch=num_in_ch, num_out_ch=num_out_ch,
-                         num_feat=num_feat, num_block=num_block, refine_conv=refine,
-                         kernel_size=lk_size if refine == 'alkconv' else 3, upsampler=upsampler)
+        super().__init__(
+            upscale=upscale,
+            preset='alkdnet',
+            num_in_ch=num_in_ch,
+            num_out_ch=num_out_ch,
+            num_feat=num_feat,
+            num_block=num_block,
+            refine_conv=refine,
+            kernel_size=lk_size if refine == 'alkconv' else 3,
+            upsampler=upsampler,
+        )

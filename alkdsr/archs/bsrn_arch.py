@@ -26,9 +26,25 @@ class BSRN(ALKDNet):
         p (float): Unused (BSConvS's ratio).
     """
 
-    def __init__(self, num_in_ch=3, num_feat=64, num_block=8, num_out_ch=3, upscale=4, conv='BSConvU',
-                 upsampler='pixelshuffledirect', p=0.25):
+    def __init__(
+        self,
+        num_in_ch=3,
+        num_feat=64,
+        num_block=8,
+        num_out_ch=3,
+        upscale=4,
+        conv='BSConvU',
+        upsampler='pixelshuffledirect',
+        p=0.25,
+    ):
         if conv != 'BSConvU':
             raise ValueError(f"only conv='BSConvU' is supported (got {conv!r})")
-        super().__init__(upscale=upscale, preset='bsrn', num_in_ch=num_in_ch, num_out_ch=num_out_ch,
-                         num_feat=num_feat, num_block=num_block, upsampler=upsampler)
+        super().__init__(
+            upscale=upscale,
+            preset='bsrn',
+            num_in_ch=num_in_ch,
+            num_out_ch=num_out_ch,
+            num_feat=num_feat,
+            num_block=num_block,
+            upsampler=upsampler,
+        )

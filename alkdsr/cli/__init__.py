@@ -1,0 +1,1 @@
+"""The ``alkdsr`` command line: one console script with a subcommand per tool."""

@@ -1,0 +1,64 @@
+"""``alkdsr <command>``: dispatch to the subcommand modules in this package.
+
+Each subcommand module defines ``HELP`` (one line), ``add_arguments(parser)`` and
+``run(args) -> int``. Errors of the user's making (``AlkdsrError``) print one line and
+exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from .. import __version__
+from .._compat import tune_malloc
+from ..errors import AlkdsrError
+
+COMMANDS = ('prepare', 'benchmark', 'profile', 'upscale', 'export', 'compare')
+
+
+def _load(name: str):
+    try:
+        return importlib.import_module(f'alkdsr.cli.{name}')
+    except ModuleNotFoundError as e:  # a subcommand not built yet
+        if e.name == f'alkdsr.cli.{name}':
+            return None
+        raise
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog='alkdsr', description='ALKDNet super-resolution tools (BasicSR plugin).')
+    parser.add_argument('--version', action='version', version=f'alkdsr {__version__}')
+    sub = parser.add_subparsers(dest='command', metavar='COMMAND')
+    for name in COMMANDS:
+        module = _load(name)
+        if module is None:
+            continue
+        p = sub.add_parser(
+            name, help=module.HELP, description=module.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        )
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, '_run', None):
+        parser.print_help()
+        return 2
+    tune_malloc()
+    try:
+        return int(args._run(args) or 0)
+    except AlkdsrError as e:
+        print(f'alkdsr {args.command}: error: {e}', file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f'alkdsr {args.command}: interrupted', file=sys.stderr)
+        return 130
+
+
+if __name__ == '__main__':
+    sys.exit(main())

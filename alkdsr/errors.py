@@ -1,0 +1,5 @@
+"""User-facing errors: each one is reported as a single line naming the problem."""
+
+
+class AlkdsrError(Exception):
+    """A problem with the user's input (file, option, data); the CLI prints it and exits 2."""

@@ -1,0 +1,139 @@
+"""Checkpoints: safe loading, recognition of architecture and scale, atomic saving.
+
+Reads BasicSR ``.pth`` files (``params_ema``, ``params``), bare state dicts and
+``.safetensors``; every ``.pth`` is loaded with ``weights_only=True``, so a file that would
+run code when unpickled is refused. Files saved by alkdsr carry the network's full config
+(``'arch'`` beside ``'params'``, or safetensors metadata), which BasicSR ignores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import zipfile
+from pathlib import Path
+
+import torch
+
+from .archs.alkdnet_arch import ALKDNet
+from .errors import AlkdsrError
+from .fileio import atomic_path
+
+PARAM_KEYS = ('params_ema', 'params', 'state_dict', 'model', 'net_g')
+ARCH_KEY = 'arch'
+SAFETENSORS_META_KEY = 'alkdsr_arch'
+
+
+class CheckpointError(AlkdsrError, ValueError):
+    """A checkpoint that cannot be used; the message names the file and the problem."""
+
+
+def read_checkpoint(path: str | os.PathLike, param_key: str | None = None) -> tuple[dict, dict | None]:
+    """Return ``(state_dict, arch_config_or_None)`` from a .pth or .safetensors file."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f'{path}: no such checkpoint file')
+    if path.stat().st_size == 0:
+        raise CheckpointError(f'{path}: empty file, not a checkpoint')
+    if path.suffix == '.safetensors':
+        return _read_safetensors(path)
+    try:
+        ckpt = torch.load(path, map_location='cpu', weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise CheckpointError(
+            f'{path}: refused, the file holds pickled objects other than tensors and plain containers '
+            f'(loading it could run code): {str(e).splitlines()[0]}'
+        ) from None
+    except (EOFError, zipfile.BadZipFile, RuntimeError, OSError) as e:
+        raise CheckpointError(f'{path}: truncated or corrupt checkpoint ({type(e).__name__}: {e})') from None
+    if not isinstance(ckpt, dict):
+        raise CheckpointError(f'{path}: expected a dict of tensors, found {type(ckpt).__name__}')
+    meta = ckpt.get(ARCH_KEY) if isinstance(ckpt.get(ARCH_KEY), dict) else None
+    state = _select_params(ckpt, param_key, path)
+    return state, meta
+
+
+def _read_safetensors(path: Path) -> tuple[dict, dict | None]:
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework='pt') as f:
+            meta_str = (f.metadata() or {}).get(SAFETENSORS_META_KEY)
+            state = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f'{path}: truncated or corrupt safetensors file ({e})') from None
+    meta = json.loads(meta_str) if meta_str else None
+    return _strip_module_prefix(state), meta
+
+
+def _select_params(ckpt: dict, param_key: str | None, path: Path) -> dict:
+    if param_key is not None:
+        if param_key not in ckpt:
+            raise CheckpointError(f'{path}: no {param_key!r} entry (has {", ".join(map(str, ckpt))})')
+        state = ckpt[param_key]
+    else:
+        key = next((k for k in PARAM_KEYS if isinstance(ckpt.get(k), dict)), None)
+        state = ckpt[key] if key else ckpt
+    tensors = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
+    if not tensors:
+        raise CheckpointError(f'{path}: no tensors found (keys: {", ".join(map(str, list(ckpt)[:8]))})')
+    return _strip_module_prefix(tensors)
+
+
+def _strip_module_prefix(state: dict) -> dict:
+    return {k[len('module.') :] if k.startswith('module.') else k: v for k, v in state.items()}
+
+
+def detect_config(state_dict: dict, meta: dict | None = None) -> dict:
+    """ALKDNet constructor arguments for a checkpoint: its stored config, else read off the weights."""
+    detected = ALKDNet.config_from_state_dict(state_dict)
+    if meta:
+        stored = {k: v for k, v in meta.items() if k in detected}
+        shape_keys = ('upscale', 'num_feat', 'num_block', 'refine_conv', 'kernel_size', 'pixel_norm')
+        clash = [k for k in shape_keys if k in stored and stored[k] != detected[k]]
+        if clash:
+            raise CheckpointError(f'stored config disagrees with the weights on {", ".join(clash)}')
+        detected.update(stored)
+    return detected
+
+
+def load_model(path: str | os.PathLike, device: str | torch.device = 'cpu', **overrides) -> ALKDNet:
+    """Build the network a checkpoint holds and load it (strict). Returns it in eval mode.
+
+    The returned module has ``.upscale`` and ``.config``; ``overrides`` (for example
+    ``residual='abrl'``) replace recognised constructor arguments.
+    """
+    try:
+        state, meta = read_checkpoint(path)
+        config = {**detect_config(state, meta), **overrides}
+    except (CheckpointError, ValueError) as e:
+        msg = str(e)
+        raise CheckpointError(msg if msg.startswith(str(path)) else f'{path}: {msg}') from None
+    net = ALKDNet(**{k: v for k, v in config.items() if k != 'preset'})
+    try:
+        net.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        first = str(e).splitlines()[0]
+        raise CheckpointError(f'{path}: weights do not match the recognised architecture ({first})') from None
+    return net.eval().to(device)
+
+
+def arch_config(net: torch.nn.Module) -> dict:
+    """The config stored beside the weights when saving ``net``."""
+    net = getattr(net, 'module', net)
+    return {'type': 'ALKDNet', **getattr(net, 'config', {})}
+
+
+def save_checkpoint(net: torch.nn.Module, path: str | os.PathLike, param_key: str = 'params') -> None:
+    """Save ``net``'s weights with its config, atomically (.pth in BasicSR's layout, or .safetensors)."""
+    bare = getattr(net, 'module', net)
+    state = {k: v.detach().cpu().contiguous() for k, v in bare.state_dict().items()}
+    config = arch_config(bare)
+    with atomic_path(path) as tmp:
+        if Path(path).suffix == '.safetensors':
+            from safetensors.torch import save_file
+
+            save_file(state, str(tmp), metadata={SAFETENSORS_META_KEY: json.dumps(config)})
+        else:
+            torch.save({param_key: state, ARCH_KEY: config}, tmp)

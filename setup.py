@@ -1,0 +1,50 @@
+"""alkdsr: ALKDNet (Asymmetric Large Kernel Distillation Network) as a BasicSR plugin."""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+ROOT = Path(__file__).parent
+version = {}
+exec((ROOT / 'alkdsr' / 'version.py').read_text(), version)
+
+setup(
+    name='alkdsr',
+    version=version['__version__'],
+    description='ALKDNet for lightweight single-image super-resolution, as a BasicSR plugin',
+    long_description=(ROOT / 'README.md').read_text(encoding='utf-8'),
+    long_description_content_type='text/markdown',
+    license='MIT',
+    python_requires='>=3.9',
+    packages=find_packages(include=['alkdsr', 'alkdsr.*']),
+    package_data={'alkdsr': ['data/*.json']},
+    install_requires=[
+        'torch>=2.1',
+        'torchvision>=0.16',
+        'basicsr>=1.4.2',
+        'numpy',
+        'opencv-python',
+        'pyyaml',
+        'tqdm',
+        'lmdb',
+        'safetensors',
+    ],
+    extras_require={
+        'onnx': ['onnx', 'onnxruntime'],
+        'plot': ['matplotlib'],
+        'demo': ['scikit-image'],
+        'dev': ['pytest', 'ruff', 'onnx', 'onnxruntime', 'matplotlib', 'scikit-image'],
+    },
+    entry_points={
+        'console_scripts': [
+            'alkdsr=alkdsr.cli.main:main',
+            'alkdsr-train=alkdsr.train:main',
+            'alkdsr-test=alkdsr.test:main',
+        ],
+    },
+    classifiers=[
+        'License :: OSI Approved :: MIT License',
+        'Programming Language :: Python :: 3',
+        'Topic :: Scientific/Engineering :: Image Processing',
+    ],
+)

@@ -1,0 +1,34 @@
+"""Shared fixtures. ``../shared`` (weights, golden outputs, benchmark images) sits beside the
+repository in development and CI; tests that need it skip only where it is absent."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+import alkdsr  # noqa: F401  (registers architectures before basicsr is used)
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get('ALKDSR_SHARED', ROOT.parent / 'shared'))
+
+requires_shared = pytest.mark.skipif(
+    not (SHARED / 'weights').is_dir(),
+    reason=f"reference data not found at {SHARED} (the project's ../shared folder)",
+)
+
+
+def official_weights(scale: int) -> Path:
+    return SHARED / 'weights' / 'official' / f'net_g_ALKDN_x{scale}.pth'
+
+
+def bsrn_weights(scale: int) -> Path:
+    return SHARED / 'weights' / 'bsrn_official' / f'net_g_BSRN_x{scale}.pth'
+
+
+@pytest.fixture
+def shared() -> Path:
+    if not (SHARED / 'weights').is_dir():
+        pytest.skip(f'reference data not found at {SHARED}')
+    return SHARED

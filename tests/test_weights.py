@@ -1,0 +1,113 @@
+"""Checkpoint reading, recognition and saving (alkdsr.weights)."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+import torch
+from conftest import bsrn_weights, official_weights, requires_shared
+
+from alkdsr.archs import PRESETS, ALKDNet
+from alkdsr.weights import CheckpointError, detect_config, load_model, read_checkpoint, save_checkpoint
+
+torch.set_grad_enabled(False)
+
+
+@requires_shared
+@pytest.mark.parametrize('scale', [2, 3, 4])
+def test_official_checkpoints_are_recognised(scale):
+    alk = load_model(official_weights(scale))
+    assert alk.upscale == scale and alk.config['preset'] == 'alkdnet'
+    bsrn = load_model(bsrn_weights(scale))
+    assert bsrn.upscale == scale and bsrn.config['preset'] == 'bsrn'
+
+
+@pytest.mark.parametrize('preset', sorted(PRESETS))
+@pytest.mark.parametrize('suffix', ['.pth', '.safetensors'])
+def test_saved_presets_are_recognised_without_flags(tmp_path, preset, suffix):
+    torch.manual_seed(1)
+    scale = 3
+    net = ALKDNet(preset=preset, upscale=scale).eval()
+    path = tmp_path / f'net{suffix}'
+    save_checkpoint(net, path)
+    loaded = load_model(path)
+    assert loaded.config == net.config
+    x = torch.rand(1, 3, 16, 16)
+    assert torch.equal(loaded(x), net(x))
+
+
+def test_bare_state_dict_and_module_prefix(tmp_path):
+    net = ALKDNet(upscale=2, preset='bsrn').eval()
+    torch.save({f'module.{k}': v for k, v in net.state_dict().items()}, tmp_path / 'bare.pth')
+    loaded = load_model(tmp_path / 'bare.pth')
+    assert loaded.config['preset'] == 'bsrn' and loaded.upscale == 2
+
+
+def test_params_ema_is_preferred(tmp_path):
+    a, b = ALKDNet(upscale=2).eval(), ALKDNet(upscale=2).eval()
+    torch.save({'params': a.state_dict(), 'params_ema': b.state_dict()}, tmp_path / 'ema.pth')
+    state, _ = read_checkpoint(tmp_path / 'ema.pth')
+    assert all(torch.equal(state[k], v) for k, v in b.state_dict().items())
+
+
+def test_detect_config_reads_shapes():
+    net = ALKDNet(upscale=3, num_feat=32, num_block=4, kernel_size=7, preset='bsrn_alk7')
+    cfg = detect_config(net.state_dict())
+    assert (cfg['upscale'], cfg['num_feat'], cfg['num_block'], cfg['kernel_size']) == (3, 32, 4, 7)
+    assert cfg['refine_conv'] == 'alkconv' and cfg['pixel_norm'] is False
+
+
+def test_stored_config_that_contradicts_weights_is_refused(tmp_path):
+    net = ALKDNet(upscale=2)
+    torch.save({'params': net.state_dict(), 'arch': {'upscale': 4}}, tmp_path / 'bad.pth')
+    with pytest.raises(CheckpointError, match='disagrees with the weights on upscale'):
+        load_model(tmp_path / 'bad.pth')
+
+
+class Evil:
+    def __reduce__(self):
+        return (print, ('pwned',))
+
+
+def test_pickle_that_would_run_code_is_refused(tmp_path):
+    path = tmp_path / 'evil.pth'
+    torch.save({'params': {'x': torch.zeros(1)}, 'payload': Evil()}, path)
+    with pytest.raises(CheckpointError, match='refused'):
+        read_checkpoint(path)
+
+
+def test_truncated_and_empty_and_foreign_files(tmp_path):
+    net = ALKDNet(upscale=2)
+    good = tmp_path / 'good.pth'
+    save_checkpoint(net, good)
+    data = good.read_bytes()
+    (tmp_path / 'trunc.pth').write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match='truncated or corrupt'):
+        load_model(tmp_path / 'trunc.pth')
+    (tmp_path / 'empty.pth').write_bytes(b'')
+    with pytest.raises(CheckpointError, match='empty file'):
+        load_model(tmp_path / 'empty.pth')
+    (tmp_path / 'plain.pth').write_bytes(pickle.dumps([1, 2, 3]))
+    with pytest.raises(CheckpointError):
+        load_model(tmp_path / 'plain.pth')
+    torch.save({'params': {'conv.weight': torch.zeros(3, 3, 3, 3)}}, tmp_path / 'other.pth')
+    with pytest.raises(CheckpointError, match='not an ALKDNet/BSRN state dict'):
+        load_model(tmp_path / 'other.pth')
+    with pytest.raises(CheckpointError, match='no such checkpoint'):
+        load_model(tmp_path / 'missing.pth')
+
+
+def test_save_is_atomic_when_interrupted(tmp_path, monkeypatch):
+    path = tmp_path / 'w.pth'
+    save_checkpoint(ALKDNet(upscale=2), path)
+    before = path.read_bytes()
+
+    def boom(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, 'save', boom)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(ALKDNet(upscale=4), path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ['w.pth']
