@@ -8,8 +8,8 @@ from ._compat import install_torchvision_alias
 
 install_torchvision_alias()
 
-from . import archs  # noqa: E402  (registers architectures)
+from . import archs, data, models  # noqa: E402  (fill BasicSR's registries)
 from .version import __version__  # noqa: E402
 from .weights import load_model, save_checkpoint  # noqa: E402
 
-__all__ = ['archs', 'load_model', 'save_checkpoint', '__version__']
+__all__ = ['archs', 'data', 'models', 'load_model', 'save_checkpoint', '__version__']

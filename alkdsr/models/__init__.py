@@ -1,0 +1,1 @@
+"""BasicSR models (training/validation logic), registered in MODEL_REGISTRY on import."""
