@@ -4,9 +4,10 @@ Importing alkdsr makes a stock ``basicsr`` 1.4.2 importable on current torchvisi
 registers alkdsr's architectures, models and datasets in BasicSR's registries.
 """
 
-from ._compat import install_torchvision_alias
+from ._compat import install_distutils_shim, install_torchvision_alias
 
 install_torchvision_alias()
+install_distutils_shim()
 
 from . import archs, data, models  # noqa: E402  (fill BasicSR's registries)
 from .version import __version__  # noqa: E402

@@ -3,6 +3,7 @@
 BasicSR 1.4.2 imports ``torchvision.transforms.functional_tensor``, which torchvision
 removed in 0.17 (it lives on as the private ``_functional_tensor``). Registering an alias
 in ``sys.modules`` before basicsr is imported fixes that without touching site-packages.
+It also imports ``distutils.version``, gone from Python 3.12 unless setuptools provides it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,49 @@ import os
 import sys
 
 _ALIAS = 'torchvision.transforms.functional_tensor'
+
+
+def install_distutils_shim() -> None:
+    """Provide ``distutils.version.LooseVersion`` (imported by basicsr) on Python >= 3.12."""
+    try:
+        importlib.import_module('distutils.version')
+        return
+    except ImportError:
+        pass
+    import types
+
+    from packaging.version import Version
+
+    class LooseVersion:
+        def __init__(self, version: str):
+            self.vstring = str(version)
+            self.version = Version(self.vstring.split('+')[0])
+
+        def _cmp(self, other):
+            other = other if isinstance(other, LooseVersion) else LooseVersion(other)
+            return (self.version > other.version) - (self.version < other.version)
+
+        def __eq__(self, other):
+            return self._cmp(other) == 0
+
+        def __lt__(self, other):
+            return self._cmp(other) < 0
+
+        def __le__(self, other):
+            return self._cmp(other) <= 0
+
+        def __gt__(self, other):
+            return self._cmp(other) > 0
+
+        def __ge__(self, other):
+            return self._cmp(other) >= 0
+
+    distutils = types.ModuleType('distutils')
+    version = types.ModuleType('distutils.version')
+    version.LooseVersion = LooseVersion
+    distutils.version = version
+    sys.modules.setdefault('distutils', distutils)
+    sys.modules['distutils.version'] = version
 
 
 def install_torchvision_alias() -> None:

@@ -40,11 +40,13 @@ class PixelNorm(nn.Module):
         self.eps = eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dtype = x.dtype
+        x = x.float()  # statistics in float32 also for half-precision inputs
         mean = x.mean(1, keepdim=True)
         centred = x - mean
         var = centred.pow(2).mean(1, keepdim=True)
         x = centred * torch.rsqrt(var + self.eps)
-        return x * self.weight[:, None, None] + self.bias[:, None, None]
+        return (x * self.weight[:, None, None].float() + self.bias[:, None, None].float()).to(dtype)
 
     def extra_repr(self) -> str:
         return f'{self.weight.numel()}, eps={self.eps}'
@@ -67,8 +69,11 @@ class ALKConv(nn.Module):
 
     A k x k receptive field from a k x 1 and a 1 x k depthwise conv beside a 3 x 3 one:
     F_out = Norm_pixel(GELU(DW_kx1(F)) + GELU(DW_1xk(F)) + GELU(DW_3x3(F))), F = PW(F_in).
-    The branches cannot be merged into one kernel: each has its own GELU.
+    The branches cannot be merged into one conv: each has its own GELU. With ``fused`` set
+    (see ``alkdsr.fast``), CUDA inference runs everything after ``pw`` as one Triton kernel.
     """
+
+    fused = False
 
     def __init__(self, in_ch: int, out_ch: int, kernel_size: int = 9, norm_eps: float = 1e-6):
         super().__init__()
@@ -82,8 +87,20 @@ class ALKConv(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.pw(x)
+        if self.fused and x.is_cuda and not torch.is_grad_enabled():
+            return self._fused_branches(x)
         x = F.gelu(self.vertical(x)) + F.gelu(self.horizontal(x)) + F.gelu(self.square(x))
         return self.norm(x)
+
+    def _fused_branches(self, x: torch.Tensor) -> torch.Tensor:
+        from ..kernels.alkconv_triton import alkconv_branches
+
+        c, k = x.shape[1], self.kernel_size
+        return alkconv_branches(
+            x, self.vertical.weight.view(c, k), self.vertical.bias, self.horizontal.weight.view(c, k),
+            self.horizontal.bias, self.square.weight.view(c, 9), self.square.bias,
+            self.norm.weight, self.norm.bias, self.norm.eps,
+        )  # fmt: skip
 
 
 class ESA(nn.Module):
@@ -124,7 +141,9 @@ class CCA(nn.Module):
         self.excite = conv1x1(channels // reduction, channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        mean = x.mean(dim=(2, 3), keepdim=True)
-        std = (x - mean).pow(2).mean(dim=(2, 3), keepdim=True).sqrt()
-        weights = torch.sigmoid(self.excite(F.relu(self.squeeze(std + mean))))
+        xf = x.float()  # statistics in float32 also for half-precision inputs
+        mean = xf.mean(dim=(2, 3), keepdim=True)
+        std = (xf - mean).pow(2).mean(dim=(2, 3), keepdim=True).sqrt()
+        contrast = (std + mean).to(x.dtype)
+        weights = torch.sigmoid(self.excite(F.relu(self.squeeze(contrast))))
         return x * weights

@@ -1,0 +1,1 @@
+"""Optional fused kernels for fast inference (Triton on CUDA)."""

@@ -1,0 +1,116 @@
+"""Fast inference paths compute the eager network's function (CPU checks; CUDA-only paths
+are exercised by benchmarks/bench_infer.py on a GPU)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+from alkdsr.archs import ALKDNet
+from alkdsr.fast import optimize, use_fused_kernels
+from alkdsr.kernels import alkconv_triton
+
+torch.set_grad_enabled(False)
+
+
+def small_net(preset='alkdnet', scale=2):
+    torch.manual_seed(0)
+    net = ALKDNet(upscale=scale, preset=preset, num_feat=32, num_block=2).eval()
+    for p in net.parameters():  # non-trivial norms and biases
+        p.add_(0.05 * torch.randn_like(p))
+    return net
+
+
+def clone(net):
+    twin = ALKDNet(**{k: v for k, v in net.config.items() if k != 'preset'}).eval()
+    twin.load_state_dict(net.state_dict())
+    return twin
+
+
+def test_custom_op_matches_the_eager_alkconv_on_cpu():
+    net = small_net()
+    conv = net.blocks[0].refine[0]
+    x = torch.randn(2, 32, 11, 19)
+    eager = conv(x)
+    y = conv.pw(x)
+    c, k = y.shape[1], conv.kernel_size
+    op = torch.ops.alkdsr.alkconv_branches(
+        y, conv.vertical.weight.view(c, k), conv.vertical.bias, conv.horizontal.weight.view(c, k),
+        conv.horizontal.bias, conv.square.weight.view(c, 9), conv.square.bias, conv.norm.weight,
+        conv.norm.bias, conv.norm.eps,
+    )  # fmt: skip
+    assert torch.allclose(op, eager, atol=1e-5)
+
+
+@pytest.mark.skipif(alkconv_triton.triton is None, reason='triton is not installed')
+def test_triton_kernel_matches_eager_in_the_interpreter():
+    """The Triton kernel itself, run by Triton's CPU interpreter, against PyTorch ops."""
+    script = textwrap.dedent(
+        """
+        import torch
+        from alkdsr.kernels import alkconv_triton as k
+        torch.manual_seed(0)
+        worst = 0.0
+        for C, H, W, K in [(64, 6, 37, 9), (32, 5, 9, 3), (24, 4, 40, 5)]:
+            y = torch.randn(2, C, H, W)
+            w = [torch.randn(C, K), torch.randn(C), torch.randn(C, K), torch.randn(C),
+                 torch.randn(C, 9), torch.randn(C), torch.randn(C), torch.randn(C)]
+            ref = k.reference_branches(y, *w, 1e-6)
+            for inp in (y, y.to(memory_format=torch.channels_last)):
+                out = k.launch_triton(inp, *w, 1e-6)
+                worst = max(worst, (out - ref).abs().max().item())
+        print(worst)
+        """
+    )
+    env = {**os.environ, 'TRITON_INTERPRET': '1'}
+    proc = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert float(proc.stdout.split()[-1]) < 1e-4
+
+
+@pytest.mark.parametrize('preset', ['alkdnet', 'bsrn'])
+def test_fused_flag_is_a_no_op_on_cpu(preset):
+    net = small_net(preset)
+    x = torch.rand(1, 3, 20, 17)
+    ref = net(x)
+    use_fused_kernels(net, True)
+    assert all(m.fused for m in net.modules() if type(m).__name__ == 'ALKConv')
+    assert torch.equal(net(x), ref)
+
+
+@pytest.mark.parametrize(
+    'opts',
+    [
+        dict(channels_last=True),
+        dict(fused=True),
+        dict(dtype=torch.bfloat16),
+        dict(compile=True, compile_backend='aot_eager'),
+        dict(compile=True, compile_backend='aot_eager', channels_last=True),
+    ],
+    ids=['channels_last', 'fused', 'bf16', 'compile', 'compile+channels_last'],
+)
+def test_every_cpu_fast_path_matches_eager(opts):
+    net = small_net(scale=3)
+    x = torch.rand(1, 3, 21, 18)
+    ref = net(x)
+    out = optimize(clone(net), **opts)(x)
+    assert out.dtype == torch.float32 and out.shape == ref.shape
+    if opts.get('dtype') == torch.bfloat16:  # 8-bit mantissa: judged by PSNR, not max |diff|
+        assert 10 * torch.log10(1 / (out.clamp(0, 1) - ref.clamp(0, 1)).pow(2).mean()) > 35
+    else:
+        assert (out - ref).abs().max().item() <= 1e-4
+
+
+def test_half_precision_keeps_norm_statistics_in_float32():
+    """PixelNorm/CCA upcast: bf16 output stays within bf16 rounding of the fp32 one."""
+    net = small_net()
+    x = torch.rand(1, 3, 16, 16)
+    ref = net(x)
+    out = clone(net).to(torch.bfloat16)(x.to(torch.bfloat16)).float()
+    psnr = 10 * torch.log10(1 / (out.clamp(0, 1) - ref.clamp(0, 1)).pow(2).mean())
+    assert psnr > 35
