@@ -88,13 +88,11 @@ GPU_PATHS = {
     'cudagraph fp32': dict(dtype=torch.float32, fused=False, cuda_graph=True),
     'fused+cudagraph fp16': dict(dtype=torch.float16, fused=True, cuda_graph=True),
     'fused+cudagraph bf16': dict(dtype=torch.bfloat16, fused=True, cuda_graph=True),
-    'compile fp16': dict(dtype=torch.float16, fused=False, compile=True),
     'compile+cudagraph fp16': dict(dtype=torch.float16, fused=False, compile=True, cuda_graph=True),
     'fused+compile+cudagraph fp16': dict(dtype=torch.float16, fused=True, compile=True, cuda_graph=True),
     'fused+compile+cudagraph fp16 channels_last': dict(
         dtype=torch.float16, fused=True, compile=True, cuda_graph=True, channels_last=True
     ),
-    'fused+compile+cudagraph fp32': dict(dtype=torch.float32, fused=True, compile=True, cuda_graph=True),
 }
 
 CPU_PATHS = {

@@ -1,0 +1,118 @@
+"""Reading HR images into the uint8 layout BasicSR trains on, and writing PNGs atomically.
+
+BasicSR reads training images with ``cv2.IMREAD_COLOR``: 8-bit BGR, alpha dropped, grey expanded to three
+equal channels. Inputs are brought to that form here, except that grey images stay single-channel (as
+the grey images of the benchmark sets do, e.g. Set14's bridge); BasicSR reads them back as three equal
+channels, so the pixels it trains on are the same either way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import struct
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..errors import AlkdsrError
+from ..fileio import atomic_write_bytes
+
+IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
+PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 3, 4: 2, 6: 4}  # IHDR colour type -> channels once decoded
+
+
+class ImageError(AlkdsrError):
+    """An input image that cannot be used; the message names the file."""
+
+
+@contextlib.contextmanager
+def _quiet_opencv():
+    """Silence OpenCV's own warnings (e.g. 'PNG input buffer is incomplete'): our one-line report replaces them."""
+    logging = getattr(getattr(cv2, 'utils', None), 'logging', None)
+    if logging is None:
+        yield
+        return
+    level = logging.getLogLevel()
+    logging.setLogLevel(logging.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        logging.setLogLevel(level)
+
+
+def list_images(folder: str | os.PathLike) -> list[Path]:
+    """Image files directly in ``folder`` (not recursive, hidden files skipped), sorted by name."""
+    folder = Path(folder)
+    images = (p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith('.'))
+    return sorted(p for p in images if p.is_file())
+
+
+def read_image(path: str | os.PathLike) -> tuple[np.ndarray, list[str]]:
+    """Decode ``path`` to uint8 (H, W) grey or (H, W, 3) BGR; returns the image and notes on what was changed.
+
+    Alpha is dropped (not composited), as ``cv2.IMREAD_COLOR`` does; 16-bit samples are rounded to 8 bits;
+    JPEGs are turned upright by their EXIF orientation, as ``cv2.IMREAD_COLOR`` turns them.
+    Raises ``ImageError`` naming the file for anything unreadable or unsupported.
+    """
+    path = Path(path)
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as e:
+        raise ImageError(f'{path}: cannot read ({e.strerror or e})') from None
+    if data.size == 0:
+        raise ImageError(f'{path}: empty file')
+    # IMREAD_UNCHANGED keeps grey, alpha and 16 bits visible; for JPEGs (no alpha) the EXIF rotation matters more.
+    jpeg = path.suffix.lower() in ('.jpg', '.jpeg')
+    flags = cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH if jpeg else cv2.IMREAD_UNCHANGED
+    with _quiet_opencv():
+        try:
+            img = cv2.imdecode(data, flags)
+        except cv2.error:
+            img = None
+    if img is None or img.size == 0:
+        raise ImageError(f'{path}: not a readable image (corrupt, truncated or an unsupported format)')
+    return _to_uint8_layout(img, path)
+
+
+def _to_uint8_layout(img: np.ndarray, path: Path) -> tuple[np.ndarray, list[str]]:
+    notes = []
+    if img.dtype == np.uint16:
+        img = np.round(img / 257.0).astype(np.uint8)
+        notes.append('16-bit samples rounded to 8 bits')
+    elif img.dtype != np.uint8:
+        raise ImageError(f'{path}: unsupported sample type {img.dtype} (use 8- or 16-bit images)')
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[:, :, 0]
+    if img.ndim == 3 and img.shape[2] == 4:
+        img = img[:, :, :3]
+        notes.append('alpha channel dropped')
+    elif img.ndim == 3 and img.shape[2] == 2:  # grey + alpha, as some decoders return it
+        img = img[:, :, 0]
+        notes.append('alpha channel dropped')
+    if not (img.ndim == 2 or (img.ndim == 3 and img.shape[2] == 3)):
+        raise ImageError(f'{path}: unsupported channel layout {img.shape}')
+    return np.ascontiguousarray(img), notes
+
+
+def encode_png(img: np.ndarray, compression: int = 3) -> bytes:
+    """PNG bytes of a uint8 image (grey or BGR)."""
+    ok, buf = cv2.imencode('.png', img, [cv2.IMWRITE_PNG_COMPRESSION, compression])
+    if not ok:
+        raise RuntimeError(f'cv2 could not encode an image of shape {img.shape} as PNG')
+    return buf.tobytes()
+
+
+def write_png(path: str | os.PathLike, img: np.ndarray, compression: int = 3) -> None:
+    """Write ``img`` as a PNG atomically (a killed process leaves no half-written file)."""
+    atomic_write_bytes(path, encode_png(img, compression), durable=False)  # prepare syncs once at the end
+
+
+def png_shape(data: bytes) -> tuple[int, int, int]:
+    """(height, width, channels) of PNG bytes, read from the IHDR chunk without decoding."""
+    if len(data) < 26 or data[:8] != PNG_SIGNATURE or data[12:16] != b'IHDR':
+        raise ValueError('not a PNG')
+    width, height = struct.unpack('>II', data[16:24])
+    return height, width, _PNG_CHANNELS[data[25]]

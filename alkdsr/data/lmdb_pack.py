@@ -1,0 +1,130 @@
+"""Pack PNG images into an LMDB that BasicSR's ``io_backend: lmdb`` reads, atomically.
+
+Layout (as ``basicsr.utils.lmdb_util`` writes it): ``<name>.lmdb/{data.mdb, lock.mdb, meta_info.txt}``,
+the key is the image name without extension, the value the PNG bytes, and ``meta_info.txt`` has one line
+``<key>.png (h,w,c) <png compression level>`` per image. ``paired_paths_from_lmdb`` takes a key to be
+everything before the first '.' of its line, so keys must not contain '.'.
+
+The LMDB is built in a hidden temporary directory beside the target and renamed into place when
+complete, so a killed or failed run never leaves a half-written ``.lmdb``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+import lmdb
+
+COMMIT_EVERY = 1000  # entries, or
+COMMIT_BYTES = 64 << 20  # bytes of values per transaction
+MIN_MAP_SIZE = 64 << 20
+
+
+def check_key(key: str) -> str | None:
+    """Why ``key`` cannot be an LMDB key for BasicSR, or None when it can."""
+    if not key.isascii():
+        return 'LMDB keys must be ASCII'
+    if '.' in key:
+        return "BasicSR's LMDB reader cuts keys at the first '.'"
+    if any(c.isspace() for c in key):
+        return 'LMDB keys must not contain white space'
+    return None
+
+
+def read_keys(lmdb_path: str | os.PathLike) -> list[str]:
+    """Keys listed in an LMDB's ``meta_info.txt``, parsed the way BasicSR parses them."""
+    with open(Path(lmdb_path) / 'meta_info.txt') as f:
+        return [line.split('.')[0] for line in f if line.strip()]
+
+
+def _temp_prefix(target: Path) -> str:
+    return f'.{target.name}.tmp-'
+
+
+def remove_stale_temporaries(target: Path) -> list[Path]:
+    """Delete temporary directories a killed earlier run left beside ``target``; returns them."""
+    stale = [p for p in target.parent.glob(_temp_prefix(target) + '*') if p.is_dir()]
+    for path in stale:
+        shutil.rmtree(path, ignore_errors=True)
+    return stale
+
+
+def write_lmdb(
+    target: str | os.PathLike,
+    items: Iterable[tuple[str, bytes, tuple[int, int, int]]],
+    compression: int,
+    size_hint: int = 0,
+) -> int:
+    """Write ``(key, png_bytes, (h, w, c))`` items to the LMDB directory ``target``; returns the count.
+
+    Replaces an existing ``target`` only once the new one is complete. ``size_hint`` (bytes) sizes the
+    memory map; it grows when the data turn out larger.
+    """
+    target = Path(target)
+    if target.suffix != '.lmdb':
+        raise ValueError(f'an LMDB path must end with .lmdb: {target}')
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(target), dir=target.parent))
+    try:
+        count = _fill(tmp, items, compression, max(MIN_MAP_SIZE, int(size_hint * 1.5)))
+        _replace_dir(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return count
+
+
+def _fill(path: Path, items, compression: int, map_size: int) -> int:
+    env = lmdb.open(str(path), map_size=map_size)
+    meta, pending, pending_bytes = [], [], 0
+    try:
+        for key, value, (h, w, c) in items:
+            pending.append((key.encode('ascii'), value))
+            pending_bytes += len(value)
+            meta.append(f'{key}.png ({h},{w},{c}) {compression}\n')
+            if len(pending) >= COMMIT_EVERY or pending_bytes >= COMMIT_BYTES:
+                _commit(env, pending)
+                pending, pending_bytes = [], 0
+        _commit(env, pending)
+        env.sync(True)
+    finally:
+        env.close()
+    with open(path / 'meta_info.txt', 'w') as f:
+        f.writelines(meta)
+        f.flush()
+        os.fsync(f.fileno())
+    return len(meta)
+
+
+def _commit(env: lmdb.Environment, pending: list[tuple[bytes, bytes]]) -> None:
+    """Write ``pending`` in one transaction, doubling the memory map until it fits (put or commit may overflow)."""
+    while True:
+        try:
+            with env.begin(write=True) as txn:
+                for key, value in pending:
+                    txn.put(key, value)
+            return
+        except lmdb.MapFullError:
+            env.set_mapsize(env.info()['map_size'] * 2 + sum(len(v) for _, v in pending))
+
+
+def _replace_dir(new: Path, target: Path) -> None:
+    """Move the finished ``new`` to ``target``; an existing ``target`` is moved aside first, then deleted."""
+    old = None
+    if target.exists():
+        old = Path(tempfile.mkdtemp(prefix=f'.{target.name}.old-', dir=target.parent))
+        os.rename(target, old / target.name)
+    os.rename(new, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        fd = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
