@@ -105,6 +105,11 @@ CPU_PATHS = {
 CPU_QUICK = ('eager fp32 (reference)', 'eager fp32 + malloc tuning', 'channels_last + malloc tuning')
 
 
+def save_json(args, rows: list[dict]) -> None:
+    if args.json:  # after every path: a run cut short keeps what it measured
+        Path(args.json).write_text(json.dumps(dict(header=args.header, rows=rows), indent=1))
+
+
 def run_cuda(args) -> list[dict]:
     torch.backends.cudnn.benchmark = True
     net_cpu = make_net(args.scale, args.weights)
@@ -144,6 +149,7 @@ def run_cuda(args) -> list[dict]:
         except Exception as e:  # noqa: BLE001  (report and go on: one run covers every path)
             rows.append(dict(path=name, error=f'{type(e).__name__}: {str(e).splitlines()[0][:160]}'))
         print(format_row(rows[-1], rows[0]), flush=True)
+        save_json(args, rows)
         del net
         torch.cuda.empty_cache()
     return rows
@@ -220,6 +226,7 @@ def run_cpu(args) -> list[dict]:
                 row['maxdiff'], row['psnr'] = compare(out, ref)
                 rows.append(row)
             print(format_row(rows[-1], rows[0]), flush=True)
+            save_json(args, rows)
     return rows
 
 
@@ -278,9 +285,8 @@ def main(argv=None) -> int:
         f'{time.strftime("%Y-%m-%d")}; ratio = reference median / path median'
     )
     print(header, flush=True)
+    args.header = header
     rows = run_cuda(args) if device == 'cuda' else run_cpu(args)
-    if args.json:
-        Path(args.json).write_text(json.dumps(dict(header=header, rows=rows), indent=1))
     return 0 if all('error' not in r for r in rows[:1]) else 1
 
 
