@@ -140,8 +140,10 @@ def main(argv=None) -> int:
     args.warmup = args.warmup if args.warmup is not None else (1 if args.quick else 10 if gpu else 2)
     names = [n for n in CONFIGS if (not args.quick or n in QUICK) and (not args.configs or n in args.configs)]
     dev = torch.cuda.get_device_name() if gpu else f'CPU, {torch.get_num_threads()} threads'
-    header = (f'# bench_train: ALKDNet x{args.scale}, batch {args.batch}, LR patch {args.patch}, {dev}, '
-              f'torch {torch.__version__}, {time.strftime("%Y-%m-%d")}; ratio = config it/s / reference it/s')
+    header = (
+        f'# bench_train: ALKDNet x{args.scale}, batch {args.batch}, LR patch {args.patch}, {dev}, '
+        f'torch {torch.__version__}, {time.strftime("%Y-%m-%d")}; ratio = config it/s / reference it/s'
+    )
     print(header, flush=True)
     batches = random_batches(args)
     rows = []
@@ -161,9 +163,11 @@ def format_row(row: dict, ref: dict) -> str:
         return f'{row["config"]:<50} FAILED {row["error"]}'
     its = np.median(row['its'])
     ratio = its / np.median(ref['its']) if 'its' in ref else float('nan')
-    return (f'{row["config"]:<50} {its:8.2f} it/s (min {min(row["its"]):.2f}, max {max(row["its"]):.2f})  '
-            f'x{ratio:5.2f}  warm-up {row["warmup_s"]:6.1f} s  peak {row["peak_gb"]:.2f} GB  '
-            f'loss {row["last_loss"]:.4f}')
+    return (
+        f'{row["config"]:<50} {its:8.2f} it/s (min {min(row["its"]):.2f}, max {max(row["its"]):.2f})  '
+        f'x{ratio:5.2f}  warm-up {row["warmup_s"]:6.1f} s  peak {row["peak_gb"]:.2f} GB  '
+        f'loss {row["last_loss"]:.4f}'
+    )
 
 
 if __name__ == '__main__':

@@ -1,1 +1,5 @@
 """BasicSR models (training/validation logic), registered in MODEL_REGISTRY on import."""
+
+from .alkdsr_model import ALKDSRModel, NonFiniteLossError
+
+__all__ = ['ALKDSRModel', 'NonFiniteLossError']

@@ -1,0 +1,126 @@
+"""Options that benchmark and profile share: ``--arch`` / ``--scale`` / ``--weights``, outputs, integers.
+
+``--arch`` takes a preset name (``alkdnet``, ``bsrn``, ``bsrn_alk9``, ...) or one of the
+registered class names: ``ALKDN`` (= ``alkdnet``), ``BSRN`` (= ``bsrn``) or ``ALKDNet`` (any
+variant: with weights, whatever the checkpoint holds; without, the default preset). With weights,
+the architecture is recognised from the checkpoint; ``--arch`` then settles what the weights
+cannot show (residual learning and ESA padding have no parameters) and must agree with the rest.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from ..archs import ALKDNet
+from ..archs.presets import DEFAULT_PRESET, PRESETS, preset_config
+from ..errors import AlkdsrError
+from ..fileio import atomic_path
+from ..weights import load_model, read_checkpoint
+
+CLASS_PRESETS = {'alkdn': 'alkdnet', 'bsrn': 'bsrn', 'alkdnet': None}
+SHAPE_KEYS = ('refine_conv', 'kernel_size', 'fusion_kernel_size', 'pixel_norm')  # readable off the weights
+HIDDEN_KEYS = ('residual', 'esa_padding')  # not
+
+
+def arch_help() -> str:
+    return f'preset ({", ".join(PRESETS)}) or class name (ALKDNet, ALKDN, BSRN)'
+
+
+def preset_for_arch(arch: str | None) -> str | None:
+    """The preset an ``--arch`` value names; None for 'ALKDNet' or no value (any variant)."""
+    if arch is None:
+        return None
+    if arch in PRESETS:
+        return arch
+    key = arch.lower()
+    if key in CLASS_PRESETS:
+        return CLASS_PRESETS[key]
+    if key in PRESETS:
+        return key
+    raise AlkdsrError(f'--arch {arch}: unknown architecture; use a {arch_help()}')
+
+
+def load_checked(
+    weights: str | os.PathLike, arch: str | None = None, scale: int | None = None, device='cpu'
+) -> ALKDNet:
+    """The network a checkpoint holds, checked against (and completed by) ``--arch`` and ``--scale``."""
+    preset = preset_for_arch(arch)
+    net = load_model(weights)
+    if scale is not None and scale != net.upscale:
+        raise AlkdsrError(f'{weights}: the weights are for x{net.upscale}, not x{scale} (--scale)')
+    if preset is not None and net.config.get('preset') != preset:
+        net = _reload_as_preset(weights, net, preset, arch)
+    return net.to(device)
+
+
+def _reload_as_preset(weights, net: ALKDNet, preset: str, arch: str) -> ALKDNet:
+    wanted = preset_config(preset)
+    found = net.config.get('preset') or 'custom'
+    clash = [f'{k} {net.config[k]!r} ({arch}: {wanted[k]!r})' for k in SHAPE_KEYS if net.config[k] != wanted[k]]
+    if clash:
+        raise AlkdsrError(f'{weights}: the weights are {found}, not {arch}: {", ".join(clash)}')
+    _, stored = read_checkpoint(weights)
+    stored_clash = [f'{k} {stored[k]!r}' for k in HIDDEN_KEYS if stored and k in stored and stored[k] != wanted[k]]
+    if stored_clash:
+        raise AlkdsrError(f'{weights}: the checkpoint stores {", ".join(stored_clash)}, which {arch} does not have')
+    return load_model(weights, **{k: wanted[k] for k in HIDDEN_KEYS})
+
+
+def build_network(arch: str | None, scale: int) -> ALKDNet:
+    """A freshly initialised network of ``--arch`` at ``scale`` (for profiling without weights)."""
+    preset = preset_for_arch(arch) or DEFAULT_PRESET
+    return ALKDNet(upscale=scale, preset=preset).eval()
+
+
+def paper_network(net: ALKDNet) -> str | None:
+    """The preset whose paper configuration ``net`` has exactly (width and depth too), else None."""
+    preset = net.config.get('preset')
+    if preset is None:
+        return None
+    wanted = preset_config(preset)
+    return preset if all(net.config.get(k) == v for k, v in wanted.items()) else None
+
+
+def display_name(net: ALKDNet) -> str:
+    """The preset name, or 'custom' for a variant no preset describes."""
+    return net.config.get('preset') or 'custom'
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    value = int(text)
+    if value < 1:
+        raise ValueError(text)
+    return value
+
+
+positive_int.__name__ = 'positive integer'
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    value = int(text)
+    if value < 0:
+        raise ValueError(text)
+    return value
+
+
+non_negative_int.__name__ = 'non-negative integer'
+
+
+def check_output_file(path: str | os.PathLike | None, option: str) -> None:
+    """Refuse an output path that cannot be a file before any work is done."""
+    if path is not None and Path(path).is_dir():
+        raise AlkdsrError(f'{option} {path}: is a folder, not a file')
+
+
+def write_json(path: str | os.PathLike, data: dict) -> None:
+    """Write ``data`` atomically; a problem writing is a one-line error naming the file."""
+    text = json.dumps(data, indent=1, allow_nan=False) + '\n'
+    try:
+        with atomic_path(path) as tmp:
+            tmp.write_text(text, encoding='utf-8')
+    except OSError as e:
+        raise AlkdsrError(f'{path}: cannot write ({e.strerror or e})') from None

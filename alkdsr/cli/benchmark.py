@@ -1,0 +1,163 @@
+"""PSNR/SSIM of a checkpoint on the SR benchmark sets, next to the paper's Table 4.
+
+  alkdsr benchmark --weights net_g_ALKDN_x4.pth --data-root datasets/benchmark --sets Set5 Set14
+
+Metrics are BasicSR's: Y channel, crop border = scale, uint8 images (see docs/benchmarks.md).
+Each set is DATA_ROOT/SET in the EDSR layout (HR/ and LR_bicubic/X{s}/<name>x{s}.png) or HR
+images only (SET/HR/ or SET/ itself): then LR images are made from the HR ones with MATLAB's
+bicubic imresize. Architecture and scale are recognised from the checkpoint.
+
+Exit status: 0 when every image was evaluated, 2 when an image or option could not be used
+(each problem is reported on one line; the other images are still evaluated).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from ..complexity import count_params, paper_multi_adds
+from ..devices import device_name, half_dtype, parse_device, resolve_device
+from ..evaluation import SetResult, evaluate_set, find_set, total_images
+from ..inference import TILE_MODES
+from ..paper import TABLE4_SETS, paper_result
+from ._options import (
+    arch_help,
+    check_output_file,
+    display_name,
+    load_checked,
+    non_negative_int,
+    paper_network,
+    positive_int,
+    write_json,
+)
+
+HELP = "PSNR/SSIM on benchmark sets (Set5, Set14, ...) compared with the paper's Table 4"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('--weights', required=True, metavar='PATH', help='checkpoint (.pth or .safetensors)')
+    parser.add_argument('--arch', metavar='NAME', help=f'check/complete the recognised architecture: {arch_help()}')
+    parser.add_argument('--scale', type=positive_int, metavar='S', help='check that the weights are for x S')
+    parser.add_argument('--data-root', required=True, metavar='DIR', help='folder holding one folder per set')
+    parser.add_argument(
+        '--sets', nargs='+', default=list(TABLE4_SETS), metavar='SET', help='sets to evaluate (default: all five)'
+    )
+    parser.add_argument(
+        '--hr-only', action='store_true', help='ignore LR_bicubic/ and make LR images from HR (MATLAB bicubic)'
+    )
+    parser.add_argument('--device', type=parse_device, default='auto', help='auto (default), cpu, cuda or cuda:N')
+    parser.add_argument('--half', action='store_true', help='float16 autocast (CUDA only)')
+    parser.add_argument(
+        '--tile', type=positive_int, metavar='N', help='run LR images in N x N tiles to bound memory (default: whole)'
+    )
+    parser.add_argument(
+        '--tile-pad', type=non_negative_int, default=32, metavar='N', help='context pixels around tiles (32)'
+    )
+    parser.add_argument(
+        '--tile-mode',
+        choices=TILE_MODES,
+        default='seamless',
+        help="seamless (default): tiles use the whole image's CCA statistics and ESA grid (two passes); "
+        'fast: plain tiles, one pass',
+    )
+    parser.add_argument('--save-images', metavar='DIR', help='write SR images to DIR/<set>/x<s>/<name>.png')
+    parser.add_argument('--json', metavar='PATH', help='write all results as JSON')
+
+
+def run(args: argparse.Namespace) -> int:
+    check_output_file(args.json, '--json')
+    device = resolve_device(args.device)
+    dtype = half_dtype(args.half, device)
+    net = load_checked(args.weights, args.arch, args.scale, device)
+    scale = net.upscale
+    sets = [find_set(args.data_root, name, scale, make_lr=args.hr_only) for name in dict.fromkeys(args.sets)]
+    info = {
+        'arch': display_name(net),
+        'scale': scale,
+        'weights': str(args.weights),
+        'params': count_params(net),
+        'multi_adds_g': paper_multi_adds(net).total_g,
+        'device': device_name(device),
+    }
+    paper_method = paper_network(net)  # Table 4 compares only the paper's own configuration
+    results = _evaluate(net, sets, device, dtype, args)
+    print(format_report(info, results, paper_method))
+    failures = [f for r in results for f in r.failures]
+    for failure in failures:
+        print(f'alkdsr benchmark: error: {failure}', file=sys.stderr)
+    if args.json:
+        write_json(args.json, results_json(info, results, args, paper_method))
+    return 2 if failures else 0
+
+
+def _evaluate(net, sets, device, dtype, args) -> list[SetResult]:
+    results = []
+    save_dir = Path(args.save_images) if args.save_images else None
+    with tqdm(total=total_images(sets), unit='img', file=sys.stderr, dynamic_ncols=True) as bar:
+        for bench in sets:
+            bar.set_description(f'{bench.name} x{bench.scale}')
+            results.append(
+                evaluate_set(
+                    net,
+                    bench,
+                    device,
+                    tile=args.tile,
+                    tile_pad=args.tile_pad,
+                    dtype=dtype,
+                    tile_mode=args.tile_mode,
+                    save_dir=save_dir,
+                    on_image=lambda _: bar.update(),
+                )
+            )
+    return results
+
+
+def format_report(info: dict, results: list[SetResult], paper_method: str | None) -> str:
+    """The run's header line and one table row per set, with Table 4's value and the difference."""
+    lines = [
+        f'{info["arch"]} x{info["scale"]}  {info["params"]:,} params  {info["multi_adds_g"]:.2f} G Multi-Adds '
+        f'(1280x720 output)  on {info["device"]}',
+        f'{"set":<10} {"n":>4} {"LR":<6} {"PSNR":>8} {"SSIM":>7}   {"paper":>15}   {"dPSNR":>7} {"dSSIM":>7}',
+    ]
+    for r in results:
+        paper = paper_result(paper_method, r.scale, r.name)
+        mode = 'files' if r.mode == 'lr_files' else 'made'
+        row = f'{r.name:<10} {r.n:>4} {mode:<6} {r.psnr:>8.4f} {r.ssim:>7.4f}'
+        if paper:
+            row += f'   {paper[0]:>6.2f} / {paper[1]:.4f}   {r.psnr - paper[0]:>+7.3f} {r.ssim - paper[1]:>+7.4f}'
+        else:
+            row += f'   {"-":>15}'
+        lines.append(row)
+    return '\n'.join(lines)
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def results_json(info: dict, results: list[SetResult], args: argparse.Namespace, paper_method: str | None) -> dict:
+    sets = {}
+    for r in results:
+        entry = {
+            'psnr': _finite(r.psnr),
+            'ssim': _finite(r.ssim),
+            'n': r.n,
+            'per_image': {name: [_finite(p), _finite(s)] for name, (p, s) in r.per_image.items()},
+            'lr': r.mode,
+        }
+        paper = paper_result(paper_method, r.scale, r.name)
+        if paper:
+            entry['paper'] = {'psnr': paper[0], 'ssim': paper[1]}
+        if r.failures:
+            entry['failures'] = r.failures
+        sets[r.name] = entry
+    tiling = (
+        {'tile': args.tile, 'tile_pad': args.tile_pad, 'tile_mode': args.tile_mode} if args.tile else {'tile': None}
+    )
+    options = {'half': args.half, **tiling}
+    return {**info, 'multi_adds_g': round(info['multi_adds_g'], 4), **options, 'sets': sets}

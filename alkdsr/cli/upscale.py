@@ -1,0 +1,95 @@
+"""Upscale images with an ALKDNet/BSRN checkpoint.
+
+INPUT is any mix of image files and folders (searched recursively; --glob filters the
+folders' files by their path relative to the folder). OUTPUT is a folder, where each result
+keeps its relative path and name, or, for a single input image, a file name.
+
+Results keep the input's format, bit depth (8/16), gray/colour and alpha, unless --ext names
+another format. Gray images go through the RGB network as three equal channels and come back
+as gray; alpha is upscaled by bicubic interpolation. Existing outputs are skipped unless
+--overwrite. Unreadable images are reported (one line each) and skipped; the exit status is
+1 if any image failed. Outputs are written atomically: never a partial file.
+
+Images larger than --tile LR pixels on a side are processed in tiles (default 256 on the CPU,
+512 on CUDA; 0 = never), each with --tile-pad pixels of context; --tile-mode seamless (the
+default) gives each tile the whole image's CCA statistics and ESA grid, so tiles do not show,
+at the cost of a second pass.
+
+Example:
+  alkdsr upscale -i photos/ -o photos_x4/ --weights net_g_ALKDN_x4.pth --tile 256
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from tqdm import tqdm
+
+from ..devices import parse_device, resolve_device
+from ..errors import AlkdsrError
+from ..inference import TILE_MODES
+from ..upscale_jobs import UpscaleRunner, find_jobs
+from ..upscaler import autocast_dtype, load_upscaler
+
+HELP = 'upscale images (files or folders) with a checkpoint'
+DEFAULT_TILE = {'cpu': 256, 'cuda': 512}  # LR pixels; peak CPU memory about 3 GB at 256 (docs/inference.md)
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument('-i', '--input', nargs='+', required=True, metavar='INPUT', help='image files and/or folders')
+    parser.add_argument('-o', '--output', required=True, help='output folder, or output file for a single image')
+    parser.add_argument(
+        '--weights',
+        help='checkpoint (.pth or .safetensors; required for now); architecture, variant and scale are read from it',
+    )
+    parser.add_argument('--glob', metavar='PATTERN', help="only folder files matching PATTERN, e.g. '*.png'")
+    parser.add_argument('--ext', help='output format by suffix (png, jpg, webp, bmp, tif); default: as the input')
+    parser.add_argument('--overwrite', action='store_true', help='replace existing outputs (default: skip them)')
+    parser.add_argument(
+        '--tile', type=int, help='tile size in LR pixels; 0 = whole images (256 on the CPU, 512 on CUDA)'
+    )
+    parser.add_argument('--tile-pad', type=int, default=32, help='context pixels around each tile (32)')
+    parser.add_argument('--tile-mode', choices=TILE_MODES, default='seamless', help='tiling scheme (seamless)')
+    parser.add_argument('--device', type=parse_device, default='auto', help='auto, cpu, cuda or cuda:N (auto)')
+    precision = parser.add_mutually_exclusive_group()
+    precision.add_argument('--half', action='store_true', help='float16 autocast (CUDA only)')
+    precision.add_argument('--bf16', action='store_true', help='bfloat16 autocast (CUDA only)')
+    parser.add_argument('--batch', type=int, default=1, help='images of equal size run together, up to N (1)')
+    parser.add_argument('--quality', type=int, default=95, help='JPEG/WebP quality of outputs (95)')
+
+
+def _check_arguments(args) -> None:
+    if (args.tile or 0) < 0 or args.tile_pad < 0:
+        raise AlkdsrError(f'--tile and --tile-pad must be >= 0 (got {args.tile}, {args.tile_pad})')
+    if args.batch < 1:
+        raise AlkdsrError(f'--batch must be >= 1 (got {args.batch})')
+    if not 1 <= args.quality <= 100:
+        raise AlkdsrError(f'--quality must be between 1 and 100 (got {args.quality})')
+
+
+def run(args) -> int:
+    _check_arguments(args)
+    jobs = find_jobs(args.input, args.output, glob=args.glob, ext=args.ext)
+    device = resolve_device(args.device)
+    dtype = autocast_dtype(device, half=args.half, bf16=args.bf16)
+    model = load_upscaler(args.weights, device)
+    tile = DEFAULT_TILE[device.type] if args.tile is None else args.tile
+    runner = UpscaleRunner(
+        model,
+        tile=tile or None,
+        tile_pad=args.tile_pad,
+        tile_mode=args.tile_mode,
+        dtype=dtype,
+        batch=args.batch,
+        overwrite=args.overwrite,
+        quality=args.quality,
+    )
+    start = time.perf_counter()
+    summary = runner.run(jobs, report=lambda line: tqdm.write(f'alkdsr upscale: error: {line}', file=sys.stderr))
+    seconds = time.perf_counter() - start
+    print(
+        f'alkdsr upscale: {summary.done} upscaled, {summary.skipped} skipped (output exists), '
+        f'{summary.failed} failed, in {seconds:.1f} s'
+    )
+    return 1 if summary.failed else 0

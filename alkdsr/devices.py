@@ -1,0 +1,61 @@
+"""Choosing the device and precision for inference, and naming the hardware in reports."""
+
+from __future__ import annotations
+
+import platform
+import re
+from pathlib import Path
+
+import torch
+
+from .errors import AlkdsrError
+
+DEVICE_CHOICES = ('auto', 'cpu', 'cuda')
+
+
+def parse_device(text: str) -> str:
+    """argparse type for ``--device``: auto, cpu, cuda or cuda:N."""
+    if text in DEVICE_CHOICES or re.fullmatch(r'cuda:\d+', text):
+        return text
+    raise ValueError(text)
+
+
+parse_device.__name__ = 'device (auto, cpu, cuda or cuda:N)'
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` means the GPU when there is one; asking for CUDA without one is a user error."""
+    if name == 'auto':
+        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    device = torch.device(name)
+    if device.type == 'cuda':
+        if not torch.cuda.is_available():
+            raise AlkdsrError(f'--device {name}: CUDA is not available on this machine (use --device cpu)')
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise AlkdsrError(f'--device {name}: only {torch.cuda.device_count()} CUDA device(s) present')
+    return device
+
+
+def half_dtype(half: bool, device: torch.device) -> torch.dtype | None:
+    """float16 autocast for ``--half``; CPU inference stays float32, so ``--half`` there is refused."""
+    if not half:
+        return None
+    if device.type != 'cuda':
+        raise AlkdsrError('--half needs a CUDA device (inference on the CPU runs in float32)')
+    return torch.float16
+
+
+def device_name(device: torch.device) -> str:
+    """The GPU's name, or the CPU's model name from /proc/cpuinfo."""
+    if device.type == 'cuda':
+        return torch.cuda.get_device_name(device)
+    return cpu_model_name()
+
+
+def cpu_model_name() -> str:
+    cpuinfo = Path('/proc/cpuinfo')
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text(errors='replace').splitlines():
+            if line.lower().startswith(('model name', 'hardware', 'cpu model')):
+                return line.split(':', 1)[1].strip()
+    return platform.processor() or platform.machine() or 'unknown CPU'

@@ -1,0 +1,252 @@
+"""PSNR/SSIM on the SR benchmark sets, computed exactly as BasicSR's ``SRModel`` validation does.
+
+The path from files to numbers is BasicSR's: images read with ``cv2.IMREAD_COLOR`` (grey images
+such as Set14's bridge become three equal BGR channels), the LR image fed as RGB float32 in
+[0, 1], the output turned to uint8 by ``tensor2img`` (clamp, round), the HR image cropped to s
+times the LR size, and ``calculate_psnr`` / ``calculate_ssim`` on the Y channel with
+``crop_border = s``. Sets come in the EDSR layout (``SET/HR`` plus ``SET/LR_bicubic/X{s}``) or
+as HR images only, in which case the LR images are made with MATLAB's bicubic ``imresize``
+(``alkdsr.data.matlab_resize``, pixel-identical to the shipped LR files).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from basicsr.metrics import calculate_psnr, calculate_ssim
+from basicsr.utils import img2tensor, tensor2img
+from torch import nn
+
+from .data.matlab_resize import bicubic_downsample
+from .errors import AlkdsrError
+from .fileio import atomic_write_bytes
+from .inference import upscale_tensor
+
+IMAGE_EXTENSIONS = ('.png', '.bmp', '.jpg', '.jpeg', '.tif', '.tiff', '.webp', '.ppm', '.pgm')
+HR_FOLDER = 'HR'
+LR_FOLDER = 'LR_bicubic'
+
+MODE_LR_FILES = 'lr_files'
+MODE_BICUBIC = 'bicubic_from_hr'
+
+
+class ImageError(AlkdsrError):
+    """One benchmark image that cannot be evaluated; the message names the file."""
+
+
+@dataclass(frozen=True)
+class BenchmarkImage:
+    name: str
+    hr_path: Path
+    lr_path: Path | None  # None: the LR image is made from the HR one
+
+
+@dataclass
+class BenchmarkSet:
+    name: str
+    scale: int
+    images: list[BenchmarkImage]
+
+    @property
+    def mode(self) -> str:
+        return MODE_BICUBIC if self.images and self.images[0].lr_path is None else MODE_LR_FILES
+
+
+@dataclass
+class SetResult:
+    name: str
+    scale: int
+    mode: str
+    per_image: dict[str, tuple[float, float]] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def n(self) -> int:
+        return len(self.per_image)
+
+    @property
+    def psnr(self) -> float:
+        return float(np.mean([p for p, _ in self.per_image.values()])) if self.per_image else float('nan')
+
+    @property
+    def ssim(self) -> float:
+        return float(np.mean([s for _, s in self.per_image.values()])) if self.per_image else float('nan')
+
+
+# ---------------------------------------------------------------- finding the images
+
+
+def list_images(folder: Path) -> list[Path]:
+    files = (p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith('.'))
+    return sorted(p for p in files if p.is_file())
+
+
+def find_set(data_root: str | os.PathLike, name: str, scale: int, make_lr: bool = False) -> BenchmarkSet:
+    """The images of ``data_root/name`` at ``scale``: EDSR layout, or HR only (LR made on the fly).
+
+    HR images are ``name/HR/*`` (or ``name/*`` when there is no ``HR`` folder). With a
+    ``name/LR_bicubic/X{s}`` folder (and not ``make_lr``) each HR image ``<stem>.<ext>`` is
+    paired with ``<stem>x{s}.<ext>`` there; otherwise LR images are made from the HR ones.
+    """
+    root = Path(data_root)
+    if not root.is_dir():
+        raise AlkdsrError(f'{root}: no such data root folder')
+    set_dir = root / name
+    if not set_dir.is_dir():
+        found = sorted(p.name for p in root.iterdir() if p.is_dir())
+        raise AlkdsrError(f'{set_dir}: no such benchmark set folder (found: {", ".join(found) or "none"})')
+    hr_dir = set_dir / HR_FOLDER if (set_dir / HR_FOLDER).is_dir() else set_dir
+    hr_paths = list_images(hr_dir)
+    if not hr_paths:
+        raise AlkdsrError(f'{hr_dir}: no images ({", ".join(IMAGE_EXTENSIONS)})')
+    lr_dir = set_dir / LR_FOLDER / f'X{scale}'
+    use_files = lr_dir.is_dir() and not make_lr
+    images = [BenchmarkImage(p.stem, p, _lr_path(lr_dir, p, scale) if use_files else None) for p in hr_paths]
+    return BenchmarkSet(name, scale, images)
+
+
+def _lr_path(lr_dir: Path, hr_path: Path, scale: int) -> Path:
+    """``<stem>x{s}`` with the HR image's extension or any other; the expected .png path if none exists."""
+    for stem in (f'{hr_path.stem}x{scale}', hr_path.stem):
+        for ext in dict.fromkeys((hr_path.suffix, *IMAGE_EXTENSIONS)):
+            candidate = lr_dir / f'{stem}{ext}'
+            if candidate.is_file():
+                return candidate
+    return lr_dir / f'{hr_path.stem}x{scale}.png'
+
+
+# ---------------------------------------------------------------- reading and pairing
+
+
+def read_image(path: Path) -> np.ndarray:
+    """uint8 (H, W, 3) BGR, as BasicSR reads every image (``cv2.IMREAD_COLOR``)."""
+    if not path.is_file():
+        raise ImageError(f'{path}: no such file')
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as e:
+        raise ImageError(f'{path}: cannot read ({e.strerror or e})') from None
+    img = None
+    if data.size:
+        with quiet_opencv():
+            try:
+                img = cv2.imdecode(data, cv2.IMREAD_COLOR)
+            except cv2.error:
+                img = None
+    if img is None:
+        raise ImageError(f'{path}: not a readable image (empty, corrupt or an unsupported format)')
+    return img
+
+
+@contextlib.contextmanager
+def quiet_opencv():
+    """Silence OpenCV's own decoder warnings: the one-line ImageError says what went wrong."""
+    logging = getattr(getattr(cv2, 'utils', None), 'logging', None)
+    if logging is None:
+        yield
+        return
+    level = logging.getLogLevel()
+    logging.setLogLevel(logging.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        logging.setLogLevel(level)
+
+
+def load_pair(image: BenchmarkImage, scale: int) -> tuple[np.ndarray, np.ndarray]:
+    """(LR, HR) uint8 BGR, the HR cropped to exactly ``scale`` times the LR size."""
+    hr = read_image(image.hr_path)
+    if image.lr_path is None:
+        if min(hr.shape[:2]) < scale:
+            raise ImageError(f'{image.hr_path}: {hr.shape[1]}x{hr.shape[0]} is smaller than the scale {scale}')
+        lr = bicubic_downsample(hr, scale)
+    else:
+        lr = read_image(image.lr_path)
+    lh, lw = lr.shape[:2]
+    hh, hw = hr.shape[:2]
+    if not (0 <= hh - lh * scale < scale and 0 <= hw - lw * scale < scale):
+        raise ImageError(
+            f'{image.hr_path}: HR/LR size mismatch, HR is {hw}x{hh} but LR {image.lr_path} is {lw}x{lh} '
+            f'(x{scale} needs HR {lw * scale}x{lh * scale}, or up to {scale - 1} pixels more)'
+        )
+    return lr, hr[: lh * scale, : lw * scale]
+
+
+# ---------------------------------------------------------------- metrics
+
+
+def super_resolve(
+    net: nn.Module,
+    lr: np.ndarray,
+    device: torch.device | str = 'cpu',
+    tile: int | None = None,
+    tile_pad: int = 32,
+    dtype: torch.dtype | None = None,
+    tile_mode: str = 'seamless',
+) -> np.ndarray:
+    """SR image of a uint8 BGR LR image, uint8 BGR, made as BasicSR's ``SRModel`` makes it.
+
+    Tiles (``tile``) are 'seamless' by default: the whole image's CCA statistics and ESA grid.
+    """
+    lq = img2tensor(lr.astype(np.float32) / 255.0, bgr2rgb=True, float32=True).unsqueeze(0).to(device)
+    out = upscale_tensor(net, lq, tile=tile, tile_pad=tile_pad, dtype=dtype, tile_mode=tile_mode)
+    return tensor2img(out)  # clamp to [0, 1], RGB -> BGR, round to uint8
+
+
+def y_psnr_ssim(sr: np.ndarray, hr: np.ndarray, scale: int) -> tuple[float, float]:
+    """The paper's metrics: Y channel (BT.601), ``crop_border = scale``, BasicSR's implementations."""
+    psnr = calculate_psnr(sr, hr, crop_border=scale, input_order='HWC', test_y_channel=True)
+    ssim = calculate_ssim(sr, hr, crop_border=scale, input_order='HWC', test_y_channel=True)
+    return float(psnr), float(ssim)
+
+
+def evaluate_set(
+    net: nn.Module,
+    bench: BenchmarkSet,
+    device: torch.device | str = 'cpu',
+    tile: int | None = None,
+    tile_pad: int = 32,
+    dtype: torch.dtype | None = None,
+    tile_mode: str = 'seamless',
+    save_dir: Path | None = None,
+    on_image: Callable[[str], None] | None = None,
+) -> SetResult:
+    """Evaluate every image of ``bench``; unusable images are recorded as failures, the rest go on.
+
+    ``save_dir`` receives ``<set>/x<s>/<name>.png``; ``on_image`` is called after each image.
+    """
+    result = SetResult(bench.name, bench.scale, bench.mode)
+    for image in bench.images:
+        try:
+            lr, hr = load_pair(image, bench.scale)
+        except ImageError as e:
+            result.failures.append(str(e))
+        else:
+            sr = super_resolve(net, lr, device, tile=tile, tile_pad=tile_pad, dtype=dtype, tile_mode=tile_mode)
+            result.per_image[image.name] = y_psnr_ssim(sr, hr, bench.scale)
+            if save_dir is not None:
+                save_png(Path(save_dir) / bench.name / f'x{bench.scale}' / f'{image.name}.png', sr)
+        if on_image is not None:
+            on_image(image.name)
+    return result
+
+
+def save_png(path: Path, img: np.ndarray) -> None:
+    ok, buf = cv2.imencode('.png', img)
+    if not ok:
+        raise RuntimeError(f'cv2 could not encode an image of shape {img.shape} as PNG')
+    try:
+        atomic_write_bytes(path, buf.tobytes(), durable=False)
+    except OSError as e:
+        raise AlkdsrError(f'{path}: cannot write ({e.strerror or e})') from None
+
+
+def total_images(sets: Iterable[BenchmarkSet]) -> int:
+    return sum(len(s.images) for s in sets)

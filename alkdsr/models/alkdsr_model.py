@@ -1,0 +1,376 @@
+"""ALKDSRModel: BasicSR's SRModel with safe checkpoints and training speed/fault switches.
+
+Beside BasicSR's options it reads, under ``train:``
+
+- ``amp``: ``null`` (float32), ``bf16`` or ``fp16``: autocast of the training forward pass
+  (fp16 with a gradient scaler). On the CPU ``bf16`` autocasts to bfloat16 and ``fp16`` is
+  ignored with a logged note.
+- ``compile``: ``false``, ``true`` or a dict of ``torch.compile`` arguments: compiles the
+  training forward pass only; saving, EMA and validation use the plain module.
+- ``channels_last``: ``false``/``true``: NHWC memory format for the network and its inputs.
+- ``nan_policy``: ``stop`` (default) or ``skip``: what a non-finite loss does.
+
+Networks are loaded through ``alkdsr.weights`` (``weights_only``, official ALKDN/BSRN names
+translated, so no key-mismatch warnings for official checkpoints) and saved with the network's
+config beside ``params``; every checkpoint and training state is written atomically.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from contextlib import nullcontext
+from os import path as osp
+
+import torch
+import torch.distributed as dist
+from basicsr.models.sr_model import SRModel
+from basicsr.utils import get_root_logger
+from basicsr.utils.dist_util import master_only
+from basicsr.utils.registry import MODEL_REGISTRY
+from torch.nn.parallel import DataParallel, DistributedDataParallel
+
+from ..archs.alkdnet_arch import ALKDNet
+from ..archs.official_keys import to_alkdsr_names
+from ..dist import ddp_device_ids
+from ..errors import AlkdsrError
+from ..weights import CheckpointError, arch_config, read_checkpoint
+from .state_io import atomic_torch_save
+
+AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
+NAN_POLICIES = ('stop', 'skip')
+# constructor arguments that must agree between a checkpoint's stored config and network_g
+_ARCH_FIELDS = (
+    'upscale',
+    'num_in_ch',
+    'num_out_ch',
+    'num_feat',
+    'num_block',
+    'num_replicas',
+    'refine_conv',
+    'kernel_size',
+    'fusion_kernel_size',
+    'residual',
+    'pixel_norm',
+    'esa_padding',
+)
+
+
+class NonFiniteLossError(AlkdsrError):
+    """The training loss became NaN or infinite and ``nan_policy`` is ``stop``."""
+
+
+def bare_module(net: torch.nn.Module) -> torch.nn.Module:
+    """The plain module inside DataParallel/DistributedDataParallel and torch.compile wrappers."""
+    while True:
+        if isinstance(net, (DataParallel, DistributedDataParallel)):
+            net = net.module
+        elif hasattr(net, '_orig_mod'):  # torch.compile's OptimizedModule
+            net = net._orig_mod
+        else:
+            return net
+
+
+@MODEL_REGISTRY.register()
+class ALKDSRModel(SRModel):
+    """Single-image SR model for ALKDNet (any ``network_g`` works) with the switches above."""
+
+    def __init__(self, opt):
+        train_opt = opt.get('train') or {}
+        is_train = opt['is_train']
+        self.channels_last = bool(train_opt.get('channels_last', False)) if is_train else False
+        self.nan_policy = train_opt.get('nan_policy', 'stop') or 'stop'
+        self.skipped_steps = 0
+        self.last_saved_iter = None
+        _check_options(opt, train_opt if is_train else {})
+        super().__init__(opt)
+
+    # ------------------------------------------------------------------ set-up
+    def init_training_settings(self):
+        super().init_training_settings()
+        train_opt = self.opt['train']
+        logger = get_root_logger()
+        amp = train_opt.get('amp') or None
+        if amp == 'fp16' and self.device.type != 'cuda':
+            logger.info('amp: fp16 needs CUDA; training in float32 on the CPU.')
+            amp = None
+        self.amp_dtype = AMP_DTYPES.get(amp)
+        self.grad_scaler = torch.amp.GradScaler('cuda') if amp == 'fp16' else None
+        if amp:
+            logger.info(f'amp: autocast to {self.amp_dtype} on {self.device.type} for the training forward pass.')
+        self.train_net = self.net_g
+        compile_opt = train_opt.get('compile', False)
+        if compile_opt:
+            kwargs = compile_opt if isinstance(compile_opt, dict) else {}
+            logger.info(f'compile: torch.compile(net_g, {kwargs}) for training; the first iterations compile.')
+            self.train_net = torch.compile(self.net_g, **kwargs)
+        if self.channels_last:
+            logger.info('channels_last: network and inputs in NHWC memory format.')
+        if self.nan_policy == 'skip':
+            logger.info('nan_policy: skip - optimizer steps with a non-finite loss are skipped.')
+
+    def model_to_device(self, net):
+        """As BasicSR's, plus channels_last, and DistributedDataParallel on CPU modules (gloo)."""
+        net = net.to(self.device)
+        if self.channels_last:
+            net = net.to(memory_format=torch.channels_last)
+        if self.opt['dist']:
+            find_unused = self.opt.get('find_unused_parameters', False)
+            net = DistributedDataParallel(
+                net, device_ids=ddp_device_ids(self.device), find_unused_parameters=find_unused
+            )
+        elif self.opt['num_gpu'] > 1:
+            net = DataParallel(net)
+        return net
+
+    def get_bare_model(self, net):
+        return bare_module(net)
+
+    # ---------------------------------------------------------------- training
+    def feed_data(self, data):
+        super().feed_data(data)
+        if self.channels_last:
+            self.lq = self.lq.contiguous(memory_format=torch.channels_last)
+
+    def _autocast(self):
+        if self.amp_dtype is None:
+            return nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    def optimize_parameters(self, current_iter):
+        self.optimizer_g.zero_grad(set_to_none=True)
+        with self._autocast():
+            output = self.train_net(self.lq)
+        self.output = output.float()
+        l_total, loss_dict = self._losses(self.output, self.gt)
+        if self._all_ranks_finite(l_total):
+            self._step(l_total)
+        else:
+            self._non_finite_loss(current_iter, loss_dict)
+        self.log_dict = self.reduce_loss_dict(loss_dict)
+        if self.ema_decay > 0:
+            self.model_ema(decay=self.ema_decay)
+
+    def _losses(self, output, gt):
+        """The total loss and its parts, as SRModel computes them (in float32)."""
+        l_total = 0
+        loss_dict = OrderedDict()
+        if self.cri_pix:
+            l_pix = self.cri_pix(output, gt)
+            l_total += l_pix
+            loss_dict['l_pix'] = l_pix
+        if self.cri_perceptual:
+            l_percep, l_style = self.cri_perceptual(output, gt)
+            if l_percep is not None:
+                l_total += l_percep
+                loss_dict['l_percep'] = l_percep
+            if l_style is not None:
+                l_total += l_style
+                loss_dict['l_style'] = l_style
+        return l_total, loss_dict
+
+    def _step(self, l_total):
+        if self.grad_scaler is not None:
+            self.grad_scaler.scale(l_total).backward()
+            self.grad_scaler.step(self.optimizer_g)
+            self.grad_scaler.update()
+        else:
+            l_total.backward()
+            self.optimizer_g.step()
+
+    def _all_ranks_finite(self, l_total) -> bool:
+        """Whether the loss is finite on every process (all ranks must take the same branch)."""
+        finite = torch.isfinite(l_total.detach()).all().to(torch.float32)
+        if self.opt['dist']:
+            dist.all_reduce(finite, op=dist.ReduceOp.MIN)
+        return bool(finite.item())
+
+    def _non_finite_loss(self, current_iter, loss_dict):
+        values = ', '.join(f'{k}={v.detach().float().mean().item():.4g}' for k, v in loss_dict.items())
+        logger = get_root_logger()
+        if self.nan_policy == 'skip':
+            self.skipped_steps += 1
+            logger.warning(
+                f'Non-finite loss at iteration {current_iter} ({values}): optimizer step skipped '
+                f'({self.skipped_steps} skipped so far).'
+            )
+            if self.opt['dist']:
+                self._complete_ddp_backward()
+            return
+        if self.last_saved_iter is None:
+            kept = 'no checkpoint had been saved yet'
+        else:
+            label = 'latest' if self.last_saved_iter == -1 else self.last_saved_iter
+            kept = f'the last checkpoint, {osp.join(self.opt["path"]["models"], f"net_g_{label}.pth")}, is intact'
+        message = (
+            f'non-finite loss at iteration {current_iter} ({values}); training stopped and {kept}. '
+            'Lower the learning rate, or set train: nan_policy: skip, and resume with --auto_resume.'
+        )
+        logger.error(message)
+        raise NonFiniteLossError(message)
+
+    def _complete_ddp_backward(self):
+        """Let DDP finish its gradient reduction with zero gradients, so a skipped step keeps ranks in sync."""
+        zero = sum(p.sum() for p in self.net_g.parameters() if p.requires_grad) * 0.0
+        zero.backward()
+        self.optimizer_g.zero_grad(set_to_none=True)
+
+    # -------------------------------------------------------------- validation
+    def test(self):
+        """Inference with the plain (uncompiled, unwrapped) network, or its EMA copy, in float32."""
+        net = self.net_g_ema if hasattr(self, 'net_g_ema') else self.get_bare_model(self.net_g)
+        was_training = net.training
+        net.eval()
+        with torch.no_grad():
+            self.output = net(self.lq)
+        if was_training:
+            net.train()
+
+    # --------------------------------------------------------- saving/loading
+    def save(self, epoch, current_iter):
+        super().save(epoch, current_iter)
+        self.last_saved_iter = current_iter
+
+    @master_only
+    def save_network(self, net, net_label, current_iter, param_key='params'):
+        """Save network(s) atomically as ``{param_key: state_dict, ..., 'arch': config}``."""
+        label = 'latest' if current_iter == -1 else current_iter
+        save_path = osp.join(self.opt['path']['models'], f'{net_label}_{label}.pth')
+        nets = net if isinstance(net, list) else [net]
+        keys = param_key if isinstance(param_key, list) else [param_key]
+        if len(nets) != len(keys):
+            raise ValueError('The lengths of net and param_key should be the same.')
+        bare = [self.get_bare_model(n) for n in nets]
+        payload = {key: _cpu_state_dict(b) for key, b in zip(keys, bare)}
+        if isinstance(bare[0], ALKDNet):
+            payload['arch'] = arch_config(bare[0])
+        _save_with_retries(payload, save_path)
+
+    @master_only
+    def save_training_state(self, epoch, current_iter):
+        """BasicSR's training state (plus the fp16 gradient scaler), written atomically."""
+        if current_iter == -1:
+            return
+        state = {
+            'epoch': epoch,
+            'iter': current_iter,
+            'optimizers': [o.state_dict() for o in self.optimizers],
+            'schedulers': [s.state_dict() for s in self.schedulers],
+        }
+        if getattr(self, 'grad_scaler', None) is not None:
+            state['grad_scaler'] = self.grad_scaler.state_dict()
+        _save_with_retries(state, osp.join(self.opt['path']['training_states'], f'{current_iter}.state'))
+
+    def resume_training(self, resume_state):
+        super().resume_training(resume_state)
+        if getattr(self, 'grad_scaler', None) is not None and 'grad_scaler' in resume_state:
+            self.grad_scaler.load_state_dict(resume_state['grad_scaler'])
+        self.last_saved_iter = resume_state['iter']
+
+    def load_network(self, net, load_path, strict=True, param_key='params'):
+        """Load weights through alkdsr.weights (weights_only; official names translated)."""
+        logger = get_root_logger()
+        net = self.get_bare_model(net)
+        state, meta, param_key = _read_params(load_path, param_key)
+        logger.info(f'Loading {net.__class__.__name__} model from {load_path}, with param key: [{param_key}].')
+        if isinstance(net, ALKDNet):
+            state = to_alkdsr_names(state)
+            _check_arch(net, meta, load_path, strict)
+        state = _report_key_differences(net, state, strict)
+        try:
+            net.load_state_dict(state, strict=strict)
+        except RuntimeError as e:
+            first = str(e).splitlines()[0]
+            raise CheckpointError(f'{load_path}: weights do not fit network_g ({first})') from None
+
+
+def _check_options(opt: dict, train_opt: dict) -> None:
+    """Catch option mistakes before any work starts."""
+    num_gpu = opt.get('num_gpu', 0)
+    if num_gpu and not torch.cuda.is_available():
+        raise AlkdsrError(f'num_gpu: {num_gpu} but no CUDA device is available; set num_gpu: auto (or 0) for the CPU')
+    amp = train_opt.get('amp')
+    if amp not in (None, False, *AMP_DTYPES):
+        raise AlkdsrError(f'train: amp must be bf16, fp16 or null (got {amp!r})')
+    if train_opt.get('nan_policy', 'stop') not in (None, *NAN_POLICIES):
+        raise AlkdsrError(f'train: nan_policy must be stop or skip (got {train_opt["nan_policy"]!r})')
+    if not isinstance(train_opt.get('compile', False), (bool, dict)):
+        raise AlkdsrError('train: compile must be true, false or a dict of torch.compile arguments')
+    if not isinstance(train_opt.get('channels_last', False), bool):
+        raise AlkdsrError(f'train: channels_last must be true or false (got {train_opt["channels_last"]!r})')
+
+
+def _cpu_state_dict(net: torch.nn.Module) -> dict:
+    state = OrderedDict()
+    for key, value in net.state_dict().items():
+        key = key[len('module.') :] if key.startswith('module.') else key
+        state[key] = value.detach().cpu()
+    return state
+
+
+def _save_with_retries(obj, path: str, tries: int = 3) -> None:
+    """Atomic save; like BasicSR, retry a failed write, but fail loudly after the last try."""
+    for attempt in range(1, tries + 1):
+        try:
+            atomic_torch_save(obj, path)
+            return
+        except OSError as e:
+            if attempt == tries:
+                raise AlkdsrError(f'{path}: cannot write ({e})') from None
+            get_root_logger().warning(f'Save error: {e}, remaining retry times: {tries - attempt}')
+            time.sleep(1)
+
+
+def _read_params(load_path, param_key):
+    """``(state_dict, arch_or_None, key_used)``; ``params_ema`` falls back to ``params`` as in BasicSR."""
+    if param_key is None:
+        state, meta = read_checkpoint(load_path)
+        return state, meta, 'auto'
+    try:
+        state, meta = read_checkpoint(load_path, param_key)
+    except CheckpointError:
+        if param_key != 'params_ema':
+            raise
+        state, meta = read_checkpoint(load_path, 'params')
+        get_root_logger().info('Loading: params_ema does not exist, use params.')
+        param_key = 'params'
+    return state, meta, param_key
+
+
+def _check_arch(net: ALKDNet, meta: dict | None, load_path, strict: bool) -> None:
+    """A checkpoint that stores its config must be the same variant as network_g."""
+    if not meta:
+        return
+    diff = [
+        f'{k} {meta[k]!r} vs {net.config.get(k)!r}'
+        for k in _ARCH_FIELDS
+        if k in meta and k in net.config and meta[k] != net.config[k]
+    ]
+    if not diff:
+        return
+    message = f'{load_path}: checkpoint network differs from network_g (checkpoint vs options: {"; ".join(diff)})'
+    if strict:
+        raise CheckpointError(message)
+    get_root_logger().warning(message)
+
+
+def _report_key_differences(net: torch.nn.Module, state: dict, strict: bool) -> dict:
+    """BasicSR's key-difference warnings; with strict=False, drop tensors whose shapes differ."""
+    logger = get_root_logger()
+    current = net.state_dict()
+    if set(current) != set(state):
+        logger.warning('Current net - loaded net:')
+        for k in sorted(set(current) - set(state)):
+            logger.warning(f'  {k}')
+        logger.warning('Loaded net - current net:')
+        for k in sorted(set(state) - set(current)):
+            logger.warning(f'  {k}')
+    if strict:
+        return state
+    kept = {}
+    for k, v in state.items():
+        if k in current and current[k].shape != v.shape:
+            logger.warning(f'Size different, ignore [{k}]: crt_net: {current[k].shape}; load_net: {v.shape}')
+            continue
+        kept[k] = v
+    return kept

@@ -1,0 +1,60 @@
+"""Writing checkpoints and training states atomically, and reading training states safely.
+
+BasicSR writes ``net_g_<iter>.pth`` and ``<iter>.state`` in place, so a process killed while
+saving leaves a truncated file that ``--auto_resume`` then picks. Here every file is written
+to a temporary name and renamed, so a file that exists is complete. Training states are read
+with ``weights_only=True``: they hold only tensors, numbers and plain containers.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import pickle
+import re
+import zipfile
+from pathlib import Path
+
+import torch
+
+from ..fileio import atomic_path
+from ..weights import CheckpointError
+
+# MultiStepRestartLR keeps its milestones in a Counter, a plain dict subclass
+_STATE_SAFE_GLOBALS = [collections.Counter]
+_STATE_NAME = re.compile(r'^(\d+)\.state$')
+
+
+def atomic_torch_save(obj, path: str | os.PathLike) -> None:
+    """``torch.save`` to a temporary file beside ``path``, fsync, rename."""
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def read_training_state(path: str | os.PathLike, map_location=None) -> dict:
+    """Load a BasicSR training state (``<iter>.state``) without unpickling arbitrary objects."""
+    path = Path(path)
+    try:
+        with torch.serialization.safe_globals(_STATE_SAFE_GLOBALS):
+            state = torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(f'{path}: no such training state') from None
+    except pickle.UnpicklingError as e:
+        raise CheckpointError(
+            f'{path}: refused, the training state holds objects other than tensors and plain containers '
+            f'(loading it could run code): {str(e).splitlines()[0]}'
+        ) from None
+    except (EOFError, zipfile.BadZipFile, RuntimeError, OSError) as e:
+        raise CheckpointError(f'{path}: truncated or corrupt training state ({type(e).__name__}: {e})') from None
+    if not isinstance(state, dict) or not {'iter', 'epoch', 'optimizers', 'schedulers'} <= set(state):
+        raise CheckpointError(f'{path}: not a BasicSR training state (needs iter, epoch, optimizers, schedulers)')
+    return state
+
+
+def latest_training_state(folder: str | os.PathLike) -> Path | None:
+    """The ``<iter>.state`` with the largest iteration in ``folder``, or None."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return None
+    found = [(int(m[1]), p) for p in folder.iterdir() if (m := _STATE_NAME.match(p.name))]
+    return max(found)[1] if found else None

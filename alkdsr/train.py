@@ -1,0 +1,29 @@
+"""Train with BasicSR's own pipeline and alkdsr's architectures and model.
+
+    python alkdsr/train.py -opt options/train_ALKDNet_x4.yml [--auto_resume] [--debug]
+        [--force_yml train:total_iter=1000] [--launcher none|pytorch|slurm]
+    torchrun --nproc_per_node N alkdsr/train.py -opt X.yml --launcher pytorch   # NCCL on GPUs, gloo on CPUs
+
+(or ``alkdsr-train`` with the same flags). The current directory is the root: experiments go
+to ``./experiments/<name>/`` (models, training_states, log, the option file), tensorboard
+logs to ``./tb_logger/<name>/``; ``--auto_resume`` continues from the newest training state.
+"""
+
+import os
+import sys
+
+if __name__ == '__main__':  # run as a file: alkdsr/ is sys.path[0] and would shadow top-level modules
+    _here = os.path.dirname(os.path.abspath(__file__))
+    if sys.path and os.path.abspath(sys.path[0] or os.curdir) == _here:
+        sys.path.pop(0)
+    sys.path.insert(0, os.path.dirname(_here))
+
+
+def main() -> int:
+    from alkdsr.pipeline import run
+
+    return run('train', prog='alkdsr-train')
+
+
+if __name__ == '__main__':
+    sys.exit(main())
