@@ -24,6 +24,7 @@ setup(
         'basicsr>=1.4.2',
         'numpy',
         'opencv-python',
+        'pillow',
         'pyyaml',
         'tqdm',
         'lmdb',

@@ -38,6 +38,10 @@ def read_checkpoint(path: str | os.PathLike, param_key: str | None = None) -> tu
         raise CheckpointError(f'{path}: empty file, not a checkpoint')
     if path.suffix == '.safetensors':
         return _read_safetensors(path)
+    with open(path, 'rb') as f:
+        head = f.read(4)
+    if not (head.startswith(b'PK\x03\x04') or head[:1] == b'\x80'):
+        raise CheckpointError(f'{path}: not a PyTorch checkpoint (neither a zip archive nor a pickle)')
     try:
         ckpt = torch.load(path, map_location='cpu', weights_only=True)
     except pickle.UnpicklingError as e:

@@ -111,3 +111,9 @@ def test_save_is_atomic_when_interrupted(tmp_path, monkeypatch):
         save_checkpoint(ALKDNet(upscale=4), path)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ['w.pth']
+
+
+def test_a_file_that_is_not_a_checkpoint_is_named_as_such(tmp_path):
+    (tmp_path / 'photo.pth').write_bytes(b'\x89PNG\r\n\x1a\n' + b'\x00' * 64)
+    with pytest.raises(CheckpointError, match='not a PyTorch checkpoint'):
+        read_checkpoint(tmp_path / 'photo.pth')
