@@ -72,6 +72,8 @@ def assert_matches_golden(result: dict, arch: str, scale: int, set_name: str) ->
     assert got['n'] == len(list((BENCHMARK / set_name / 'HR').glob('*.png')))
     assert got['psnr'] == pytest.approx(golden['psnr'], abs=PSNR_TOL)
     assert got['ssim'] == pytest.approx(golden['ssim'], abs=SSIM_TOL)
+    paper_psnr, paper_ssim = TABLE4[scale][{'alkdnet': 'ALKDNet', 'bsrn': 'BSRN'}[arch]].result(set_name)
+    assert got['paper'] == {'psnr': paper_psnr, 'ssim': paper_ssim}
     for name, (psnr, ssim) in golden.get('per_image', {}).items():  # the BSRN file has means only
         assert got['per_image'][name][0] == pytest.approx(psnr, abs=PSNR_TOL), name
         assert got['per_image'][name][1] == pytest.approx(ssim, abs=SSIM_TOL), name

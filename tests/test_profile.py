@@ -69,8 +69,8 @@ def test_profile_of_weights_recognises_them_and_checks_scale(tmp_path):
 
 def test_profile_tiled_and_bad_options(tmp_path):
     rc, out, err = run_cli(
-        'profile', '--scale', '2', '--size', '80x40', '--tile', '16', '--tile-pad', '4', '--device', 'cpu', '--runs', '1',
-        '--warmup', '0',
+        'profile', '--scale', '2', '--size', '80x40', '--tile', '16', '--tile-pad', '4', '--device', 'cpu',
+        '--runs', '1', '--warmup', '0',
     )  # fmt: skip
     assert rc == 0, err
     assert 'seamless tiles of 16' in out

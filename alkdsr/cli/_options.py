@@ -80,7 +80,7 @@ def paper_network(net: ALKDNet) -> str | None:
     if preset is None:
         return None
     wanted = preset_config(preset)
-    return preset if all(net.config.get(k) == v for k, v in wanted.items()) else None
+    return preset if all(net.config.get(k) == v for k, v in wanted.items() if k != 'upscale') else None
 
 
 def display_name(net: ALKDNet) -> str:

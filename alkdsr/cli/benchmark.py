@@ -18,6 +18,7 @@ import math
 import sys
 from pathlib import Path
 
+import torch
 from tqdm import tqdm
 
 from ..complexity import count_params, paper_multi_adds
@@ -73,6 +74,9 @@ def run(args: argparse.Namespace) -> int:
     check_output_file(args.json, '--json')
     device = resolve_device(args.device)
     dtype = half_dtype(args.half, device)
+    if device.type == 'cuda':  # float32 means float32: no TF32 convolutions or matmuls
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
     net = load_checked(args.weights, args.arch, args.scale, device)
     scale = net.upscale
     sets = [find_set(args.data_root, name, scale, make_lr=args.hr_only) for name in dict.fromkeys(args.sets)]
