@@ -34,7 +34,7 @@ setup(
         'onnx': ['onnx', 'onnxruntime'],
         'plot': ['matplotlib'],
         'demo': ['scikit-image'],
-        'dev': ['pytest', 'ruff', 'onnx', 'onnxruntime', 'matplotlib', 'scikit-image'],
+        'dev': ['pytest', 'pytest-timeout', 'ruff', 'onnx', 'onnxruntime', 'matplotlib', 'scikit-image'],
     },
     entry_points={
         'console_scripts': [

@@ -365,10 +365,9 @@ def default_workers() -> int:
 
 
 def _pool(processes: int):
-    # fork where there is one: workers need numpy and OpenCV only, and must not import torch again as spawned ones do
-    methods = multiprocessing.get_all_start_methods()
-    ctx = multiprocessing.get_context('fork' if 'fork' in methods else None)
-    return ctx.Pool(processes, initializer=_init_worker)
+    # spawn, not fork: a process forked after OpenCV or PyTorch started their thread pools can
+    # inherit a held lock and hang in its first OpenCV call (seen in the test suite)
+    return multiprocessing.get_context('spawn').Pool(processes, initializer=_init_worker)
 
 
 def _init_worker() -> None:
