@@ -114,3 +114,52 @@ def test_half_precision_keeps_norm_statistics_in_float32():
     out = clone(net).to(torch.bfloat16)(x.to(torch.bfloat16)).float()
     psnr = 10 * torch.log10(1 / (out.clamp(0, 1) - ref.clamp(0, 1)).pow(2).mean())
     assert psnr > 35
+
+
+def test_onnxruntime_net_matches_pytorch():
+    pytest.importorskip('onnxruntime')
+    from alkdsr.fast import OnnxRuntimeNet
+
+    net = small_net(scale=4)
+    ort_net = OnnxRuntimeNet(net)
+    assert (ort_net.upscale, ort_net.min_size) == (net.upscale, net.min_size)
+    for size in [(20, 17), (5, 9)]:  # also below the network's minimum size
+        x = torch.rand(1, 3, *size)
+        assert (ort_net(x) - net(x)).abs().max().item() <= 1e-4
+
+
+def test_upscale_cli_onnxruntime_backend_gives_the_torch_pixels(tmp_path):
+    pytest.importorskip('onnxruntime')
+    import cv2
+    import numpy as np
+
+    from alkdsr.cli.main import main
+    from alkdsr.weights import save_checkpoint
+
+    weights = tmp_path / 'w.pth'
+    save_checkpoint(small_net(scale=2), weights)
+    rng = np.random.default_rng(0)
+    img = cv2.GaussianBlur(rng.integers(0, 256, (30, 26, 3), dtype=np.uint8), (5, 5), 0)
+    cv2.imwrite(str(tmp_path / 'in.png'), img)
+    common = ['upscale', '-i', str(tmp_path / 'in.png'), '--weights', str(weights), '--device', 'cpu', '--tile', '0']
+    assert main([*common, '-o', str(tmp_path / 'torch.png')]) == 0
+    assert main([*common, '-o', str(tmp_path / 'ort.png'), '--backend', 'onnxruntime']) == 0
+    a = cv2.imread(str(tmp_path / 'torch.png')).astype(int)
+    b = cv2.imread(str(tmp_path / 'ort.png')).astype(int)
+    assert a.shape == (60, 52, 3) and np.abs(a - b).max() <= 1 and (a == b).mean() > 0.99
+
+
+def test_upscale_cli_onnxruntime_refuses_seamless_tiles(tmp_path, capsys):
+    from alkdsr.cli.main import main
+    from alkdsr.weights import save_checkpoint
+
+    save_checkpoint(small_net(), tmp_path / 'w.pth')
+    (tmp_path / 'in').mkdir()
+    import cv2
+    import numpy as np
+
+    cv2.imwrite(str(tmp_path / 'in' / 'a.png'), np.full((20, 20, 3), 128, np.uint8))
+    args = ['upscale', '-i', str(tmp_path / 'in'), '-o', str(tmp_path / 'out'), '--weights', str(tmp_path / 'w.pth')]
+    assert main([*args, '--backend', 'onnxruntime', '--device', 'cpu', '--tile', '64']) == 2
+    assert 'fast tiles' in capsys.readouterr().err
+    assert not (tmp_path / 'out').exists()

@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from ..devices import parse_device, resolve_device
 from ..errors import AlkdsrError
+from ..fast import OnnxRuntimeNet, use_fused_kernels
 from ..inference import TILE_MODES
 from ..upscale_jobs import UpscaleRunner, find_jobs
 from ..upscaler import autocast_dtype, load_upscaler
@@ -57,6 +58,13 @@ def add_arguments(parser) -> None:
     precision.add_argument('--bf16', action='store_true', help='bfloat16 autocast (CUDA only)')
     parser.add_argument('--batch', type=int, default=1, help='images of equal size run together, up to N (1)')
     parser.add_argument('--quality', type=int, default=95, help='JPEG/WebP quality of outputs (95)')
+    parser.add_argument(
+        '--backend',
+        choices=('torch', 'onnxruntime'),
+        default='torch',
+        help='torch (default; on CUDA with the fused ALKConv kernel), or onnxruntime on the CPU '
+        '(faster there; whole images or --tile-mode fast)',
+    )
 
 
 def _check_arguments(args) -> None:
@@ -68,6 +76,20 @@ def _check_arguments(args) -> None:
         raise AlkdsrError(f'--quality must be between 1 and 100 (got {args.quality})')
 
 
+def _backend(model, args, device, tile):
+    """The network to run: PyTorch (fused ALKConv kernel on CUDA) or an onnxruntime session."""
+    if args.backend == 'torch':
+        return use_fused_kernels(model) if device.type == 'cuda' else model
+    if device.type != 'cpu':
+        raise AlkdsrError('--backend onnxruntime runs on the CPU: add --device cpu')
+    if tile and args.tile_mode == 'seamless':
+        raise AlkdsrError('--backend onnxruntime runs whole images or fast tiles: add --tile 0 or --tile-mode fast')
+    try:
+        return OnnxRuntimeNet(model)
+    except ImportError:
+        raise AlkdsrError('--backend onnxruntime needs the onnxruntime package (pip install onnxruntime)') from None
+
+
 def run(args) -> int:
     _check_arguments(args)
     jobs = find_jobs(args.input, args.output, glob=args.glob, ext=args.ext)
@@ -75,6 +97,7 @@ def run(args) -> int:
     dtype = autocast_dtype(device, half=args.half, bf16=args.bf16)
     model = load_upscaler(args.weights, device)
     tile = DEFAULT_TILE[device.type] if args.tile is None else args.tile
+    model = _backend(model, args, device, tile)
     runner = UpscaleRunner(
         model,
         tile=tile or None,

@@ -1,0 +1,32 @@
+"""The benchmark scripts run in their CI-sized form and report every path they measure."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_bench_infer_quick_on_cpu(tmp_path):
+    out = tmp_path / 'infer.json'
+    cmd = [sys.executable, str(ROOT / 'benchmarks/bench_infer.py'), '--device', 'cpu', '--quick',
+           '--lr-size', '24x20', '--runs', '1', '--json', str(out)]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = json.loads(out.read_text())['rows']
+    assert [r['path'] for r in rows] == ['eager fp32 (reference)', 'eager fp32 + malloc tuning',
+                                         'channels_last + malloc tuning']  # fmt: skip
+    assert all('error' not in r and r['maxdiff'] <= 1e-4 for r in rows)
+
+
+def test_bench_train_quick_on_cpu(tmp_path):
+    out = tmp_path / 'train.json'
+    cmd = [sys.executable, str(ROOT / 'benchmarks/bench_train.py'), '--device', 'cpu', '--quick',
+           '--patch', '8', '--json', str(out)]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = json.loads(out.read_text())['rows']
+    assert len(rows) == 3 and all('error' not in r and min(r['its']) > 0 for r in rows)
