@@ -72,7 +72,10 @@ def test_training_options_follow_the_paper(scale):
     assert val_set['filename_tmpl'] == f'{{}}x{scale}'
 
     train = opt['train']
-    assert _plain(train['optim_g']) == {'type': 'Adam', 'lr': 1e-3, 'weight_decay': 0, 'betas': [0.9, 0.999]}
+    assert _plain(train['optim_g']) == {
+        'type': 'Adam', 'lr': 1e-3, 'weight_decay': 0, 'betas': [0.9, 0.999], 'fused': True,
+    }  # fmt: skip
+    assert train['amp'] is None and train['compile'] is False and train['channels_last'] is False
     assert _plain(train['scheduler']) == {
         'type': 'CosineAnnealingRestartLR',
         'periods': [1_000_000],
