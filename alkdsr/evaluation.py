@@ -11,7 +11,6 @@ as HR images only, in which case the LR images are made with MATLAB's bicubic ``
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from basicsr.metrics import calculate_psnr, calculate_ssim
 from basicsr.utils import img2tensor, tensor2img
 from torch import nn
 
+from .data.image_io import quiet_opencv
 from .data.matlab_resize import bicubic_downsample
 from .errors import AlkdsrError
 from .fileio import atomic_write_bytes
@@ -143,21 +143,6 @@ def read_image(path: Path) -> np.ndarray:
     if img is None:
         raise ImageError(f'{path}: not a readable image (empty, corrupt or an unsupported format)')
     return img
-
-
-@contextlib.contextmanager
-def quiet_opencv():
-    """Silence OpenCV's own decoder warnings: the one-line ImageError says what went wrong."""
-    logging = getattr(getattr(cv2, 'utils', None), 'logging', None)
-    if logging is None:
-        yield
-        return
-    level = logging.getLogLevel()
-    logging.setLogLevel(logging.LOG_LEVEL_SILENT)
-    try:
-        yield
-    finally:
-        logging.setLogLevel(level)
 
 
 def load_pair(image: BenchmarkImage, scale: int) -> tuple[np.ndarray, np.ndarray]:

@@ -9,7 +9,9 @@
 # 1. inference and training speed tables (benchmarks/bench_infer.py, bench_train.py);
 # 2. issue 8: ALKDNet x4 from scratch on the 291 images with the fastest measured training
 #    switches, for as many iterations as fit in what is left of BUDGET_S (default 570 s),
-#    a cosine schedule over exactly those iterations; then `alkdsr benchmark` on Set5/Set14.
+#    a cosine schedule over exactly those iterations, continuing from
+#    weights/alkdnet_x4_alkdsr.safetensors when it exists; then `alkdsr benchmark` on Set5/Set14.
+#    Commit the result as the new weights only if it measures better (weights/README.md).
 #
 # Expects .whl/ (basicsr 1.4.2 and pure-Python packages the GPU image lacks) and
 # .gpu/data/{train,benchmark} (the 291 training images and Set5/Set14) beside the repository.
@@ -51,11 +53,17 @@ tail -3 /tmp/prepare.log | tee -a "$LOG"
 read -r ITERS SWITCHES < <(python3 benchmarks/pick_train_config.py "$OUT/train_speed.json" $((BUDGET - $(elapsed) - 120)) 2>>"$LOG")
 echo "training $ITERS iterations with: $SWITCHES" | tee -a "$LOG"
 EXP=experiments/ALKDNet_x4_291_short
+# continue from the committed weights when there are some (a fresh cosine schedule each run)
+START_FROM=()
+if [ -f weights/alkdnet_x4_alkdsr.safetensors ]; then
+    START_FROM=("path:pretrain_network_g=weights/alkdnet_x4_alkdsr.safetensors")
+    echo "starting from weights/alkdnet_x4_alkdsr.safetensors" | tee -a "$LOG"
+fi
 python3 alkdsr/train.py -opt options/train_ALKDNet_x4_291_short.yml --force_yml \
     "datasets:train:dataroot_gt=$DATA/HR_sub" "datasets:train:dataroot_lq=$DATA/LR_bicubic_sub/X4" \
     "datasets:val:dataroot_gt=.gpu/data/benchmark/Set5/HR" \
     "datasets:val:dataroot_lq=.gpu/data/benchmark/Set5/LR_bicubic/X4" \
-    "train:total_iter=$ITERS" "train:scheduler:periods=[$ITERS]" $SWITCHES >"$OUT/train.log" 2>&1
+    "train:total_iter=$ITERS" "train:scheduler:periods=[$ITERS]" $SWITCHES "${START_FROM[@]}" >"$OUT/train.log" 2>&1
 grep -E 'Validation|# psnr|iter:.*(000|500),|rror' "$OUT/train.log" | tail -40 | tee -a "$LOG"
 echo "training done at $(elapsed) s" | tee -a "$LOG"
 WEIGHTS=$(ls -t "$EXP"/models/*.pth 2>/dev/null | head -1)  # net_g_latest.pth unless training was cut short

@@ -29,7 +29,7 @@ class ImageError(AlkdsrError):
 
 
 @contextlib.contextmanager
-def _quiet_opencv():
+def quiet_opencv():
     """Silence OpenCV's own warnings (e.g. 'PNG input buffer is incomplete'): our one-line report replaces them."""
     logging = getattr(getattr(cv2, 'utils', None), 'logging', None)
     if logging is None:
@@ -67,7 +67,7 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, list[str]]:
     # IMREAD_UNCHANGED keeps grey, alpha and 16 bits visible; for JPEGs (no alpha) the EXIF rotation matters more.
     jpeg = path.suffix.lower() in ('.jpg', '.jpeg')
     flags = cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH if jpeg else cv2.IMREAD_UNCHANGED
-    with _quiet_opencv():
+    with quiet_opencv():
         try:
             img = cv2.imdecode(data, flags)
         except cv2.error:
