@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from glob import escape as glob_escape
 from pathlib import Path
 
 import cv2
@@ -23,7 +24,7 @@ from basicsr.metrics import calculate_psnr, calculate_ssim
 from basicsr.utils import img2tensor, tensor2img
 from torch import nn
 
-from .data.image_io import quiet_opencv
+from .data.image_io import header_problem, quiet_opencv
 from .data.matlab_resize import bicubic_downsample
 from .errors import AlkdsrError
 from .fileio import atomic_write_bytes
@@ -32,6 +33,8 @@ from .inference import upscale_tensor
 IMAGE_EXTENSIONS = ('.png', '.bmp', '.jpg', '.jpeg', '.tif', '.tiff', '.webp', '.ppm', '.pgm')
 HR_FOLDER = 'HR'
 LR_FOLDER = 'LR_bicubic'
+
+SSIM_WINDOW = 11  # BasicSR's calculate_ssim: an 11 x 11 Gaussian window, valid part only
 
 MODE_LR_FILES = 'lr_files'
 MODE_BICUBIC = 'bicubic_from_hr'
@@ -113,9 +116,10 @@ def find_set(data_root: str | os.PathLike, name: str, scale: int, make_lr: bool 
 
 
 def _lr_path(lr_dir: Path, hr_path: Path, scale: int) -> Path:
-    """``<stem>x{s}`` with the HR image's extension or any other; the expected .png path if none exists."""
+    """``<stem>x{s}`` with the HR image's extension or any other, either case; else the expected .png path."""
+    extensions = (hr_path.suffix, *IMAGE_EXTENSIONS, *(e.upper() for e in IMAGE_EXTENSIONS))
     for stem in (f'{hr_path.stem}x{scale}', hr_path.stem):
-        for ext in dict.fromkeys((hr_path.suffix, *IMAGE_EXTENSIONS)):
+        for ext in dict.fromkeys(extensions):
             candidate = lr_dir / f'{stem}{ext}'
             if candidate.is_file():
                 return candidate
@@ -127,22 +131,35 @@ def _lr_path(lr_dir: Path, hr_path: Path, scale: int) -> Path:
 
 def read_image(path: Path) -> np.ndarray:
     """uint8 (H, W, 3) BGR, as BasicSR reads every image (``cv2.IMREAD_COLOR``)."""
+    if path.is_dir():
+        raise ImageError(f'{path}: a folder, not an image file')
     if not path.is_file():
-        raise ImageError(f'{path}: no such file')
+        raise ImageError(f'{path}: no such file{_unreadable_namesakes(path)}')
     try:
         data = np.fromfile(path, dtype=np.uint8)
     except OSError as e:
         raise ImageError(f'{path}: cannot read ({e.strerror or e})') from None
-    img = None
-    if data.size:
-        with quiet_opencv():
-            try:
-                img = cv2.imdecode(data, cv2.IMREAD_COLOR)
-            except cv2.error:
-                img = None
+    if not data.size:
+        raise ImageError(f'{path}: empty file (0 bytes), not an image')
+    problem = header_problem(path)
+    if problem:
+        raise ImageError(f'{path}: {problem}')
+    with quiet_opencv():
+        try:
+            img = cv2.imdecode(data, cv2.IMREAD_COLOR)
+        except cv2.error:
+            img = None
     if img is None:
-        raise ImageError(f'{path}: not a readable image (empty, corrupt or an unsupported format)')
+        raise ImageError(f'{path}: not a readable image (corrupt, truncated or an unsupported format)')
     return img
+
+
+def _unreadable_namesakes(path: Path) -> str:
+    """' (found x.gif, ...)' when files of that name exist in formats the benchmark does not read."""
+    if not path.parent.is_dir():
+        return ''
+    others = sorted(p.name for p in path.parent.glob(f'{glob_escape(path.stem)}.*') if p != path)
+    return f' (found {", ".join(others)}: not a format the benchmark reads)' if others else ''
 
 
 def load_pair(image: BenchmarkImage, scale: int) -> tuple[np.ndarray, np.ndarray]:
@@ -161,7 +178,22 @@ def load_pair(image: BenchmarkImage, scale: int) -> tuple[np.ndarray, np.ndarray
             f'{image.hr_path}: HR/LR size mismatch, HR is {hw}x{hh} but LR {image.lr_path} is {lw}x{lh} '
             f'(x{scale} needs HR {lw * scale}x{lh * scale}, or up to {scale - 1} pixels more)'
         )
+    _check_scorable(image.hr_path, lw * scale, lh * scale, scale)
     return lr, hr[: lh * scale, : lw * scale]
+
+
+def min_scorable_size(scale: int) -> int:
+    """The least HR side the metrics accept: SSIM's 11 x 11 window inside the image less its ``scale``-pixel border."""
+    return SSIM_WINDOW + 2 * scale
+
+
+def _check_scorable(hr_path: Path, width: int, height: int, scale: int) -> None:
+    least = min_scorable_size(scale)
+    if min(width, height) < least:
+        raise ImageError(
+            f'{hr_path}: {width}x{height} (HR as compared) is too small to score at x{scale}: SSIM needs '
+            f'{SSIM_WINDOW}x{SSIM_WINDOW} pixels inside the {scale}-pixel border, so at least {least}x{least}'
+        )
 
 
 # ---------------------------------------------------------------- metrics

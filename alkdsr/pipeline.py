@@ -1,7 +1,7 @@
 """Running BasicSR's own train/test pipelines with alkdsr's fixes installed.
 
 ``alkdsr/train.py`` and ``alkdsr/test.py`` call :func:`run`. Before BasicSR's pipeline starts,
-:func:`install` replaces three pieces of BasicSR 1.4.2 at run time (site-packages untouched):
+:func:`install` replaces these pieces of BasicSR 1.4.2 at run time (site-packages untouched):
 
 - ``init_dist``: NCCL on GPUs, gloo on CPU-only machines (``alkdsr.dist``);
 - ``load_resume_state``: BasicSR's assumes CUDA (``torch.cuda.current_device()``) and unpickles
@@ -9,12 +9,25 @@
   and checks that the network checkpoint of that iteration exists;
 - ``paired_paths_from_folder``: BasicSR lists folders in ``os.scandir`` order, which differs
   between file systems; ours sorts the pairs by name, as the LMDB backend does, so the same
-  seed gives the same batches from a folder or an LMDB on any machine.
+  seed gives the same batches from a folder or an LMDB on any machine;
+- ``parse_options`` (train and test): the parsed options are checked before anything else
+  happens (``alkdsr.option_checks``: architecture, dataset folders, patch size);
+- ``PairedImageDataset``: its pairs are checked when it is built (``alkdsr.data.paired_checks``:
+  pairing, image headers, LMDB values, sizes against the scale and the patch), and an image that
+  fails to load names its file in one line instead of a traceback from a DataLoader worker;
+- ``EnlargedSampler.set_epoch`` also tells ``alkdsr.stopping`` the epoch, which a stop on
+  SIGTERM saves in the training state, and DataLoader workers ignore SIGTERM
+  (``alkdsr.stopping.worker_init_fn``): the main process stops them once it has saved.
+
+Training runs with SIGTERM handled by ``alkdsr.stopping``: it saves the last finished iteration
+and exits with status 143.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
+import multiprocessing
 import os
 import sys
 from os import path as osp
@@ -22,8 +35,14 @@ from os import path as osp
 import torch
 
 from . import dist as alkdsr_dist
+from . import stopping
+from .data import paired_checks
+from .data.image_io import quiet_opencv
 from .errors import AlkdsrError
-from .models.state_io import latest_training_state, read_training_state
+from .models.state_io import latest_training_state, read_training_state, remove_stale_temporaries
+from .option_checks import check_options
+
+EXIT_STOPPED = 128 + 15  # as if ended by SIGTERM, after saving
 
 _installed = False
 
@@ -33,13 +52,71 @@ def install() -> None:
     global _installed
     if _installed:
         return
+    import basicsr.data as basicsr_data
     import basicsr.data.paired_image_dataset as paired_image_dataset
+    import basicsr.test as basicsr_test
     import basicsr.train as basicsr_train
+    from basicsr.data.data_sampler import EnlargedSampler
 
     alkdsr_dist.install()
     basicsr_train.load_resume_state = load_resume_state
     paired_image_dataset.paired_paths_from_folder = sorted_paired_paths_from_folder
+    basicsr_train.parse_options = _checked(basicsr_train.parse_options)
+    basicsr_test.parse_options = _checked(basicsr_test.parse_options)
+    dataset_class = paired_image_dataset.PairedImageDataset
+    dataset_class.__init__ = _checked_dataset_init(dataset_class.__init__)
+    dataset_class.__getitem__ = _named_failures(dataset_class.__getitem__)
+    EnlargedSampler.set_epoch = _noting_epoch(EnlargedSampler.set_epoch)
+    basicsr_data._basicsr_worker_init_fn = basicsr_data.worker_init_fn
+    basicsr_data.worker_init_fn = stopping.worker_init_fn
     _installed = True
+
+
+def _checked(parse_options):
+    """``parse_options`` followed by :func:`alkdsr.option_checks.check_options`."""
+
+    def parse_and_check(root_path, is_train=True):
+        try:
+            opt, args = parse_options(root_path, is_train=is_train)
+        except KeyError as e:
+            raise AlkdsrError(f'the option file lacks the option {e} (see options/ for complete files)') from None
+        check_options(opt)
+        return opt, args
+
+    return parse_and_check
+
+
+def _checked_dataset_init(init):
+    def checked_init(self, opt):
+        paired_checks.check_sources(opt)
+        init(self, opt)
+        paired_checks.check_paired_dataset(opt, self.paths)
+
+    checked_init.__wrapped__ = init
+    return checked_init
+
+
+def _named_failures(getitem):
+    """``__getitem__`` whose failures name the file (or LMDB key) and the problem in one line."""
+
+    def getitem_naming_the_file(self, index):
+        try:
+            with quiet_opencv():  # the decoders' own messages: the one line below replaces them
+                return getitem(self, index)
+        except Exception as e:  # any failure to load a pair is that pair's problem
+            raise paired_checks.TrainingDataError(paired_checks.describe_failure(self, index, e)) from None
+
+    getitem_naming_the_file.__wrapped__ = getitem
+    return getitem_naming_the_file
+
+
+def _noting_epoch(set_epoch):
+    def set_epoch_and_note(self, epoch):
+        set_epoch(self, epoch)
+        stopping.note_epoch(epoch)
+
+    set_epoch_and_note.__wrapped__ = set_epoch
+    return set_epoch_and_note
 
 
 def sorted_paired_paths_from_folder(folders, keys, filename_tmpl):
@@ -72,6 +149,8 @@ def load_resume_state(opt: dict):
     on_gpu = opt.get('num_gpu', 0) != 0 and torch.cuda.is_available()
     device = torch.device('cuda', torch.cuda.current_device()) if on_gpu else torch.device('cpu')
     state = read_training_state(path, map_location=device)
+    for folder in (opt['path']['models'], opt['path']['training_states']):
+        remove_stale_temporaries(folder)  # left by a process killed while saving
     check_resume(opt, state['iter'])
     for key, value in opt['path'].items():
         if key.startswith('pretrain_network') and value and not osp.isfile(value):
@@ -116,13 +195,33 @@ def run(kind: str, prog: str) -> int:
 
     install()
     sys.argv = _fix_local_rank_flag(sys.argv)
-    root_path = os.getcwd()
+    try:
+        return _run_pipeline(kind, prog, os.getcwd())
+    finally:
+        end_dataloader_workers()
+
+
+def end_dataloader_workers() -> None:
+    """End the DataLoader workers a run that stopped early (an error, SIGTERM) left behind.
+
+    They ignore SIGTERM (``alkdsr.stopping.worker_init_fn``), which is all ``multiprocessing``
+    sends them at exit before waiting for them: finalise the loaders, then kill what is left.
+    """
+    gc.collect()  # a DataLoader iterator in a reference cycle shuts its workers down when collected
+    for child in multiprocessing.active_children():
+        if child.daemon:
+            child.kill()
+            child.join(timeout=5)
+
+
+def _run_pipeline(kind: str, prog: str, root_path: str) -> int:
     try:
         check_option_file(sys.argv)
         if kind == 'train':
             from basicsr.train import train_pipeline
 
-            train_pipeline(root_path)
+            with stopping.stop_on_sigterm():
+                train_pipeline(root_path)
         else:
             from basicsr.test import test_pipeline
 
@@ -131,6 +230,10 @@ def run(kind: str, prog: str) -> int:
         logging.shutdown()
         print(f'{prog}: error: {e}', file=sys.stderr, flush=True)
         return 2
+    except stopping.TrainingStopped as e:
+        logging.shutdown()
+        print(f'{prog}: {e}', file=sys.stderr, flush=True)
+        return EXIT_STOPPED
     except KeyboardInterrupt:
         print(f'{prog}: interrupted', file=sys.stderr, flush=True)
         return 130

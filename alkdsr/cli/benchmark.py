@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
 def _evaluate(net, sets, device, dtype, args) -> list[SetResult]:
     results = []
     save_dir = Path(args.save_images) if args.save_images else None
-    with tqdm(total=total_images(sets), unit='img', file=sys.stderr, dynamic_ncols=True) as bar:
+    with tqdm(total=total_images(sets), unit='img', file=sys.stderr, dynamic_ncols=True, disable=None) as bar:
         for bench in sets:
             bar.set_description(f'{bench.name} x{bench.scale}')
             results.append(

@@ -11,6 +11,9 @@ from __future__ import annotations
 import contextlib
 import os
 import struct
+import sys
+import threading
+import warnings
 from pathlib import Path
 
 import cv2
@@ -30,17 +33,80 @@ class ImageError(AlkdsrError):
 
 @contextlib.contextmanager
 def quiet_opencv():
-    """Silence OpenCV's own warnings (e.g. 'PNG input buffer is incomplete'): our one-line report replaces them."""
+    """Silence the decoders' own messages: our one-line report replaces them.
+
+    OpenCV's warnings ('PNG input buffer is incomplete') go through its log level; libpng prints its
+    errors ('libpng error: IDAT: invalid code lengths set') straight to file descriptor 2, which is
+    pointed at /dev/null meanwhile.
+    """
     logging = getattr(getattr(cv2, 'utils', None), 'logging', None)
-    if logging is None:
-        yield
-        return
-    level = logging.getLogLevel()
-    logging.setLogLevel(logging.LOG_LEVEL_SILENT)
+    level = logging.getLogLevel() if logging is not None else None
+    if logging is not None:
+        logging.setLogLevel(logging.LOG_LEVEL_SILENT)
+    try:
+        with _native_stderr_silenced():
+            yield
+    finally:
+        if logging is not None:
+            logging.setLogLevel(level)
+
+
+_stderr_lock = threading.Lock()
+_stderr_users = 0
+_saved_stderr: int | None = None
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced():
+    """File descriptor 2 to /dev/null while any thread is inside (the first in redirects, the last out restores)."""
+    global _stderr_users, _saved_stderr
+    with _stderr_lock:
+        if _stderr_users == 0:
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                sys.stderr.flush()
+            try:
+                saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, 2)
+                os.close(devnull)
+                _saved_stderr = saved
+            except OSError:
+                _saved_stderr = None
+        _stderr_users += 1
     try:
         yield
     finally:
-        logging.setLogLevel(level)
+        with _stderr_lock:
+            _stderr_users -= 1
+            if _stderr_users == 0 and _saved_stderr is not None:
+                os.dup2(_saved_stderr, 2)
+                os.close(_saved_stderr)
+                _saved_stderr = None
+
+
+def header_problem(path: str | os.PathLike) -> str | None:
+    """What makes an image unusable that its header already shows (too many pixels, float samples), or None.
+
+    OpenCV would try to allocate a decompression bomb's pixels (up to 2**30) before finding the data
+    missing; Pillow reads the size lazily and has the limit (``Image.MAX_IMAGE_PIXELS``) ``alkdsr
+    upscale`` uses. Files Pillow cannot open are left to the decoder to judge.
+    """
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                (width, height), mode = im.size, im.mode
+    except Image.DecompressionBombError as e:
+        return f'refused, too many pixels to decode safely ({e})'
+    except Exception:  # not for the header check to judge
+        return None
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit and width * height > limit:
+        return f'refused, too many pixels to decode safely ({width}x{height} is more than {limit} pixels)'
+    if mode == 'F':
+        return '32-bit float samples are not supported (use 8- or 16-bit images)'
+    return None
 
 
 def list_images(folder: str | os.PathLike) -> list[Path]:
@@ -64,8 +130,11 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, list[str]]:
         raise ImageError(f'{path}: cannot read ({e.strerror or e})') from None
     if data.size == 0:
         raise ImageError(f'{path}: empty file')
+    problem = header_problem(path)
+    if problem:
+        raise ImageError(f'{path}: {problem}')
     # IMREAD_UNCHANGED keeps grey, alpha and 16 bits visible; for JPEGs (no alpha) the EXIF rotation matters more.
-    jpeg = path.suffix.lower() in ('.jpg', '.jpeg')
+    jpeg = data[:3].tobytes() == b'\xff\xd8\xff'  # by content: a JPEG named .png is still turned upright
     flags = cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH if jpeg else cv2.IMREAD_UNCHANGED
     with quiet_opencv():
         try:
@@ -74,20 +143,23 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, list[str]]:
             img = None
     if img is None or img.size == 0:
         raise ImageError(f'{path}: not a readable image (corrupt, truncated or an unsupported format)')
-    return _to_uint8_layout(img, path)
+    gray_alpha = data[:8].tobytes() == PNG_SIGNATURE and data.size > 25 and data[25] == 4  # IHDR colour type 4
+    return _to_uint8_layout(img, path, gray_alpha)
 
 
-def _to_uint8_layout(img: np.ndarray, path: Path) -> tuple[np.ndarray, list[str]]:
+def _to_uint8_layout(img: np.ndarray, path: Path, gray_alpha: bool = False) -> tuple[np.ndarray, list[str]]:
+    """``gray_alpha``: the file is grey + alpha, which OpenCV decodes as BGRA (it stays grey here)."""
     notes = []
     if img.dtype == np.uint16:
         img = np.round(img / 257.0).astype(np.uint8)
         notes.append('16-bit samples rounded to 8 bits')
     elif img.dtype != np.uint8:
-        raise ImageError(f'{path}: unsupported sample type {img.dtype} (use 8- or 16-bit images)')
+        kind = f'{img.dtype.itemsize * 8}-bit {"float" if img.dtype.kind == "f" else "integer"}'
+        raise ImageError(f'{path}: {kind} samples are not supported (use 8- or 16-bit images)')
     if img.ndim == 3 and img.shape[2] == 1:
         img = img[:, :, 0]
     if img.ndim == 3 and img.shape[2] == 4:
-        img = img[:, :, :3]
+        img = img[:, :, 0] if gray_alpha else img[:, :, :3]
         notes.append('alpha channel dropped')
     elif img.ndim == 3 and img.shape[2] == 2:  # grey + alpha, as some decoders return it
         img = img[:, :, 0]

@@ -10,6 +10,9 @@ Beside BasicSR's options it reads, under ``train:``
 - ``channels_last``: ``false``/``true``: NHWC memory format for the network and its inputs.
 - ``nan_policy``: ``stop`` (default) or ``skip``: what a non-finite loss does.
 
+On SIGTERM (see ``alkdsr.stopping``) it saves the last finished iteration at the start of the
+next one and stops training with ``TrainingStopped``.
+
 Networks are loaded through ``alkdsr.weights`` (``weights_only``, official ALKDN/BSRN names
 translated, so no key-mismatch warnings for official checkpoints) and saved with the network's
 config beside ``params``; every checkpoint and training state is written atomically.
@@ -30,6 +33,7 @@ from basicsr.utils.dist_util import master_only
 from basicsr.utils.registry import MODEL_REGISTRY
 from torch.nn.parallel import DataParallel, DistributedDataParallel
 
+from .. import stopping
 from ..archs.alkdnet_arch import ALKDNet
 from ..archs.official_keys import to_alkdsr_names
 from ..dist import ddp_device_ids
@@ -54,6 +58,9 @@ _ARCH_FIELDS = (
     'pixel_norm',
     'esa_padding',
 )
+
+# of those, the ones a bare state dict's shapes show
+_SHAPE_FIELDS = ('upscale', 'num_in_ch', 'num_feat', 'num_block', 'refine_conv', 'kernel_size', 'pixel_norm')
 
 
 class NonFiniteLossError(AlkdsrError):
@@ -82,6 +89,7 @@ class ALKDSRModel(SRModel):
         self.nan_policy = train_opt.get('nan_policy', 'stop') or 'stop'
         self.skipped_steps = 0
         self.last_saved_iter = None
+        self.start_iter = 0
         _check_options(opt, train_opt if is_train else {})
         super().__init__(opt)
 
@@ -127,6 +135,40 @@ class ALKDSRModel(SRModel):
         return bare_module(net)
 
     # ---------------------------------------------------------------- training
+    def update_learning_rate(self, current_iter, warmup_iter=-1):
+        """Called at the start of every iteration: the place to stop between two (see alkdsr.stopping)."""
+        if self._stop_requested():
+            self._stop(current_iter - 1)
+        super().update_learning_rate(current_iter, warmup_iter)
+
+    def _stop_requested(self) -> bool:
+        """Whether a stop was asked for, on any process (all ranks must stop at the same iteration)."""
+        if not self.opt['dist']:
+            return stopping.requested()
+        flag = torch.tensor([1.0 if stopping.requested() else 0.0], device=self.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return bool(flag.item())
+
+    def _stop(self, finished_iter: int):
+        """Save iteration ``finished_iter`` (unless saved already) and raise TrainingStopped."""
+        models, states = self.opt['path']['models'], self.opt['path']['training_states']
+        if finished_iter <= self.start_iter:
+            done = f'no iteration finished since the start (iteration {finished_iter}), nothing to save'
+        else:
+            if self.last_saved_iter != finished_iter:
+                epoch = stopping.current_epoch()
+                self.save(0 if epoch is None else epoch, finished_iter)
+            done = (
+                f'saved {osp.join(models, f"net_g_{finished_iter}.pth")} and '
+                f'{osp.join(states, f"{finished_iter}.state")}'
+            )
+        if self.opt['dist']:
+            dist.barrier()  # no rank exits (and makes the launcher kill the others) before rank 0 saved
+        message = f'stopped by {stopping.signal_name()} after iteration {finished_iter}: {done}; '
+        message += 'resume with --auto_resume'
+        get_root_logger().info(message)
+        raise stopping.TrainingStopped(message, finished_iter)
+
     def feed_data(self, data):
         super().feed_data(data)
         if self.channels_last:
@@ -266,6 +308,7 @@ class ALKDSRModel(SRModel):
         if getattr(self, 'grad_scaler', None) is not None and 'grad_scaler' in resume_state:
             self.grad_scaler.load_state_dict(resume_state['grad_scaler'])
         self.last_saved_iter = resume_state['iter']
+        self.start_iter = resume_state['iter']
 
     def load_network(self, net, load_path, strict=True, param_key='params'):
         """Load weights through alkdsr.weights (weights_only; official names translated)."""
@@ -275,7 +318,7 @@ class ALKDSRModel(SRModel):
         logger.info(f'Loading {net.__class__.__name__} model from {load_path}, with param key: [{param_key}].')
         if isinstance(net, ALKDNet):
             state = to_alkdsr_names(state)
-            _check_arch(net, meta, load_path, strict)
+            _check_arch(net, meta, load_path, strict, state)
         state = _report_key_differences(net, state, strict)
         try:
             net.load_state_dict(state, strict=strict)
@@ -337,13 +380,19 @@ def _read_params(load_path, param_key):
     return state, meta, param_key
 
 
-def _check_arch(net: ALKDNet, meta: dict | None, load_path, strict: bool) -> None:
-    """A checkpoint that stores its config must be the same variant as network_g."""
-    if not meta:
-        return
+def _check_arch(net: ALKDNet, meta: dict | None, load_path, strict: bool, state: dict | None = None) -> None:
+    """A checkpoint must be the same variant as network_g: its stored config, or what its weights show."""
+    if meta:
+        fields = _ARCH_FIELDS
+    else:  # a bare state dict: only what the shapes tell (residual and ESA padding have no weights)
+        try:
+            meta = ALKDNet.config_from_state_dict(state or {})
+        except ValueError:
+            return  # not an ALKDNet state dict: loading reports the keys
+        fields = _SHAPE_FIELDS
     diff = [
         f'{k} {meta[k]!r} vs {net.config.get(k)!r}'
-        for k in _ARCH_FIELDS
+        for k in fields
         if k in meta and k in net.config and meta[k] != net.config[k]
     ]
     if not diff:

@@ -1,0 +1,314 @@
+"""Checking a paired SR dataset before training on it, and naming the file when an image fails later.
+
+BasicSR's ``PairedImageDataset`` meets unusable data with an assertion, a ``KeyError`` or an
+``AttributeError`` deep in a DataLoader worker. :func:`check_paired_dataset` runs when the
+dataset is built, before the first iteration, and raises :class:`TrainingDataError` (one line,
+naming the file or LMDB key) for:
+
+- folders or LMDBs that do not exist, or lack ``data.mdb`` / ``meta_info.txt``;
+- HR and LR files that do not pair up (BasicSR's ``filename_tmpl`` rule: ``<stem>`` in the HR
+  folder, ``filename_tmpl.format(<stem>)`` with the same extension in the LR folder);
+- files that are not images (read from their headers only), LMDB keys without a value, LMDB
+  values that are not images;
+- HR/LR sizes that do not match the scale (training crops need HR = scale x LR exactly;
+  validation crops HR down to scale x LR, so HR must not be smaller);
+- training patches (``gt_size``) larger than an image.
+
+Decoding is left to training: :func:`describe_failure` names the file and the problem when an image
+fails to load later (a truncated file, say). ``check_pairs: false`` in a dataset's options skips the
+header check of every pair (the folder, pairing and LMDB-key checks always run).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import struct
+from dataclasses import dataclass
+from os import path as osp
+
+import cv2
+import numpy as np
+
+from ..errors import AlkdsrError
+from .image_io import PNG_SIGNATURE, quiet_opencv
+
+IMAGE_SIGNATURES = (PNG_SIGNATURE, b'\xff\xd8\xff', b'BM', b'II*\x00', b'MM\x00*', b'RIFF', b'GIF8')
+_META_SHAPE = re.compile(r'\((\d+),\s*(\d+)(?:,\s*\d+)?\)')
+_EXIF_TRANSPOSED = (5, 6, 7, 8)  # EXIF orientations that swap width and height
+
+
+class TrainingDataError(AlkdsrError):
+    """A dataset that cannot be trained or validated on; the message names the file or key.
+
+    Raised in a DataLoader worker, PyTorch re-raises it in the main process with the worker's
+    traceback as its message; the constructor keeps only the original one-line message.
+    """
+
+    def __init__(self, message: str):
+        super().__init__(_original_message(message, type(self)))
+
+
+def _original_message(message: str, cls: type) -> str:
+    if 'Original Traceback' not in message:
+        return message
+    prefix = f'{cls.__module__}.{cls.__qualname__}: '
+    lines = [line for line in message.splitlines() if line.startswith(prefix)]
+    return lines[-1][len(prefix) :] if lines else message.strip().splitlines()[-1]
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where one side (HR 'gt' or LR 'lq') of a dataset comes from."""
+
+    folder: str
+    lmdb: bool
+
+    def label(self, item: str) -> str:
+        """How the messages name an item: the file path, or the LMDB and the key."""
+        return f'{self.folder} key {item!r}' if self.lmdb else item
+
+
+def dataset_label(opt: dict) -> str:
+    return f'datasets: {opt.get("phase", "?")}: {opt.get("name", "?")}'
+
+
+# ---------------------------------------------------------------- before BasicSR lists the pairs
+
+
+def check_sources(opt: dict) -> None:
+    """The folders or LMDBs exist and, for folder datasets, their file lists pair up."""
+    lmdb = (opt.get('io_backend') or {}).get('type') == 'lmdb'
+    for key in ('dataroot_gt', 'dataroot_lq'):
+        folder = opt.get(key)
+        if folder is None:
+            raise TrainingDataError(f'{dataset_label(opt)}: {key} is not set')
+        _check_folder(opt, key, str(folder), lmdb)
+    if lmdb:
+        check_lmdb_keys(opt)
+    elif opt.get('meta_info_file') is None:
+        check_folder_pairs(opt)
+
+
+def _check_folder(opt: dict, key: str, folder: str, lmdb: bool) -> None:
+    where = f'{dataset_label(opt)}: {key} {folder}'
+    if not osp.isdir(folder):
+        raise TrainingDataError(f'{where}: no such {"LMDB" if lmdb else "folder"}')
+    if lmdb:
+        if not folder.endswith('.lmdb'):
+            raise TrainingDataError(f'{where}: an LMDB folder must be named <name>.lmdb (io_backend: lmdb)')
+        missing = [name for name in ('data.mdb', 'meta_info.txt') if not osp.isfile(osp.join(folder, name))]
+        if missing:
+            raise TrainingDataError(f'{where}: not a BasicSR LMDB (no {" or ".join(missing)})')
+
+
+def _files(folder: str) -> list[str]:
+    """The names BasicSR's ``scandir(folder)`` yields: files directly in the folder (hidden ones too)."""
+    with os.scandir(folder) as entries:
+        return sorted(entry.name for entry in entries if entry.is_file())
+
+
+def check_folder_pairs(opt: dict) -> None:
+    """Every HR file has its LR partner and no LR file is left over (BasicSR's pairing, checked first)."""
+    gt_folder, lq_folder = str(opt['dataroot_gt']), str(opt['dataroot_lq'])
+    template = opt.get('filename_tmpl', '{}')
+    gt_files, lq_files = _files(gt_folder), set(_files(lq_folder))
+    expected = {}
+    for name in gt_files:
+        stem, ext = osp.splitext(name)
+        expected[name] = f'{template.format(stem)}{ext}'
+    lonely_gt = [name for name in gt_files if expected[name] not in lq_files]
+    lonely_lq = sorted(lq_files - set(expected.values()))
+    if not gt_files:
+        raise TrainingDataError(f'{dataset_label(opt)}: no files in dataroot_gt {gt_folder}')
+    if lonely_gt or lonely_lq:
+        parts = []
+        if lonely_gt:
+            first = lonely_gt[0]
+            parts.append(
+                f'{len(lonely_gt)} HR file(s) without an LR partner (first: {osp.join(gt_folder, first)} '
+                f'needs {osp.join(lq_folder, expected[first])})'
+            )
+        if lonely_lq:
+            first = osp.join(lq_folder, lonely_lq[0])
+            parts.append(f'{len(lonely_lq)} LR file(s) without an HR partner (first: {first})')
+        raise TrainingDataError(
+            f'{dataset_label(opt)}: HR and LR files do not pair up (filename_tmpl {template!r}): {"; ".join(parts)}'
+        )
+
+
+def check_lmdb_keys(opt: dict) -> None:
+    """The HR and LR LMDBs list the same keys (BasicSR's check, with the keys named)."""
+    gt_keys = set(_read_meta_info(opt, str(opt['dataroot_gt'])))
+    lq_keys = set(_read_meta_info(opt, str(opt['dataroot_lq'])))
+    if gt_keys == lq_keys:
+        return
+    parts = []
+    sides = ((gt_keys - lq_keys, 'LR', opt['dataroot_lq']), (lq_keys - gt_keys, 'HR', opt['dataroot_gt']))
+    for keys, side, folder in sides:
+        if keys:
+            parts.append(f'{len(keys)} key(s) missing from the {side} LMDB {folder} (first: {sorted(keys)[0]!r})')
+    raise TrainingDataError(f'{dataset_label(opt)}: HR and LR LMDBs do not pair up: {"; ".join(parts)}')
+
+
+# ---------------------------------------------------------------- after BasicSR listed the pairs
+
+
+def check_paired_dataset(opt: dict, paths: list[dict]) -> None:
+    """Every pair BasicSR listed is a pair of images whose sizes fit the scale and the patch size."""
+    if not paths:
+        raise TrainingDataError(f'{dataset_label(opt)}: no image pairs')
+    lmdb = (opt.get('io_backend') or {}).get('type') == 'lmdb'
+    gt, lq = Source(str(opt['dataroot_gt']), lmdb), Source(str(opt['dataroot_lq']), lmdb)
+    if lmdb:  # reads only the first bytes of each value: always
+        gt_sizes, lq_sizes = lmdb_sizes(opt, gt), lmdb_sizes(opt, lq)
+    if opt.get('check_pairs', True) is False:
+        return
+    if not lmdb:
+        gt_sizes = {p['gt_path']: file_size(opt, p['gt_path']) for p in paths}
+        lq_sizes = {p['lq_path']: file_size(opt, p['lq_path']) for p in paths}
+    _check_sizes(opt, paths, gt, lq, gt_sizes, lq_sizes)
+
+
+def _check_sizes(opt: dict, paths: list[dict], gt: Source, lq: Source, gt_sizes: dict, lq_sizes: dict) -> None:
+    scale, train = int(opt.get('scale') or 1), opt.get('phase') == 'train'
+    patch = opt.get('gt_size') if train else None
+    wrong_scale, too_small = [], []
+    for pair in paths:
+        (gw, gh), (lw, lh) = gt_sizes.get(pair['gt_path']), lq_sizes.get(pair['lq_path'])
+        fits = (gw, gh) == (lw * scale, lh * scale) if train else gw >= lw * scale and gh >= lh * scale
+        if not fits:
+            wrong_scale.append((pair, (gw, gh), (lw, lh)))
+        elif patch and min(lw, lh) < patch // scale:
+            too_small.append((pair, (lw, lh)))
+    if wrong_scale:
+        pair, (gw, gh), (lw, lh) = wrong_scale[0]
+        need = 'exactly' if train else 'at least'
+        raise TrainingDataError(
+            f'{dataset_label(opt)}: {len(wrong_scale)} pair(s) whose sizes do not match x{scale} (first: HR '
+            f'{gt.label(pair["gt_path"])} is {gw}x{gh}, LR {lq.label(pair["lq_path"])} is {lw}x{lh}; '
+            f'HR must be {need} {lw * scale}x{lh * scale})'
+        )
+    if too_small:
+        pair, (lw, lh) = too_small[0]
+        raise TrainingDataError(
+            f'{dataset_label(opt)}: gt_size {patch} needs LR images of at least {patch // scale}x{patch // scale}, '
+            f'but {len(too_small)} are smaller (first: {lq.label(pair["lq_path"])} is {lw}x{lh}); '
+            'lower gt_size or remove those images'
+        )
+
+
+def file_size(opt: dict, path: str) -> tuple[int, int]:
+    """(width, height) of an image file as OpenCV decodes it (EXIF-upright), from its header where possible."""
+    from PIL import Image
+
+    if not osp.isfile(path):
+        raise TrainingDataError(f'{dataset_label(opt)}: {path}: no such file')
+    try:
+        with Image.open(path) as im:
+            (width, height), fmt = im.size, im.format
+            if fmt == 'JPEG' and im.getexif().get(0x0112) in _EXIF_TRANSPOSED:
+                width, height = height, width
+        return width, height
+    except Exception:  # Pillow cannot read it: let OpenCV, which BasicSR reads with, decide
+        pass
+    with quiet_opencv():
+        try:
+            img = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_COLOR)
+        except (cv2.error, ValueError):
+            img = None
+    if img is None:
+        raise TrainingDataError(f'{dataset_label(opt)}: {path}: not an image (or an unreadable one)')
+    return img.shape[1], img.shape[0]
+
+
+def lmdb_sizes(opt: dict, source: Source) -> dict[str, tuple[int, int]]:
+    """(width, height) of every key of an LMDB, from its values' PNG headers or else meta_info.txt.
+
+    Every key of meta_info.txt must have a value that starts like an image; only the first bytes of each
+    value are read (the LMDB is memory-mapped), so this is fast even for large datasets.
+    """
+    import lmdb
+
+    meta = _read_meta_info(opt, source.folder)
+    sizes = {}
+    env = lmdb.open(source.folder, readonly=True, lock=False, readahead=False, meminit=False)
+    try:
+        with env.begin(buffers=True) as txn:
+            for key, meta_size in meta.items():
+                value = txn.get(key.encode('ascii', 'surrogateescape'))
+                if value is None:
+                    raise TrainingDataError(
+                        f'{dataset_label(opt)}: {source.label(key)}: listed in meta_info.txt but has no value'
+                    )
+                head = bytes(value[:33])
+                if not head.startswith(IMAGE_SIGNATURES):
+                    raise TrainingDataError(
+                        f'{dataset_label(opt)}: {source.label(key)}: the value is not an image '
+                        f'(starts with {head[:12]!r})'
+                    )
+                size = _png_size(head) or meta_size
+                if size is None:
+                    raise TrainingDataError(
+                        f'{dataset_label(opt)}: {source.label(key)}: no (h,w,c) shape in meta_info.txt and not a PNG'
+                    )
+                sizes[key] = size
+    finally:
+        env.close()
+    return sizes
+
+
+def _read_meta_info(opt: dict, folder: str) -> dict[str, tuple[int, int] | None]:
+    """Key -> (width, height) from ``meta_info.txt`` lines ``<key>.png (h,w,c) <level>`` (key as BasicSR cuts it)."""
+    meta = {}
+    with open(osp.join(folder, 'meta_info.txt'), encoding='utf-8', errors='surrogateescape') as f:
+        for line in f:
+            if not line.strip():
+                continue
+            shape = _META_SHAPE.search(line)
+            meta[line.split('.')[0]] = (int(shape[2]), int(shape[1])) if shape else None
+    if not meta:
+        raise TrainingDataError(f'{dataset_label(opt)}: {folder}/meta_info.txt lists no images')
+    return meta
+
+
+def _png_size(head: bytes) -> tuple[int, int] | None:
+    if not head.startswith(PNG_SIGNATURE) or head[12:16] != b'IHDR':
+        return None
+    width, height = struct.unpack('>II', head[16:24])
+    return width, height
+
+
+# ---------------------------------------------------------------- when an image fails to load
+
+
+def describe_failure(dataset, index: int, error: BaseException) -> str:
+    """One line naming the pair's file (or LMDB key) that made ``dataset[index]`` fail, and why."""
+    opt = dataset.opt
+    lmdb = (opt.get('io_backend') or {}).get('type') == 'lmdb'
+    pair = dataset.paths[index]
+    sources = {'gt': Source(str(opt['dataroot_gt']), lmdb), 'lq': Source(str(opt['dataroot_lq']), lmdb)}
+    client = getattr(dataset, 'file_client', None)
+    for key in ('gt', 'lq'):
+        item, source = pair[f'{key}_path'], sources[key]
+        if client is None:
+            break
+        try:
+            content = client.get(item, key)
+        except Exception as e:  # any reader failure is this file's problem
+            return f'{dataset_label(opt)}: {source.label(item)}: cannot read ({type(e).__name__}: {e})'
+        if _decode(content) is None:
+            problem = 'not a readable image (corrupt, truncated or not an image)'
+            return f'{dataset_label(opt)}: {source.label(item)}: {problem}'
+    first = str(error).strip().splitlines()[0] if str(error).strip() else ''
+    gt_label = sources['gt'].label(pair['gt_path'])
+    return f'{dataset_label(opt)}: {gt_label} (and its LR partner): {type(error).__name__}: {first}'
+
+
+def _decode(content) -> np.ndarray | None:
+    if content is None:
+        return None
+    with quiet_opencv(), contextlib.suppress(cv2.error, ValueError, TypeError):
+        return cv2.imdecode(np.frombuffer(content, np.uint8), cv2.IMREAD_COLOR)
+    return None

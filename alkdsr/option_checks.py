@@ -1,0 +1,96 @@
+"""Option mistakes caught right after BasicSR parses the option file, before any folder, log or data.
+
+BasicSR discovers them late and as tracebacks: an unknown architecture is a ``KeyError`` from its
+registry once the datasets are built, a misspelled preset a ``ValueError`` from the network's
+constructor, a missing dataset folder a ``FileNotFoundError`` in the middle of building the
+datasets, a patch size that is not a multiple of the scale a tensor shape error in the first
+iteration. :func:`check_options` turns each into one line naming the option.
+"""
+
+from __future__ import annotations
+
+from os import path as osp
+
+import torch
+
+from .errors import AlkdsrError
+
+NETWORK_KEYS = ('network_g', 'network_d')
+
+
+class OptionError(AlkdsrError):
+    """An option that cannot work; the message names it."""
+
+
+def check_options(opt: dict) -> None:
+    """Raise OptionError for options that cannot work (cheap checks only: no image is read)."""
+    from basicsr.utils.registry import MODEL_REGISTRY
+
+    model_type = opt.get('model_type')
+    if model_type is not None and model_type not in MODEL_REGISTRY:
+        raise OptionError(f'model_type: {model_type!r} is not a registered model (alkdsr: ALKDSRModel)')
+    for key in NETWORK_KEYS:
+        if opt.get(key) is not None:
+            check_network(key, opt[key], opt.get('scale'))
+    for phase, dataset in (opt.get('datasets') or {}).items():
+        check_dataset_options(phase, dataset, opt.get('scale'))
+
+
+def check_network(key: str, net_opt, scale: int | None) -> None:
+    """The architecture is registered, its arguments build it, and its upscale agrees with ``scale``."""
+    from basicsr.utils.registry import ARCH_REGISTRY
+
+    if not isinstance(net_opt, dict) or 'type' not in net_opt:
+        raise OptionError(f'{key}: needs a type (e.g. {key}: {{type: ALKDNet, upscale: 4}})')
+    kind = net_opt['type']
+    if kind not in ARCH_REGISTRY:
+        raise OptionError(
+            f'{key}: type {kind!r} is not a registered architecture (alkdsr registers ALKDNet, ALKDN and BSRN)'
+        )
+    args = {k: v for k, v in net_opt.items() if k != 'type'}
+    try:
+        with torch.device('meta'):  # built for its arguments' sake only: no memory for weights
+            net = ARCH_REGISTRY.get(kind)(**args)
+    except (TypeError, ValueError, KeyError, AssertionError) as e:
+        raise OptionError(f'{key}: {kind}({_arguments(args)}): {e}') from None
+    except Exception:  # an architecture that cannot be built on the meta device: BasicSR builds it later
+        return
+    upscale = getattr(net, 'upscale', None)
+    if key == 'network_g' and isinstance(upscale, int) and scale is not None and upscale != scale:
+        raise OptionError(f'{key}: upscale {upscale} but scale: {scale}; the network and the data must agree')
+
+
+def _arguments(args: dict) -> str:
+    return ', '.join(f'{k}={v!r}' for k, v in args.items())
+
+
+def check_dataset_options(phase: str, dataset: dict, scale: int | None) -> None:
+    """Registered dataset type, existing data roots, a training patch size the scale divides."""
+    from basicsr.utils.registry import DATASET_REGISTRY
+
+    where = f'datasets: {phase}'
+    if not isinstance(dataset, dict):
+        raise OptionError(f'{where}: expected a mapping of dataset options')
+    kind = dataset.get('type')
+    if kind not in DATASET_REGISTRY:
+        raise OptionError(f'{where}: type {kind!r} is not a registered dataset (e.g. PairedImageDataset)')
+    for key in ('dataroot_gt', 'dataroot_lq'):
+        folder = dataset.get(key)
+        if folder is not None and not osp.isdir(str(folder)):
+            raise OptionError(f'{where}: {key} {folder}: no such folder')
+    meta = dataset.get('meta_info_file')
+    if meta is not None and not osp.isfile(str(meta)):
+        raise OptionError(f'{where}: meta_info_file {meta}: no such file')
+    if phase.split('_')[0] == 'train' and 'gt_size' in dataset:
+        _check_patch_size(where, dataset['gt_size'], scale)
+
+
+def _check_patch_size(where: str, gt_size, scale: int | None) -> None:
+    if not isinstance(gt_size, int) or isinstance(gt_size, bool) or gt_size < 1:
+        raise OptionError(f'{where}: gt_size must be a positive integer (got {gt_size!r})')
+    if scale and gt_size % scale:
+        lower, upper = gt_size // scale * scale, (gt_size // scale + 1) * scale
+        raise OptionError(
+            f'{where}: gt_size {gt_size} is not a multiple of scale {scale}: the LR patch would be '
+            f'{gt_size / scale:g} pixels (use {lower or upper} or {upper})'
+        )

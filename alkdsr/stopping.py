@@ -1,0 +1,79 @@
+"""Stopping training cleanly on SIGTERM: finish the iteration, save a resumable state, exit.
+
+Job schedulers (SLURM, Kubernetes, systemd) end a job with SIGTERM and, some seconds later,
+SIGKILL. On the first SIGTERM the handler only records the request; the model
+(``ALKDSRModel``) sees it at the start of the next iteration, saves ``net_g_<iter>.pth`` and
+``training_states/<iter>.state`` of the last finished iteration (unless that iteration was just
+saved), and raises :class:`TrainingStopped`; the training entry point prints one line and exits
+with status 143 (128 + SIGTERM), and ``--auto_resume`` goes on from that iteration. A second
+SIGTERM ends the process at once (the files on disk stay complete: every save is atomic).
+
+A scheduler signals the whole process group, DataLoader workers included, and PyTorch's workers
+die of SIGTERM, which fails the main process at once; :func:`worker_init_fn` (installed in place
+of BasicSR's) makes the workers ignore it: the main process ends them when it stops.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+
+_requested: int | None = None  # the signal received, until training has stopped
+_epoch: int | None = None  # the epoch the training loop is in (from the sampler's set_epoch)
+
+
+class TrainingStopped(Exception):
+    """Training ended early on request; ``iteration`` is the last finished (and saved) one."""
+
+    def __init__(self, message: str, iteration: int):
+        super().__init__(message)
+        self.iteration = iteration
+
+
+def _handle(signum, frame) -> None:
+    global _requested
+    if _requested is not None:  # asked twice: stop now, the default way
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+        return
+    _requested = signum
+
+
+@contextlib.contextmanager
+def stop_on_sigterm():
+    """Within the block, SIGTERM is a request to stop at the next iteration boundary (main thread only)."""
+    global _requested
+    _requested = None
+    previous = signal.signal(signal.SIGTERM, _handle)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        _requested = None
+
+
+def requested() -> bool:
+    return _requested is not None
+
+
+def signal_name() -> str:
+    return signal.Signals(_requested).name if _requested is not None else 'a request'
+
+
+def worker_init_fn(worker_id, num_workers, rank, seed):
+    """BasicSR's DataLoader ``worker_init_fn`` (seeding), in a worker that leaves SIGTERM to the main process."""
+    from basicsr.data import _basicsr_worker_init_fn
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _basicsr_worker_init_fn(worker_id, num_workers=num_workers, rank=rank, seed=seed)
+
+
+def note_epoch(epoch: int) -> None:
+    """Called when the training sampler starts an epoch: the epoch a stop saves in the state."""
+    global _epoch
+    _epoch = epoch
+
+
+def current_epoch() -> int | None:
+    return _epoch
