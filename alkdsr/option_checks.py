@@ -2,7 +2,8 @@
 
 BasicSR discovers them late and as tracebacks: an unknown architecture is a ``KeyError`` from its
 registry once the datasets are built, a misspelled preset a ``ValueError`` from the network's
-constructor, a missing dataset folder a ``FileNotFoundError`` in the middle of building the
+constructor, a pretrained checkpoint of another variant or scale a size mismatch once the
+experiment folder exists, a missing dataset folder a ``FileNotFoundError`` in the middle of building the
 datasets, a patch size that is not a multiple of the scale a tensor shape error in the first
 iteration. :func:`check_options` turns each into one line naming the option.
 """
@@ -31,13 +32,18 @@ def check_options(opt: dict) -> None:
         raise OptionError(f'model_type: {model_type!r} is not a registered model (alkdsr: ALKDSRModel)')
     for key in NETWORK_KEYS:
         if opt.get(key) is not None:
-            check_network(key, opt[key], opt.get('scale'))
+            net = check_network(key, opt[key], opt.get('scale'))
+            if key == 'network_g':
+                check_pretrained(opt.get('path') or {}, net)
     for phase, dataset in (opt.get('datasets') or {}).items():
         check_dataset_options(phase, dataset, opt.get('scale'))
 
 
-def check_network(key: str, net_opt, scale: int | None) -> None:
-    """The architecture is registered, its arguments build it, and its upscale agrees with ``scale``."""
+def check_network(key: str, net_opt, scale: int | None) -> torch.nn.Module | None:
+    """The architecture is registered, its arguments build it, and its upscale agrees with ``scale``.
+
+    Returns the network, built on the meta device (no weights), or None if it cannot be built there.
+    """
     from basicsr.utils.registry import ARCH_REGISTRY
 
     if not isinstance(net_opt, dict) or 'type' not in net_opt:
@@ -54,10 +60,29 @@ def check_network(key: str, net_opt, scale: int | None) -> None:
     except (TypeError, ValueError, KeyError, AssertionError) as e:
         raise OptionError(f'{key}: {kind}({_arguments(args)}): {e}') from None
     except Exception:  # an architecture that cannot be built on the meta device: BasicSR builds it later
-        return
+        return None
     upscale = getattr(net, 'upscale', None)
     if key == 'network_g' and isinstance(upscale, int) and scale is not None and upscale != scale:
         raise OptionError(f'{key}: upscale {upscale} but scale: {scale}; the network and the data must agree')
+    return net
+
+
+def check_pretrained(path_opt: dict, net: torch.nn.Module | None) -> None:
+    """``pretrain_network_g`` exists, loads safely and, with ``strict_load_g``, holds network_g's variant."""
+    from .archs.alkdnet_arch import ALKDNet
+    from .weights import CheckpointError, config_differences, mismatch_message, read_checkpoint
+
+    path = path_opt.get('pretrain_network_g')
+    if not path:
+        return
+    if not osp.isfile(str(path)):
+        raise OptionError(f'path: pretrain_network_g {path}: no such file')
+    if not isinstance(net, ALKDNet) or path_opt.get('strict_load_g', True) is False:
+        return
+    state, meta = read_checkpoint(path)  # weights_only; a crafted or truncated file is one line here
+    differences = config_differences(net.config, state, meta)
+    if differences:
+        raise CheckpointError(mismatch_message(path, differences))
 
 
 def _arguments(args: dict) -> str:

@@ -14,7 +14,8 @@
   happens (``alkdsr.option_checks``: architecture, dataset folders, patch size);
 - ``PairedImageDataset``: its pairs are checked when it is built (``alkdsr.data.paired_checks``:
   pairing, image headers, LMDB values, sizes against the scale and the patch), and an image that
-  fails to load names its file in one line instead of a traceback from a DataLoader worker;
+  fails to load names its file in one line instead of a traceback from a DataLoader worker, and
+  its ``imfrombytes`` keeps the decoders' own messages (libpng's) off the console;
 - ``EnlargedSampler.set_epoch`` also tells ``alkdsr.stopping`` the epoch, which a stop on
   SIGTERM saves in the training state, and DataLoader workers ignore SIGTERM
   (``alkdsr.stopping.worker_init_fn``): the main process stops them once it has saved.
@@ -30,6 +31,8 @@ import logging
 import multiprocessing
 import os
 import sys
+import threading
+import traceback
 from os import path as osp
 
 import torch
@@ -66,6 +69,7 @@ def install() -> None:
     dataset_class = paired_image_dataset.PairedImageDataset
     dataset_class.__init__ = _checked_dataset_init(dataset_class.__init__)
     dataset_class.__getitem__ = _named_failures(dataset_class.__getitem__)
+    paired_image_dataset.imfrombytes = _quiet(paired_image_dataset.imfrombytes)
     EnlargedSampler.set_epoch = _noting_epoch(EnlargedSampler.set_epoch)
     basicsr_data._basicsr_worker_init_fn = basicsr_data.worker_init_fn
     basicsr_data.worker_init_fn = stopping.worker_init_fn
@@ -79,11 +83,19 @@ def _checked(parse_options):
         try:
             opt, args = parse_options(root_path, is_train=is_train)
         except KeyError as e:
+            if not _raised_in(e, 'basicsr/utils/options.py'):
+                raise  # not a missing option (an environment variable a launcher should set, say)
             raise AlkdsrError(f'the option file lacks the option {e} (see options/ for complete files)') from None
         check_options(opt)
         return opt, args
 
     return parse_and_check
+
+
+def _raised_in(error: BaseException, file_suffix: str) -> bool:
+    """Whether ``error`` was raised in a file whose path ends with ``file_suffix``."""
+    frames = traceback.extract_tb(error.__traceback__)
+    return bool(frames) and frames[-1].filename.replace(os.sep, '/').endswith(file_suffix)
 
 
 def _checked_dataset_init(init):
@@ -97,17 +109,38 @@ def _checked_dataset_init(init):
 
 
 def _named_failures(getitem):
-    """``__getitem__`` whose failures name the file (or LMDB key) and the problem in one line."""
+    """``__getitem__`` whose failures to load a pair name the file (or LMDB key) and the problem in one line.
+
+    Only failures the data explains (a file that does not read or decode, pairs BasicSR's crop rejects)
+    become a ``TrainingDataError``; anything else is re-raised as it is, so a bug still shows its traceback.
+    """
 
     def getitem_naming_the_file(self, index):
         try:
-            with quiet_opencv():  # the decoders' own messages: the one line below replaces them
-                return getitem(self, index)
-        except Exception as e:  # any failure to load a pair is that pair's problem
-            raise paired_checks.TrainingDataError(paired_checks.describe_failure(self, index, e)) from None
+            return getitem(self, index)
+        except Exception as e:
+            message = paired_checks.describe_failure(self, index, e)
+            if message is None:
+                raise
+            raise paired_checks.TrainingDataError(message) from e
 
     getitem_naming_the_file.__wrapped__ = getitem
     return getitem_naming_the_file
+
+
+def _quiet(imfrombytes):
+    """BasicSR's decoder without the decoders' own messages (the one line naming the file replaces them).
+
+    Pointing file descriptor 2 at /dev/null affects every thread of the process, so it is done only in a
+    main thread (the training loop's, or a DataLoader worker process's), never in a prefetch thread.
+    """
+
+    def quiet_imfrombytes(content, flag='color', float32=False):
+        with quiet_opencv(native=threading.current_thread() is threading.main_thread()):
+            return imfrombytes(content, flag, float32)
+
+    quiet_imfrombytes.__wrapped__ = imfrombytes
+    return quiet_imfrombytes
 
 
 def _noting_epoch(set_epoch):
@@ -195,21 +228,23 @@ def run(kind: str, prog: str) -> int:
 
     install()
     sys.argv = _fix_local_rank_flag(sys.argv)
+    children_before = set(multiprocessing.active_children())
     try:
         return _run_pipeline(kind, prog, os.getcwd())
     finally:
-        end_dataloader_workers()
+        end_dataloader_workers(keep=children_before)
 
 
-def end_dataloader_workers() -> None:
+def end_dataloader_workers(keep=frozenset()) -> None:
     """End the DataLoader workers a run that stopped early (an error, SIGTERM) left behind.
 
     They ignore SIGTERM (``alkdsr.stopping.worker_init_fn``), which is all ``multiprocessing``
-    sends them at exit before waiting for them: finalise the loaders, then kill what is left.
+    sends them at exit before waiting for them: finalise the loaders, then kill the daemon
+    processes the run started (``keep``: the children that existed before it).
     """
     gc.collect()  # a DataLoader iterator in a reference cycle shuts its workers down when collected
     for child in multiprocessing.active_children():
-        if child.daemon:
+        if child.daemon and child not in keep:
             child.kill()
             child.join(timeout=5)
 

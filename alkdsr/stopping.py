@@ -8,6 +8,11 @@ saved), and raises :class:`TrainingStopped`; the training entry point prints one
 with status 143 (128 + SIGTERM), and ``--auto_resume`` goes on from that iteration. A second
 SIGTERM ends the process at once (the files on disk stay complete: every save is atomic).
 
+Outside the loop's iterations, before the first one (datasets being checked, the model being
+built) and from the start of the last one on (its save, the final save and validation), there is
+no iteration boundary to wait for: a SIGTERM stops at once with :class:`TrainingStopped` and the
+same exit status; the checkpoints on disk are complete.
+
 A scheduler signals the whole process group, DataLoader workers included, and PyTorch's workers
 die of SIGTERM, which fails the main process at once; :func:`worker_init_fn` (installed in place
 of BasicSR's) makes the workers ignore it: the main process ends them when it stops.
@@ -19,14 +24,17 @@ import contextlib
 import os
 import signal
 
+BEFORE_LOOP, IN_LOOP, AFTER_LOOP = 'before the first iteration', 'in the loop', 'in the last iteration or after it'
+
 _requested: int | None = None  # the signal received, until training has stopped
+_phase = BEFORE_LOOP  # where training is: only IN_LOOP does a request wait for the next iteration
 _epoch: int | None = None  # the epoch the training loop is in (from the sampler's set_epoch)
 
 
 class TrainingStopped(Exception):
     """Training ended early on request; ``iteration`` is the last finished (and saved) one."""
 
-    def __init__(self, message: str, iteration: int):
+    def __init__(self, message: str, iteration: int | None):
         super().__init__(message)
         self.iteration = iteration
 
@@ -38,6 +46,18 @@ def _handle(signum, frame) -> None:
         os.kill(os.getpid(), signum)
         return
     _requested = signum
+    if _phase != IN_LOOP:
+        raise TrainingStopped(
+            f'stopped by {signal_name()} {_phase}: nothing saved now (the checkpoints on disk are complete); '
+            'resume with --auto_resume',
+            None,
+        )
+
+
+def set_phase(phase: str) -> None:
+    """Where training is (BEFORE_LOOP, IN_LOOP, AFTER_LOOP): the model sets it at the start of each iteration."""
+    global _phase
+    _phase = phase
 
 
 @contextlib.contextmanager
@@ -45,12 +65,14 @@ def stop_on_sigterm():
     """Within the block, SIGTERM is a request to stop at the next iteration boundary (main thread only)."""
     global _requested
     _requested = None
+    set_phase(BEFORE_LOOP)
     previous = signal.signal(signal.SIGTERM, _handle)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
         _requested = None
+        set_phase(BEFORE_LOOP)
 
 
 def requested() -> bool:

@@ -94,12 +94,50 @@ def detect_config(state_dict: dict, meta: dict | None = None) -> dict:
     detected = ALKDNet.config_from_state_dict(state_dict)
     if meta:
         stored = {k: v for k, v in meta.items() if k in detected}
-        shape_keys = ('upscale', 'num_feat', 'num_block', 'refine_conv', 'kernel_size', 'pixel_norm')
-        clash = [k for k in shape_keys if k in stored and stored[k] != detected[k]]
+        clash = [k for k in SHAPE_FIELDS if k in stored and stored[k] != detected[k]]
         if clash:
             raise CheckpointError(f'stored config disagrees with the weights on {", ".join(clash)}')
         detected.update(stored)
     return detected
+
+
+# the constructor arguments a stored config fixes; of those, the ones the weights' shapes show
+CONFIG_FIELDS = (
+    'upscale',
+    'num_in_ch',
+    'num_out_ch',
+    'num_feat',
+    'num_block',
+    'num_replicas',
+    'refine_conv',
+    'kernel_size',
+    'fusion_kernel_size',
+    'residual',
+    'pixel_norm',
+    'esa_padding',
+)
+SHAPE_FIELDS = ('upscale', 'num_in_ch', 'num_feat', 'num_block', 'refine_conv', 'kernel_size', 'pixel_norm')
+
+
+def config_differences(config: dict, state: dict, meta: dict | None) -> list[str]:
+    """How a checkpoint's network differs from the network ``config`` (``['upscale 2 vs 4']``); [] if alike.
+
+    Uses the config stored beside the weights, else what the weights' shapes show (a bare state dict
+    says nothing of the residual learning or ESA padding); [] for weights that are not an ALKDNet's.
+    """
+    if meta:
+        fields = CONFIG_FIELDS
+    else:
+        try:
+            meta = ALKDNet.config_from_state_dict(state)
+        except (ValueError, KeyError, IndexError):
+            return []
+        fields = SHAPE_FIELDS
+    return [f'{k} {meta[k]!r} vs {config[k]!r}' for k in fields if k in meta and k in config and meta[k] != config[k]]
+
+
+def mismatch_message(path, differences: list[str]) -> str:
+    return f'{path}: checkpoint network differs from network_g (checkpoint vs options: {"; ".join(differences)})'
 
 
 def load_model(path: str | os.PathLike, device: str | torch.device = 'cpu', **overrides) -> ALKDNet:

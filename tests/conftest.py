@@ -32,3 +32,17 @@ def shared() -> Path:
     if not (SHARED / 'weights').is_dir():
         pytest.skip(f'reference data not found at {SHARED}')
     return SHARED
+
+
+@pytest.fixture(scope='session')
+def tiny_weights(tmp_path_factory) -> Path:
+    """A small random x2 ALKDNet checkpoint: fast enough to run many images through the whole CLI."""
+    import torch
+
+    from alkdsr.archs import ALKDNet
+    from alkdsr.weights import save_checkpoint
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp('weights') / 'tiny_x2.pth'
+    save_checkpoint(ALKDNet(upscale=2, num_feat=16, num_block=2).eval(), path)
+    return path

@@ -25,7 +25,8 @@ from PIL import Image
 OK = 'ok'
 IGNORED = 'ignored'
 W, H = 24, 20  # the usual corpus image: 24 wide, 20 high
-COMMANDS = ('upscale', 'prepare', 'bench_hr', 'bench_lr', 'bench_hr_only')
+# 'train': the file as the HR image of a training set (PairedImageDataset, x4) beside an LR partner of the right size
+COMMANDS = ('upscale', 'prepare', 'bench_hr', 'bench_lr', 'bench_hr_only', 'train')
 
 
 def smooth(h: int, w: int, channels: int, peak: int = 255, dtype=np.uint8, seed: int = 0) -> np.ndarray:
@@ -167,6 +168,7 @@ CASES: tuple[Case, ...] = (
             'bench_hr': 'empty file',
             'bench_lr': 'empty file',
             'bench_hr_only': 'empty file',
+            'train': 'empty file (0 bytes)',
         },
     ),
     Case(
@@ -209,6 +211,7 @@ CASES: tuple[Case, ...] = (
             'bench_hr': 'HR/LR size mismatch',  # no LR image is 1/2 of 1 x 1: its partner is 8 x 8
             'bench_lr': TOO_SMALL_TO_SCORE,
             'bench_hr_only': 'smaller than the scale',
+            'train': 'sizes do not match x4',
         },
         size=(1, 1),
     ),
@@ -222,6 +225,7 @@ CASES: tuple[Case, ...] = (
             'bench_hr': TOO_SMALL_TO_SCORE,
             'bench_lr': TOO_SMALL_TO_SCORE,
             'bench_hr_only': TOO_SMALL_TO_SCORE,
+            'train': 'sizes do not match x4',
         },
         size=(3, 3),
     ),
@@ -229,7 +233,7 @@ CASES: tuple[Case, ...] = (
         'below_tile.png',
         lambda: rgb_png(10, 12),
         'smaller than one tile',
-        _all(OK, bench_hr=TOO_SMALL_TO_SCORE, bench_hr_only=TOO_SMALL_TO_SCORE),
+        _all(OK, bench_hr=TOO_SMALL_TO_SCORE, bench_hr_only=TOO_SMALL_TO_SCORE, train='sizes do not match x4'),
         size=(12, 10),
     ),
     Case('above_tile.png', lambda: rgb_png(36, 40), 'larger than one tile (tiled)', _all(OK), size=(40, 36)),
@@ -317,7 +321,7 @@ CASES: tuple[Case, ...] = (
         'animated.gif',
         _gif,
         'an animated GIF (no command reads GIFs)',
-        _all(IGNORED, bench_lr='not a format the benchmark reads'),
+        _all(IGNORED, bench_lr='not a format the benchmark reads', train=OK),  # BasicSR reads any file: frame 1
     ),
     Case('folder.png', None, 'a folder named like an image', _all(IGNORED, bench_lr='a folder, not an image file')),
 )

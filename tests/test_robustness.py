@@ -75,14 +75,6 @@ def cases_expecting(command: str, outcome: str | None = None) -> list:
 
 
 @pytest.fixture(scope='module')
-def tiny_weights(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp('weights') / 'tiny_x2.pth'
-    save_checkpoint(ALKDNet(upscale=2, num_feat=16, num_block=1).eval(), path)
-    return path
-
-
-@pytest.fixture(scope='module')
 def corpus_dir(tmp_path_factory) -> Path:
     from corpus import write_corpus
 
@@ -94,6 +86,15 @@ def corpus_dir(tmp_path_factory) -> Path:
 def test_the_corpus_has_at_least_25_cases():
     assert corpus_size() >= 25
     assert len({c.name for c in CASES}) == len(CASES) and len({c.stem.lower() for c in CASES}) == len(CASES)
+
+
+def test_a_cmyk_jpeg_decodes_to_its_colours_on_every_path(tmp_path):
+    """Pillow (upscale) and OpenCV (prepare, benchmark, training) both undo CMYK, neither inverts it."""
+    (case,) = [c for c in CASES if c.name == 'cmyk.jpg']
+    path = case.write(tmp_path)
+    rgb = smooth(case.size[1], case.size[0], 3, seed=4).astype(np.float64)  # what _cmyk_jpeg converted
+    for decoded in (read_image(path).pixels, decodable_bgr(path)[..., ::-1]):
+        assert np.abs(decoded.astype(np.float64) - rgb).mean() < 3  # JPEG quality 95; inverted would be ~80
 
 
 # ---------------------------------------------------------------- alkdsr upscale
@@ -429,7 +430,7 @@ def test_a_patch_larger_than_the_images(pairs):
 def test_a_non_image_in_a_folder_and_a_truncated_one(pairs, corpus_dir, tmp_path):
     hr, lr = _copy_pairs(pairs, tmp_path / 'p')
     (hr / 'rocket.png').write_bytes((corpus_dir / 'text_named.png').read_bytes())
-    with pytest.raises(TrainingDataError, match=f'{hr / "rocket.png"}: not an image'):
+    with pytest.raises(TrainingDataError, match=f'{hr / "rocket.png"}: not a readable image'):
         _build(paired_set('pairs', hr, lr, phase='train'))
     data = (pairs / 'HR' / 'rocket.png').read_bytes()
     (hr / 'rocket.png').write_bytes(data[: len(data) // 2])  # the header is intact: found when loaded
@@ -503,6 +504,66 @@ def test_a_truncated_image_met_by_a_dataloader_worker_is_one_line(pairs, tmp_pat
     opt['datasets']['train']['num_worker_per_gpu'] = 1
     proc = run_train(tmp_path, write_options(opt, tmp_path / 'truncated.yml'))
     _one_line(proc, f'{hr / "coffee.png"}: not a readable image (corrupt, truncated or not an image)')
+
+
+def _train_pair_folder(case, root: Path) -> tuple[Path, Path]:
+    """An HR/LR folder pair: a good reference pair, hidden files, and ``case`` as HR beside an LR of HR/4 (>= 1 x 1)."""
+    hr, lr = root / 'HR', root / 'LR'
+    hr.mkdir(parents=True), lr.mkdir()
+    (hr / 'reference.png').write_bytes(rgb_png(32, 32, seed=40))
+    (lr / f'referencex{SCALE}.png').write_bytes(rgb_png(8, 8, seed=41))
+    (hr / '.DS_Store').write_bytes(b'\0\0\0\1Bud1')  # hidden files, as macOS leaves them: BasicSR skips them
+    (lr / '._referencex4.png').write_bytes(b'\0\5\26\7')
+    case.write(hr)
+    if case.make is not None:
+        w, h = case.size
+        suffix = Path(case.name).suffix
+        (lr / f'{case.stem}x{SCALE}{suffix}').write_bytes(rgb_png(max(1, h // SCALE), max(1, w // SCALE), seed=42))
+    return hr, lr
+
+
+def _is_a_window_of(patch: np.ndarray, image: np.ndarray) -> bool:
+    ph, pw = patch.shape[:2]
+    return any(
+        np.array_equal(patch, image[top : top + ph, left : left + pw])
+        for top in range(image.shape[0] - ph + 1)
+        for left in range(image.shape[1] - pw + 1)
+    )
+
+
+def test_training_dataset_corpus(tmp_path, record_property):
+    """Each corpus file as a training HR image: trained on as BasicSR reads it, or one line naming it.
+
+    Pairing, headers and sizes are checked when the dataset is built, decoding when the pair is loaded.
+    """
+
+    def load(opt: dict, name: str) -> tuple[list[str], dict | None]:
+        dataset = _build(opt)
+        names = [Path(p['gt_path']).name for p in dataset.paths]
+        return names, dataset[names.index(name)] if name in names else None
+
+    handled = 0
+    for index, case in enumerate(CASES):
+        hr, lr = _train_pair_folder(case, tmp_path / f'case{index}')
+        opt = {**paired_set('train_pairs', hr, lr, phase='train'), 'gt_size': 4 * SCALE}
+        opt.update(use_hflip=False, use_rot=False)
+        expected = case.expect['train']
+        if expected not in (OK, IGNORED):
+            with pytest.raises(TrainingDataError) as info:
+                load(opt, case.name)
+            message = str(info.value)
+            assert '\n' not in message and expected in message, (case.name, message)
+            assert f'{hr / case.name} ' in message or f'{hr / case.name}:' in message, (case.name, message)
+            continue
+        handled += 1
+        names, sample = load(opt, case.name)
+        if expected == IGNORED:
+            assert names == ['reference.png'] and sample is None, case.name
+            continue
+        gt = tensor2img(sample['gt'])  # BGR uint8, as BasicSR's own validation writes it
+        assert gt.shape == (4 * SCALE, 4 * SCALE, 3), case.name
+        assert _is_a_window_of(gt, decodable_bgr(hr / case.name)), case.name  # pixels of the file itself
+    record('train', handled, len(CASES) - handled, record_property)
 
 
 # ---------------------------------------------------------------- checkpoints on training's load paths
@@ -629,3 +690,23 @@ def test_a_training_save_writes_the_network_before_its_state(pairs, tmp_path, mo
     assert renamed == ['net_g_3.pth', '3.state']
     params, arch = alkdsr.weights.read_checkpoint(models / 'net_g_3.pth')
     assert arch['num_block'] == 1 and params.keys() == model.net_g.state_dict().keys()
+
+
+def test_the_documented_counts_are_the_corpus_counts():
+    """docs/robustness.md's handled/rejected table says what the corpus expects of each command."""
+    import re
+
+    text = (Path(__file__).resolve().parents[1] / 'docs' / 'robustness.md').read_text()
+    rows = dict(re.findall(r'^\| (.+?) \| (\d+ \| \d+) \|$', text, flags=re.M))
+    pair_cases = 2  # the benchmark's HR set also holds a mismatched pair and an HR image without LR
+    documented = {
+        '`upscale`': ('upscale', 0),
+        '`prepare`': ('prepare', 0),
+        '`benchmark`, corpus as HR (+ 2 pair cases)': ('bench_hr', pair_cases),
+        '`benchmark`, corpus as LR': ('bench_lr', 0),
+        '`benchmark --hr-only`': ('bench_hr_only', 0),
+        'training dataset': ('train', 0),
+    }
+    for label, (command, extra_rejected) in documented.items():
+        rejected = len(cases_expecting(command)) + extra_rejected
+        assert rows[label] == f'{len(CASES) - len(cases_expecting(command))} | {rejected}', label

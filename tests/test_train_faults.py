@@ -189,3 +189,31 @@ def test_the_same_seed_gives_the_same_first_losses(pairs, tmp_path):
     assert len(losses_a) == 4 and losses_a == losses_b  # the logged values, digit for digit
     assert all(torch.equal(net_a[k], net_b[k]) for k in net_a)  # and the weights after 4 steps, bit for bit
     assert losses_8[0] != losses_a[0]  # another seed draws other patches: the comparison can fail
+
+
+def test_sigterm_outside_the_loop_stops_at_once_and_a_second_one_ends_the_process():
+    """Before the first iteration and from the last one on there is no boundary to wait for; twice is now."""
+    script = """
+import os, signal, sys
+from alkdsr import stopping
+with stopping.stop_on_sigterm():
+    try:
+        os.kill(os.getpid(), signal.SIGTERM)  # datasets being checked, say
+        print('not stopped')
+    except stopping.TrainingStopped as e:
+        print(e)
+with stopping.stop_on_sigterm():
+    stopping.set_phase(stopping.IN_LOOP)
+    os.kill(os.getpid(), signal.SIGTERM)  # mid-iteration: only noted
+    print('requested', stopping.requested())
+    stopping.set_phase(stopping.AFTER_LOOP)
+    os.kill(os.getpid(), signal.SIGTERM)  # the second: the default action, the process ends
+    print('survived a second SIGTERM')
+"""
+    proc = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True, timeout=120, env=env())
+    assert proc.returncode == -signal.SIGTERM, failure(proc)
+    assert proc.stdout.splitlines() == [
+        'stopped by SIGTERM before the first iteration: nothing saved now (the checkpoints on disk are complete); '
+        'resume with --auto_resume',
+        'requested True',
+    ]

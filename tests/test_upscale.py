@@ -28,15 +28,6 @@ torch.set_grad_enabled(False)
 RNG = np.random.default_rng(0)
 
 
-@pytest.fixture(scope='module')
-def tiny_weights(tmp_path_factory) -> Path:
-    """A small random x2 network: fast enough to run many images through the whole CLI."""
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp('weights') / 'tiny_x2.pth'
-    save_checkpoint(ALKDNet(upscale=2, num_feat=16, num_block=2).eval(), path)
-    return path
-
-
 def smooth(h: int, w: int, channels: int, peak: int, dtype=np.uint8) -> np.ndarray:
     """A smooth random image (what a photo looks like to the network), in [0, peak]."""
     small = RNG.random((max(2, h // 4), max(2, w // 4), channels)).astype(np.float32)

@@ -32,19 +32,19 @@ class ImageError(AlkdsrError):
 
 
 @contextlib.contextmanager
-def quiet_opencv():
+def quiet_opencv(native: bool = True):
     """Silence the decoders' own messages: our one-line report replaces them.
 
     OpenCV's warnings ('PNG input buffer is incomplete') go through its log level; libpng prints its
     errors ('libpng error: IDAT: invalid code lengths set') straight to file descriptor 2, which is
-    pointed at /dev/null meanwhile.
+    pointed at /dev/null meanwhile unless ``native`` is False (that silences every thread).
     """
     logging = getattr(getattr(cv2, 'utils', None), 'logging', None)
     level = logging.getLogLevel() if logging is not None else None
     if logging is not None:
         logging.setLogLevel(logging.LOG_LEVEL_SILENT)
     try:
-        with _native_stderr_silenced():
+        with _native_stderr_silenced() if native else contextlib.nullcontext():
             yield
     finally:
         if logging is not None:
@@ -64,13 +64,7 @@ def _native_stderr_silenced():
         if _stderr_users == 0:
             with contextlib.suppress(OSError, ValueError, AttributeError):
                 sys.stderr.flush()
-            try:
-                saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-                os.dup2(devnull, 2)
-                os.close(devnull)
-                _saved_stderr = saved
-            except OSError:
-                _saved_stderr = None
+            _saved_stderr = _point_stderr_at_devnull()
         _stderr_users += 1
     try:
         yield
@@ -81,6 +75,22 @@ def _native_stderr_silenced():
                 os.dup2(_saved_stderr, 2)
                 os.close(_saved_stderr)
                 _saved_stderr = None
+
+
+def _point_stderr_at_devnull() -> int | None:
+    """Point file descriptor 2 at /dev/null; returns a duplicate of the old one, or None if that failed."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        return None
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+    except OSError:
+        os.close(saved)
+        return None
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    return saved
 
 
 def header_problem(path: str | os.PathLike) -> str | None:

@@ -32,11 +32,12 @@ import cv2
 import numpy as np
 
 from ..errors import AlkdsrError
-from .image_io import PNG_SIGNATURE, quiet_opencv
+from .image_io import PNG_SIGNATURE, header_problem, quiet_opencv
 
 IMAGE_SIGNATURES = (PNG_SIGNATURE, b'\xff\xd8\xff', b'BM', b'II*\x00', b'MM\x00*', b'RIFF', b'GIF8')
 _META_SHAPE = re.compile(r'\((\d+),\s*(\d+)(?:,\s*\d+)?\)')
 _EXIF_TRANSPOSED = (5, 6, 7, 8)  # EXIF orientations that swap width and height
+UNREADABLE = 'not a readable image (corrupt, truncated or not an image)'
 
 
 class TrainingDataError(AlkdsrError):
@@ -70,6 +71,10 @@ class Source:
         return f'{self.folder} key {item!r}' if self.lmdb else item
 
 
+def _is_lmdb(opt: dict) -> bool:
+    return (opt.get('io_backend') or {}).get('type') == 'lmdb'
+
+
 def dataset_label(opt: dict) -> str:
     return f'datasets: {opt.get("phase", "?")}: {opt.get("name", "?")}'
 
@@ -79,7 +84,7 @@ def dataset_label(opt: dict) -> str:
 
 def check_sources(opt: dict) -> None:
     """The folders or LMDBs exist and, for folder datasets, their file lists pair up."""
-    lmdb = (opt.get('io_backend') or {}).get('type') == 'lmdb'
+    lmdb = _is_lmdb(opt)
     for key in ('dataroot_gt', 'dataroot_lq'):
         folder = opt.get(key)
         if folder is None:
@@ -104,9 +109,9 @@ def _check_folder(opt: dict, key: str, folder: str, lmdb: bool) -> None:
 
 
 def _files(folder: str) -> list[str]:
-    """The names BasicSR's ``scandir(folder)`` yields: files directly in the folder (hidden ones too)."""
+    """The names BasicSR's ``scandir(folder)`` yields: files directly in the folder, hidden ones (.DS_Store) skipped."""
     with os.scandir(folder) as entries:
-        return sorted(entry.name for entry in entries if entry.is_file())
+        return sorted(entry.name for entry in entries if not entry.name.startswith('.') and entry.is_file())
 
 
 def check_folder_pairs(opt: dict) -> None:
@@ -159,7 +164,7 @@ def check_paired_dataset(opt: dict, paths: list[dict]) -> None:
     """Every pair BasicSR listed is a pair of images whose sizes fit the scale and the patch size."""
     if not paths:
         raise TrainingDataError(f'{dataset_label(opt)}: no image pairs')
-    lmdb = (opt.get('io_backend') or {}).get('type') == 'lmdb'
+    lmdb = _is_lmdb(opt)
     gt, lq = Source(str(opt['dataroot_gt']), lmdb), Source(str(opt['dataroot_lq']), lmdb)
     if lmdb:  # reads only the first bytes of each value: always
         gt_sizes, lq_sizes = lmdb_sizes(opt, gt), lmdb_sizes(opt, lq)
@@ -205,6 +210,11 @@ def file_size(opt: dict, path: str) -> tuple[int, int]:
 
     if not osp.isfile(path):
         raise TrainingDataError(f'{dataset_label(opt)}: {path}: no such file')
+    if osp.getsize(path) == 0:
+        raise TrainingDataError(f'{dataset_label(opt)}: {path}: empty file (0 bytes)')
+    problem = header_problem(path)  # before any decoder: a decompression bomb is refused unread
+    if problem:
+        raise TrainingDataError(f'{dataset_label(opt)}: {path}: {problem}')
     try:
         with Image.open(path) as im:
             (width, height), fmt = im.size, im.format
@@ -219,7 +229,7 @@ def file_size(opt: dict, path: str) -> tuple[int, int]:
         except (cv2.error, ValueError):
             img = None
     if img is None:
-        raise TrainingDataError(f'{dataset_label(opt)}: {path}: not an image (or an unreadable one)')
+        raise TrainingDataError(f'{dataset_label(opt)}: {path}: {UNREADABLE}')
     return img.shape[1], img.shape[0]
 
 
@@ -283,10 +293,14 @@ def _png_size(head: bytes) -> tuple[int, int] | None:
 # ---------------------------------------------------------------- when an image fails to load
 
 
-def describe_failure(dataset, index: int, error: BaseException) -> str:
-    """One line naming the pair's file (or LMDB key) that made ``dataset[index]`` fail, and why."""
+def describe_failure(dataset, index: int, error: BaseException) -> str | None:
+    """One line naming the pair's file (or LMDB key) that made ``dataset[index]`` fail and why, or None.
+
+    None when both files read and decode and the error is not one of BasicSR's checks of a pair
+    (``ValueError``/``AssertionError`` from its crops): then the data does not explain it.
+    """
     opt = dataset.opt
-    lmdb = (opt.get('io_backend') or {}).get('type') == 'lmdb'
+    lmdb = _is_lmdb(opt)
     pair = dataset.paths[index]
     sources = {'gt': Source(str(opt['dataroot_gt']), lmdb), 'lq': Source(str(opt['dataroot_lq']), lmdb)}
     client = getattr(dataset, 'file_client', None)
@@ -299,8 +313,9 @@ def describe_failure(dataset, index: int, error: BaseException) -> str:
         except Exception as e:  # any reader failure is this file's problem
             return f'{dataset_label(opt)}: {source.label(item)}: cannot read ({type(e).__name__}: {e})'
         if _decode(content) is None:
-            problem = 'not a readable image (corrupt, truncated or not an image)'
-            return f'{dataset_label(opt)}: {source.label(item)}: {problem}'
+            return f'{dataset_label(opt)}: {source.label(item)}: {UNREADABLE}'
+    if not isinstance(error, (ValueError, AssertionError)):
+        return None
     first = str(error).strip().splitlines()[0] if str(error).strip() else ''
     gt_label = sources['gt'].label(pair['gt_path'])
     return f'{dataset_label(opt)}: {gt_label} (and its LR partner): {type(error).__name__}: {first}'

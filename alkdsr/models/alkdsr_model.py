@@ -38,29 +38,11 @@ from ..archs.alkdnet_arch import ALKDNet
 from ..archs.official_keys import to_alkdsr_names
 from ..dist import ddp_device_ids
 from ..errors import AlkdsrError
-from ..weights import CheckpointError, arch_config, read_checkpoint
+from ..weights import CheckpointError, arch_config, config_differences, mismatch_message, read_checkpoint
 from .state_io import atomic_torch_save
 
 AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
 NAN_POLICIES = ('stop', 'skip')
-# constructor arguments that must agree between a checkpoint's stored config and network_g
-_ARCH_FIELDS = (
-    'upscale',
-    'num_in_ch',
-    'num_out_ch',
-    'num_feat',
-    'num_block',
-    'num_replicas',
-    'refine_conv',
-    'kernel_size',
-    'fusion_kernel_size',
-    'residual',
-    'pixel_norm',
-    'esa_padding',
-)
-
-# of those, the ones a bare state dict's shapes show
-_SHAPE_FIELDS = ('upscale', 'num_in_ch', 'num_feat', 'num_block', 'refine_conv', 'kernel_size', 'pixel_norm')
 
 
 class NonFiniteLossError(AlkdsrError):
@@ -90,6 +72,7 @@ class ALKDSRModel(SRModel):
         self.skipped_steps = 0
         self.last_saved_iter = None
         self.start_iter = 0
+        self.stop_agreed = False
         _check_options(opt, train_opt if is_train else {})
         super().__init__(opt)
 
@@ -139,15 +122,30 @@ class ALKDSRModel(SRModel):
         """Called at the start of every iteration: the place to stop between two (see alkdsr.stopping)."""
         if self._stop_requested():
             self._stop(current_iter - 1)
+        last = current_iter >= self.opt['train']['total_iter']
+        stopping.set_phase(stopping.AFTER_LOOP if last else stopping.IN_LOOP)
         super().update_learning_rate(current_iter, warmup_iter)
 
     def _stop_requested(self) -> bool:
-        """Whether a stop was asked for, on any process (all ranks must stop at the same iteration)."""
-        if not self.opt['dist']:
-            return stopping.requested()
-        flag = torch.tensor([1.0 if stopping.requested() else 0.0], device=self.device)
-        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-        return bool(flag.item())
+        """Whether a stop was asked for; distributed, on any rank as of the last loss check (see _agree)."""
+        return self.stop_agreed if self.opt['dist'] else stopping.requested()
+
+    def _agree(self, l_total) -> bool:
+        """Whether the loss is finite on every rank; also learns whether any rank was asked to stop.
+
+        All ranks must take the same branch and stop at the same iteration: one collective tells both.
+        """
+        flags = torch.stack(
+            [
+                (~torch.isfinite(l_total.detach()).all()).to(torch.float32),
+                torch.tensor(float(stopping.requested()), device=l_total.device),
+            ]
+        )
+        if self.opt['dist']:
+            dist.all_reduce(flags, op=dist.ReduceOp.MAX)
+        non_finite, stop = flags.tolist()
+        self.stop_agreed = stop > 0
+        return non_finite == 0
 
     def _stop(self, finished_iter: int):
         """Save iteration ``finished_iter`` (unless saved already) and raise TrainingStopped."""
@@ -185,7 +183,7 @@ class ALKDSRModel(SRModel):
             output = self.train_net(self.lq)
         self.output = output.float()
         l_total, loss_dict = self._losses(self.output, self.gt)
-        if self._all_ranks_finite(l_total):
+        if self._agree(l_total):
             self._step(l_total)
         else:
             self._non_finite_loss(current_iter, loss_dict)
@@ -219,13 +217,6 @@ class ALKDSRModel(SRModel):
         else:
             l_total.backward()
             self.optimizer_g.step()
-
-    def _all_ranks_finite(self, l_total) -> bool:
-        """Whether the loss is finite on every process (all ranks must take the same branch)."""
-        finite = torch.isfinite(l_total.detach()).all().to(torch.float32)
-        if self.opt['dist']:
-            dist.all_reduce(finite, op=dist.ReduceOp.MIN)
-        return bool(finite.item())
 
     def _non_finite_loss(self, current_iter, loss_dict):
         values = ', '.join(f'{k}={v.detach().float().mean().item():.4g}' for k, v in loss_dict.items())
@@ -380,27 +371,14 @@ def _read_params(load_path, param_key):
     return state, meta, param_key
 
 
-def _check_arch(net: ALKDNet, meta: dict | None, load_path, strict: bool, state: dict | None = None) -> None:
-    """A checkpoint must be the same variant as network_g: its stored config, or what its weights show."""
-    if meta:
-        fields = _ARCH_FIELDS
-    else:  # a bare state dict: only what the shapes tell (residual and ESA padding have no weights)
-        try:
-            meta = ALKDNet.config_from_state_dict(state or {})
-        except ValueError:
-            return  # not an ALKDNet state dict: loading reports the keys
-        fields = _SHAPE_FIELDS
-    diff = [
-        f'{k} {meta[k]!r} vs {net.config.get(k)!r}'
-        for k in fields
-        if k in meta and k in net.config and meta[k] != net.config[k]
-    ]
-    if not diff:
+def _check_arch(net: ALKDNet, meta: dict | None, load_path, strict: bool, state: dict) -> None:
+    """A checkpoint must be the same variant as network_g (option_checks tells pretrain_network_g earlier)."""
+    differences = config_differences(net.config, state, meta)
+    if not differences:
         return
-    message = f'{load_path}: checkpoint network differs from network_g (checkpoint vs options: {"; ".join(diff)})'
     if strict:
-        raise CheckpointError(message)
-    get_root_logger().warning(message)
+        raise CheckpointError(mismatch_message(load_path, differences))
+    get_root_logger().warning(mismatch_message(load_path, differences))
 
 
 def _report_key_differences(net: torch.nn.Module, state: dict, strict: bool) -> dict:
