@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from basicsr.metrics import calculate_psnr, calculate_ssim
-from basicsr.utils.matlab_functions import imresize
 
+from .data import matlab_resize
 from .errors import AlkdsrError
 from .fileio import atomic_path
 from .upscaler import upscale_image
@@ -44,14 +44,10 @@ def y_psnr_ssim(sr: np.ndarray, hr: np.ndarray, scale: int) -> tuple[float, floa
     return float(psnr), float(ssim)
 
 
-def to_uint8(image: np.ndarray) -> np.ndarray:
-    """Float in [0, 1] -> uint8 as BasicSR's tensor2img does (clamp, * 255, round)."""
-    return np.round(np.clip(image, 0, 1) * 255.0).astype(np.uint8)
-
-
 def matlab_bicubic(rgb: np.ndarray, scale: float) -> np.ndarray:
-    """MATLAB's ``imresize`` (bicubic, antialiased when shrinking) of an RGB uint8 image, rounded to uint8."""
-    return to_uint8(imresize(rgb.astype(np.float32) / 255.0, scale))
+    """MATLAB's ``imresize`` (bicubic, antialiased when shrinking) of an RGB uint8 image, exactly as MATLAB
+    rounds it: the same LR images ``alkdsr prepare`` and ``benchmark --hr-only`` make."""
+    return matlab_resize.imresize(rgb, scale)
 
 
 def paired_images(hr: np.ndarray, lr: np.ndarray | None, scale: int, name: str = 'HR') -> tuple[np.ndarray, np.ndarray]:

@@ -30,6 +30,10 @@ def check_options(opt: dict) -> None:
     model_type = opt.get('model_type')
     if model_type is not None and model_type not in MODEL_REGISTRY:
         raise OptionError(f'model_type: {model_type!r} is not a registered model (alkdsr: ALKDSRModel)')
+    if model_type == 'ALKDSRModel':
+        from .models.alkdsr_model import check_model_options
+
+        check_model_options(opt, opt.get('train') or {} if opt.get('is_train') else {})
     for key in NETWORK_KEYS:
         if opt.get(key) is not None:
             net = check_network(key, opt[key], opt.get('scale'))
@@ -37,6 +41,21 @@ def check_options(opt: dict) -> None:
                 check_pretrained(opt.get('path') or {}, net)
     for phase, dataset in (opt.get('datasets') or {}).items():
         check_dataset_options(phase, dataset, opt.get('scale'))
+    if isinstance(opt.get('train'), dict):
+        check_schedule(opt['train'])
+
+
+def check_schedule(train_opt: dict) -> None:
+    """BasicSR's ``CosineAnnealingRestartLR`` fails past the end of its periods: they must last ``total_iter``."""
+    scheduler = train_opt.get('scheduler') or {}
+    periods, total = scheduler.get('periods'), train_opt.get('total_iter')
+    if scheduler.get('type') != 'CosineAnnealingRestartLR' or not isinstance(periods, list) or total is None:
+        return
+    if int(total) > sum(periods):
+        raise OptionError(
+            f'train: total_iter {total} is past the end of the cosine schedule (scheduler: periods {periods} '
+            f'end at iteration {sum(periods)}); make the periods add up to at least total_iter'
+        )
 
 
 def check_network(key: str, net_opt, scale: int | None) -> torch.nn.Module | None:

@@ -11,7 +11,8 @@
   between file systems; ours sorts the pairs by name, as the LMDB backend does, so the same
   seed gives the same batches from a folder or an LMDB on any machine;
 - ``parse_options`` (train and test): the parsed options are checked before anything else
-  happens (``alkdsr.option_checks``: architecture, dataset folders, patch size);
+  happens (``alkdsr.option_checks``: architecture, checkpoint, dataset folders, patch size,
+  schedule), and so is every paired dataset (:func:`check_paired_datasets`);
 - ``PairedImageDataset``: its pairs are checked when it is built (``alkdsr.data.paired_checks``:
   pairing, image headers, LMDB values, sizes against the scale and the patch), and an image that
   fails to load names its file in one line instead of a traceback from a DataLoader worker, and
@@ -27,6 +28,7 @@ and exits with status 143.
 from __future__ import annotations
 
 import gc
+import json
 import logging
 import multiprocessing
 import os
@@ -87,9 +89,25 @@ def _checked(parse_options):
                 raise  # not a missing option (an environment variable a launcher should set, say)
             raise AlkdsrError(f'the option file lacks the option {e} (see options/ for complete files)') from None
         check_options(opt)
+        check_paired_datasets(opt)
         return opt, args
 
     return parse_and_check
+
+
+def check_paired_datasets(opt: dict) -> None:
+    """Build each ``PairedImageDataset`` once, for its checks only, before BasicSR makes any folder or log.
+
+    BasicSR builds the datasets after it has created (or archived) the experiment folder; a dataset that
+    cannot work must stop the run before that. The class is called directly: ``build_dataset`` would set
+    up BasicSR's logger before its log file exists.
+    """
+    from basicsr.data.paired_image_dataset import PairedImageDataset
+
+    for dataset_opt in (opt.get('datasets') or {}).values():
+        if isinstance(dataset_opt, dict) and dataset_opt.get('type') == 'PairedImageDataset':
+            PairedImageDataset(dataset_opt)
+            _prechecked.add(json.dumps(dataset_opt, sort_keys=True, default=str))
 
 
 def _raised_in(error: BaseException, file_suffix: str) -> bool:
@@ -98,11 +116,25 @@ def _raised_in(error: BaseException, file_suffix: str) -> bool:
     return bool(frames) and frames[-1].filename.replace(os.sep, '/').endswith(file_suffix)
 
 
+_prechecked: set[str] = set()  # datasets check_paired_datasets checked, which BasicSR is about to build
+
+
 def _checked_dataset_init(init):
+    """``PairedImageDataset.__init__`` with alkdsr's checks of its pairs.
+
+    The build that follows :func:`check_paired_datasets` for the same options skips them (once);
+    every other build checks, as the files may have changed since.
+    """
+
     def checked_init(self, opt):
-        paired_checks.check_sources(opt)
+        key = json.dumps(opt, sort_keys=True, default=str)
+        checked = key in _prechecked
+        _prechecked.discard(key)
+        if not checked:
+            paired_checks.check_sources(opt)
         init(self, opt)
-        paired_checks.check_paired_dataset(opt, self.paths)
+        if not checked:
+            paired_checks.check_paired_dataset(opt, self.paths)
 
     checked_init.__wrapped__ = init
     return checked_init
@@ -185,10 +217,24 @@ def load_resume_state(opt: dict):
     for folder in (opt['path']['models'], opt['path']['training_states']):
         remove_stale_temporaries(folder)  # left by a process killed while saving
     check_resume(opt, state['iter'])
+    _check_schedule_end(opt, state, path)
     for key, value in opt['path'].items():
         if key.startswith('pretrain_network') and value and not osp.isfile(value):
             raise AlkdsrError(f'{value}: missing, cannot resume from {path} without the network of that iteration')
     return state
+
+
+def _check_schedule_end(opt: dict, state: dict, path) -> None:
+    """The restored schedule must reach ``total_iter``: BasicSR's restart schedulers fail past their end."""
+    ends = [s.get('cumulative_period') for s in state.get('schedulers', []) if isinstance(s, dict)]
+    total = int(opt['train']['total_iter'])
+    for cumulative in ends:
+        if cumulative and total > cumulative[-1]:
+            raise AlkdsrError(
+                f'train: total_iter {total} is past the end of the learning-rate schedule restored from {path} '
+                f'(iteration {cumulative[-1]}); resume with total_iter <= {cumulative[-1]}, or start a new run '
+                'from its network (path: pretrain_network_g) with a longer schedule'
+            )
 
 
 def _fix_local_rank_flag(argv: list[str]) -> list[str]:

@@ -1,6 +1,6 @@
 """How far tiled inference moves the benchmark PSNR, per tile size, context and tile mode.
 
-    python benchmarks/bench_tiling.py --weights W.pth --data-root DIR --sets Set14 \
+    python benchmarks/bench_tiling.py --weights W.pth --data-root DIR --sets Set14 \\
         --tiles 64 128 --pads 16 32 [--modes fast seamless] [--device cuda] [--json out.json]
 
 For every (tile, tile_pad, tile_mode) it prints the set's mean Y-PSNR difference between

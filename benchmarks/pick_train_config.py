@@ -41,4 +41,6 @@ def main(path: str, seconds: float) -> str:
 
 
 if __name__ == '__main__':
+    if len(sys.argv) != 3:
+        sys.exit('usage: python benchmarks/pick_train_config.py train_speed.json SECONDS')
     print(main(sys.argv[1], float(sys.argv[2])))

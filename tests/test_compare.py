@@ -38,8 +38,8 @@ def benchmark_psnr_ssim(hr_path, lr_path, weights, scale):
     )
 
 
-@requires_shared
-def test_butterfly_x4_figure_captions_match_the_benchmark(tmp_path, capsys, monkeypatch):
+def run_compare(monkeypatch, *args) -> list[str]:
+    """``alkdsr compare ARGS`` with the official x4 weights; returns the figure's captions."""
     drawn = []
     real_save = compare_cli.save_figure
 
@@ -48,10 +48,20 @@ def test_butterfly_x4_figure_captions_match_the_benchmark(tmp_path, capsys, monk
         real_save(fig, path)
 
     monkeypatch.setattr(compare_cli, 'save_figure', keep_captions)
-    hr, lr, out = set5('HR', 'butterfly.png'), set5('LR_bicubic', 'X4', 'butterflyx4.png'), tmp_path / 'fig 7.png'
-    args = ['--hr', hr, '--lr', lr, '--weights', official_weights(4), '--labels', 'ALKDNet', '--device', 'cpu']
-    args += ['-o', out]
+    args = [*args, '--weights', official_weights(4), '--labels', 'ALKDNet', '--device', 'cpu']
     assert main(['compare', *map(str, args)]) == 0
+    return drawn
+
+
+def golden_x4(name: str) -> tuple[float, float]:
+    golden = json.loads((SHARED / 'golden' / 'official_benchmark_psnr_ssim.json').read_text())
+    return golden['Set5_x4']['per_image'][name]
+
+
+@requires_shared
+def test_butterfly_x4_figure_captions_match_the_benchmark(tmp_path, capsys, monkeypatch):
+    hr, lr, out = set5('HR', 'butterfly.png'), set5('LR_bicubic', 'X4', 'butterflyx4.png'), tmp_path / 'fig 7.png'
+    drawn = run_compare(monkeypatch, '--hr', hr, '--lr', lr, '-o', out)
 
     with Image.open(out) as figure:
         assert figure.format == 'PNG' and figure.size[0] > 600 and figure.size[1] > 300
@@ -61,12 +71,20 @@ def test_butterfly_x4_figure_captions_match_the_benchmark(tmp_path, capsys, monk
     caption_psnr, caption_ssim = map(float, caption.groups())
     psnr, ssim = benchmark_psnr_ssim(hr, lr, official_weights(4), 4)
     assert abs(caption_psnr - psnr) <= 0.0005 and abs(caption_ssim - ssim) <= 0.00005
-    golden = json.loads((SHARED / 'golden' / 'official_benchmark_psnr_ssim.json').read_text())
-    golden_psnr, golden_ssim = golden['Set5_x4']['per_image']['butterfly']
+    golden_psnr, golden_ssim = golden_x4('butterfly')
     assert abs(caption_psnr - golden_psnr) <= 0.002 and abs(caption_ssim - golden_ssim) <= 0.0001
     bicubic_psnr = float(re.search(r'Bicubic: PSNR (\S+) dB', capsys.readouterr().out).group(1))
     assert bicubic_psnr < caption_psnr - 5  # the paper's gap at x4 is about 4-7 dB
     assert [p.name for p in tmp_path.iterdir()] == ['fig 7.png']
+
+
+@requires_shared
+def test_without_lr_the_lr_is_matlab_exact_and_the_caption_the_benchmarks(tmp_path, monkeypatch):
+    """HR only: compare makes the LR as MATLAB does, so the caption is the official per-image value."""
+    drawn = run_compare(monkeypatch, '--hr', set5('HR', 'bird.png'), '-o', tmp_path / 'bird.png')
+    caption = re.fullmatch(r'ALKDNet\n(\d+\.\d{3}) dB / (0\.\d{4})', drawn[3])
+    golden_psnr, golden_ssim = golden_x4('bird')
+    assert abs(float(caption[1]) - golden_psnr) <= 0.002 and abs(float(caption[2]) - golden_ssim) <= 0.0001
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@ are exercised by benchmarks/bench_infer.py on a GPU)."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -149,7 +150,7 @@ def test_upscale_cli_onnxruntime_backend_gives_the_torch_pixels(tmp_path):
     assert a.shape == (60, 52, 3) and np.abs(a - b).max() <= 1 and (a == b).mean() > 0.99
 
 
-def test_upscale_cli_onnxruntime_refuses_seamless_tiles(tmp_path, capsys):
+def test_upscale_cli_onnxruntime_tiles_fast_by_default_and_refuses_seamless_tiles(tmp_path, capsys):
     from alkdsr.cli.main import main
     from alkdsr.weights import save_checkpoint
 
@@ -160,6 +161,10 @@ def test_upscale_cli_onnxruntime_refuses_seamless_tiles(tmp_path, capsys):
 
     cv2.imwrite(str(tmp_path / 'in' / 'a.png'), np.full((20, 20, 3), 128, np.uint8))
     args = ['upscale', '-i', str(tmp_path / 'in'), '-o', str(tmp_path / 'out'), '--weights', str(tmp_path / 'w.pth')]
-    assert main([*args, '--backend', 'onnxruntime', '--device', 'cpu', '--tile', '64']) == 2
+    assert main([*args, '--backend', 'onnxruntime', '--tile', '64', '--tile-mode', 'seamless']) == 2
     assert 'fast tiles' in capsys.readouterr().err
     assert not (tmp_path / 'out').exists()
+    if importlib.util.find_spec('onnxruntime') is None:
+        return
+    assert main([*args, '--backend', 'onnxruntime', '--tile', '8']) == 0  # the CPU, fast tiles: no flags needed
+    assert cv2.imread(str(tmp_path / 'out' / 'a.png')).shape == (40, 40, 3)

@@ -347,16 +347,30 @@ OPTION_MISTAKES = {
         {'datasets': {'train': {'dataroot_lq': '/no/such/LR'}}},
         'dataroot_lq /no/such/LR: no such folder',
     ),
+    'a schedule shorter than training': (
+        {'train': {'total_iter': 10}},  # the cosine periods add up to 4
+        'train: total_iter 10 is past the end of the cosine schedule (scheduler: periods [4] end at iteration 4)',
+    ),
+    'a misspelled amp': ({'train': {'amp': 'bf61'}}, 'train: amp must be bf16, fp16 or null'),
+    'a GPU that is not there': ({'num_gpu': 1}, 'num_gpu: 1 but no CUDA device is available'),
+    'HR/LR files that do not pair up': (
+        {'datasets': {'train': {'filename_tmpl': '{}_lr'}}},
+        'HR and LR files do not pair up',
+    ),
 }
 
 
 @pytest.mark.parametrize('mistake', list(OPTION_MISTAKES))
 def test_option_mistakes_are_one_line_before_any_work(mistake, pairs, tmp_path, monkeypatch):
     change, message = OPTION_MISTAKES[mistake]
+    if mistake == 'a GPU that is not there' and torch.cuda.is_available():
+        pytest.skip('a GPU is there')
     opt = train_options('mistake', *_dirs(pairs))
     for section, values in change.items():
         if section == 'datasets':
             opt['datasets']['train'].update(values['train'])
+        elif section == 'train':
+            opt['train'].update(values)
         else:
             opt[section] = values
     rc, err = _train_in_process(tmp_path, monkeypatch, opt)

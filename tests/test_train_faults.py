@@ -217,3 +217,18 @@ with stopping.stop_on_sigterm():
         'resume with --auto_resume',
         'requested True',
     ]
+
+
+def test_resuming_past_the_end_of_the_restored_schedule_is_one_line(pairs, tmp_path):
+    """The schedule comes back from the training state: a longer total_iter would fail in BasicSR's scheduler."""
+    option_file = write_options(tiny_options(pairs, 'short', total_iter=2, save_freq=2), tmp_path / 'short.yml')
+    assert run_train(tmp_path, option_file).returncode == 0
+    longer = ['train:total_iter=4', 'train:scheduler:periods=[4]']
+    proc = run_train(tmp_path, option_file, '--auto_resume', '--force_yml', *longer)
+    state = experiment(tmp_path, 'short') / 'training_states' / '2.state'
+    assert proc.returncode == 2, failure(proc)
+    assert proc.stderr.strip().splitlines() == [
+        f'alkdsr-train: error: train: total_iter 4 is past the end of the learning-rate schedule restored from '
+        f'{state} (iteration 2); resume with total_iter <= 2, or start a new run from its network '
+        '(path: pretrain_network_g) with a longer schedule'
+    ]

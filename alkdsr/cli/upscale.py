@@ -13,7 +13,8 @@ as gray; alpha is upscaled by bicubic interpolation. Existing outputs are skippe
 Images larger than --tile LR pixels on a side are processed in tiles (default 256 on the CPU,
 512 on CUDA; 0 = never), each with --tile-pad pixels of context; --tile-mode seamless (the
 default) gives each tile the whole image's CCA statistics and ESA grid, so tiles do not show,
-at the cost of a second pass.
+at the cost of a second pass. --backend onnxruntime (the CPU only) runs whole images or fast
+tiles (--tile-mode fast, its default).
 
 Example:
   alkdsr upscale -i photos/ -o photos_x4/ --weights net_g_ALKDN_x4.pth --tile 256
@@ -51,7 +52,9 @@ def add_arguments(parser) -> None:
         '--tile', type=int, help='tile size in LR pixels; 0 = whole images (256 on the CPU, 512 on CUDA)'
     )
     parser.add_argument('--tile-pad', type=int, default=32, help='context pixels around each tile (32)')
-    parser.add_argument('--tile-mode', choices=TILE_MODES, default='seamless', help='tiling scheme (seamless)')
+    parser.add_argument(
+        '--tile-mode', choices=TILE_MODES, help='tiling scheme (seamless; fast with --backend onnxruntime)'
+    )
     parser.add_argument('--device', type=parse_device, default='auto', help='auto, cpu, cuda or cuda:N (auto)')
     precision = parser.add_mutually_exclusive_group()
     precision.add_argument('--half', action='store_true', help='float16 autocast (CUDA only)')
@@ -63,7 +66,7 @@ def add_arguments(parser) -> None:
         choices=('torch', 'onnxruntime'),
         default='torch',
         help='torch (default; on CUDA with the fused ALKConv kernel), or onnxruntime on the CPU '
-        '(faster there; whole images or --tile-mode fast)',
+        '(faster there; --device auto means the CPU, tiles are fast tiles)',
     )
 
 
@@ -93,7 +96,9 @@ def _backend(model, args, device, tile):
 def run(args) -> int:
     _check_arguments(args)
     jobs = find_jobs(args.input, args.output, glob=args.glob, ext=args.ext)
-    device = resolve_device(args.device)
+    onnx = args.backend == 'onnxruntime'
+    device = resolve_device('cpu' if onnx and args.device == 'auto' else args.device)
+    args.tile_mode = args.tile_mode or ('fast' if onnx else 'seamless')
     dtype = autocast_dtype(device, half=args.half, bf16=args.bf16)
     model = load_upscaler(args.weights, device)
     tile = DEFAULT_TILE[device.type] if args.tile is None else args.tile

@@ -73,7 +73,7 @@ class ALKDSRModel(SRModel):
         self.last_saved_iter = None
         self.start_iter = 0
         self.stop_agreed = False
-        _check_options(opt, train_opt if is_train else {})
+        check_model_options(opt, train_opt if is_train else {})
         super().__init__(opt)
 
     # ------------------------------------------------------------------ set-up
@@ -318,8 +318,8 @@ class ALKDSRModel(SRModel):
             raise CheckpointError(f'{load_path}: weights do not fit network_g ({first})') from None
 
 
-def _check_options(opt: dict, train_opt: dict) -> None:
-    """Catch option mistakes before any work starts."""
+def check_model_options(opt: dict, train_opt: dict) -> None:
+    """ALKDSRModel's own options (``num_gpu``, ``amp``, ...); alkdsr.option_checks calls it before any work."""
     num_gpu = opt.get('num_gpu', 0)
     if num_gpu and not torch.cuda.is_available():
         raise AlkdsrError(f'num_gpu: {num_gpu} but no CUDA device is available; set num_gpu: auto (or 0) for the CPU')
