@@ -42,20 +42,32 @@ def read_checkpoint(path: str | os.PathLike, param_key: str | None = None) -> tu
         head = f.read(4)
     if not (head.startswith(b'PK\x03\x04') or head[:1] == b'\x80'):
         raise CheckpointError(f'{path}: not a PyTorch checkpoint (neither a zip archive nor a pickle)')
-    try:
-        ckpt = torch.load(path, map_location='cpu', weights_only=True)
-    except pickle.UnpicklingError as e:
-        raise CheckpointError(
-            f'{path}: refused, the file holds pickled objects other than tensors and plain containers '
-            f'(loading it could run code): {str(e).splitlines()[0]}'
-        ) from None
-    except (EOFError, zipfile.BadZipFile, RuntimeError, OSError) as e:
-        raise CheckpointError(f'{path}: truncated or corrupt checkpoint ({type(e).__name__}: {e})') from None
+    ckpt = torch_load_safely(path, 'checkpoint')
     if not isinstance(ckpt, dict):
         raise CheckpointError(f'{path}: expected a dict of tensors, found {type(ckpt).__name__}')
     meta = ckpt.get(ARCH_KEY) if isinstance(ckpt.get(ARCH_KEY), dict) else None
     state = _select_params(ckpt, param_key, path)
     return state, meta
+
+
+def torch_load_safely(path: str | os.PathLike, what: str, map_location='cpu', safe_globals=()):
+    """``torch.load(weights_only=True)`` with one-line errors naming the file and ``what`` it should be.
+
+    Only tensors, numbers and plain containers (and ``safe_globals``) are unpickled: a file that would
+    run code is refused.
+    """
+    try:
+        with torch.serialization.safe_globals(list(safe_globals)):
+            return torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(f'{path}: no such {what}') from None
+    except pickle.UnpicklingError as e:
+        raise CheckpointError(
+            f'{path}: refused, the {what} holds objects other than tensors and plain containers '
+            f'(unpickling it could run code): {str(e).splitlines()[0]}'
+        ) from None
+    except (EOFError, zipfile.BadZipFile, RuntimeError, OSError) as e:
+        raise CheckpointError(f'{path}: truncated or corrupt {what} ({type(e).__name__}: {e})') from None
 
 
 def _read_safetensors(path: Path) -> tuple[dict, dict | None]:

@@ -11,15 +11,13 @@ from __future__ import annotations
 import collections
 import contextlib
 import os
-import pickle
 import re
-import zipfile
 from pathlib import Path
 
 import torch
 
 from ..fileio import atomic_path
-from ..weights import CheckpointError
+from ..weights import CheckpointError, torch_load_safely
 
 # MultiStepRestartLR keeps its milestones in a Counter, a plain dict subclass
 _STATE_SAFE_GLOBALS = [collections.Counter]
@@ -36,18 +34,7 @@ def atomic_torch_save(obj, path: str | os.PathLike) -> None:
 def read_training_state(path: str | os.PathLike, map_location=None) -> dict:
     """Load a BasicSR training state (``<iter>.state``) without unpickling arbitrary objects."""
     path = Path(path)
-    try:
-        with torch.serialization.safe_globals(_STATE_SAFE_GLOBALS):
-            state = torch.load(path, map_location=map_location, weights_only=True)
-    except FileNotFoundError:
-        raise CheckpointError(f'{path}: no such training state') from None
-    except pickle.UnpicklingError as e:
-        raise CheckpointError(
-            f'{path}: refused, the training state holds objects other than tensors and plain containers '
-            f'(loading it could run code): {str(e).splitlines()[0]}'
-        ) from None
-    except (EOFError, zipfile.BadZipFile, RuntimeError, OSError) as e:
-        raise CheckpointError(f'{path}: truncated or corrupt training state ({type(e).__name__}: {e})') from None
+    state = torch_load_safely(path, 'training state', map_location, _STATE_SAFE_GLOBALS)
     if not isinstance(state, dict) or not {'iter', 'epoch', 'optimizers', 'schedulers'} <= set(state):
         raise CheckpointError(f'{path}: not a BasicSR training state (needs iter, epoch, optimizers, schedulers)')
     return state
