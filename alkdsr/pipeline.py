@@ -3,7 +3,7 @@
 ``alkdsr/train.py`` and ``alkdsr/test.py`` call :func:`run`. Before BasicSR's pipeline starts,
 :func:`install` replaces these pieces of BasicSR 1.4.2 at run time (site-packages untouched):
 
-- ``init_dist``: NCCL on GPUs, gloo on CPU-only machines (``alkdsr.dist``);
+- ``init_dist``: NCCL on GPUs, gloo on CPU-only machines (``alkdsr.utils.dist_util``);
 - ``load_resume_state``: BasicSR's assumes CUDA (``torch.cuda.current_device()``) and unpickles
   the state fully; ours maps it to the training device, reads it with ``weights_only=True``,
   and checks that the network checkpoint of that iteration exists;
@@ -11,17 +11,17 @@
   between file systems; ours sorts the pairs by name, as the LMDB backend does, so the same
   seed gives the same batches from a folder or an LMDB on any machine;
 - ``parse_options`` (train and test): the parsed options are checked before anything else
-  happens (``alkdsr.option_checks``: architecture, checkpoint, dataset folders, patch size,
+  happens (``alkdsr.utils.option_checks``: architecture, checkpoint, dataset folders, patch size,
   schedule), and so is every paired dataset (:func:`check_paired_datasets`);
-- ``PairedImageDataset``: its pairs are checked when it is built (``alkdsr.data.paired_checks``:
+- ``PairedImageDataset``: its pairs are checked when it is built (``alkdsr.data.paired_image_dataset``:
   pairing, image headers, LMDB values, sizes against the scale and the patch), and an image that
   fails to load names its file in one line instead of a traceback from a DataLoader worker, and
   its ``imfrombytes`` keeps the decoders' own messages (libpng's) off the console;
-- ``EnlargedSampler.set_epoch`` also tells ``alkdsr.stopping`` the epoch, which a stop on
+- ``EnlargedSampler.set_epoch`` also tells ``alkdsr.utils.stopping`` the epoch, which a stop on
   SIGTERM saves in the training state, and DataLoader workers ignore SIGTERM
-  (``alkdsr.stopping.worker_init_fn``): the main process stops them once it has saved.
+  (``alkdsr.utils.stopping.worker_init_fn``): the main process stops them once it has saved.
 
-Training runs with SIGTERM handled by ``alkdsr.stopping``: it saves the last finished iteration
+Training runs with SIGTERM handled by ``alkdsr.utils.stopping``: it saves the last finished iteration
 and exits with status 143.
 """
 
@@ -39,13 +39,13 @@ from os import path as osp
 
 import torch
 
-from . import dist as alkdsr_dist
-from . import stopping
-from .data import paired_checks
-from .data.image_io import quiet_opencv
-from .errors import AlkdsrError
-from .models.state_io import latest_training_state, read_training_state, remove_stale_temporaries
-from .option_checks import check_options
+from alkdsr.data import paired_image_dataset as paired_checks
+from alkdsr.data.image_io import quiet_opencv
+from alkdsr.utils import dist_util as alkdsr_dist
+from alkdsr.utils import stopping
+from alkdsr.utils.errors import AlkdsrError
+from alkdsr.utils.option_checks import check_options
+from alkdsr.utils.training_state import latest_training_state, read_training_state, remove_stale_temporaries
 
 EXIT_STOPPED = 128 + 15  # as if ended by SIGTERM, after saving
 
@@ -79,7 +79,7 @@ def install() -> None:
 
 
 def _checked(parse_options):
-    """``parse_options`` followed by :func:`alkdsr.option_checks.check_options`."""
+    """``parse_options`` followed by :func:`alkdsr.utils.option_checks.check_options`."""
 
     def parse_and_check(root_path, is_train=True):
         try:
@@ -284,7 +284,7 @@ def run(kind: str, prog: str) -> int:
 def end_dataloader_workers(keep=frozenset()) -> None:
     """End the DataLoader workers a run that stopped early (an error, SIGTERM) left behind.
 
-    They ignore SIGTERM (``alkdsr.stopping.worker_init_fn``), which is all ``multiprocessing``
+    They ignore SIGTERM (``alkdsr.utils.stopping.worker_init_fn``), which is all ``multiprocessing``
     sends them at exit before waiting for them: finalise the loaders, then kill the daemon
     processes the run started (``keep``: the children that existed before it).
     """

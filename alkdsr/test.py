@@ -7,14 +7,7 @@ logged to ``./results/<name>/test_<name>_<time>.log`` and images saved under
 ``./results/<name>/visualization/<dataset>/``.
 """
 
-import os
 import sys
-
-if __name__ == '__main__':  # run as a file: alkdsr/ is sys.path[0] and would shadow top-level modules
-    _here = os.path.dirname(os.path.abspath(__file__))
-    if sys.path and os.path.abspath(sys.path[0] or os.curdir) == _here:
-        sys.path.pop(0)
-    sys.path.insert(0, os.path.dirname(_here))
 
 
 def main() -> int:

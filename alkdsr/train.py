@@ -9,14 +9,7 @@ to ``./experiments/<name>/`` (models, training_states, log, the option file), te
 logs to ``./tb_logger/<name>/``; ``--auto_resume`` continues from the newest training state.
 """
 
-import os
 import sys
-
-if __name__ == '__main__':  # run as a file: alkdsr/ is sys.path[0] and would shadow top-level modules
-    _here = os.path.dirname(os.path.abspath(__file__))
-    if sys.path and os.path.abspath(sys.path[0] or os.curdir) == _here:
-        sys.path.pop(0)
-    sys.path.insert(0, os.path.dirname(_here))
 
 
 def main() -> int:

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import alkdsr  # noqa: E402
 from alkdsr.archs import ALKDNet  # noqa: E402
-from alkdsr.fast import optimize  # noqa: E402
+from benchmarks.fast_paths import optimize  # noqa: E402
 
 
 def test_image(h: int, w: int, seed: int = 0) -> torch.Tensor:
@@ -159,7 +159,7 @@ def cpu_worker(args) -> dict:
     """One CPU path in this process (started by run_cpu)."""
     opts = CPU_PATHS[args.worker]
     if opts.get('malloc'):
-        alkdsr._compat.tune_malloc()
+        alkdsr.utils.compat.tune_malloc()
     torch.set_num_threads(args.threads)
     net = make_net(args.scale, args.weights)
     x = test_image(args.lr_h, args.lr_w)

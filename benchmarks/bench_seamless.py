@@ -22,8 +22,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from alkdsr.imageio import read_image  # noqa: E402
-from alkdsr.upscaler import load_upscaler, upscale_image  # noqa: E402
+from alkdsr.inference.image import load_upscaler, upscale_image  # noqa: E402
+from alkdsr.utils.img_util import read_image  # noqa: E402
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:

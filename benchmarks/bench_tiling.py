@@ -4,7 +4,7 @@
         --tiles 64 128 --pads 16 32 [--modes fast seamless] [--device cuda] [--json out.json]
 
 For every (tile, tile_pad, tile_mode) it prints the set's mean Y-PSNR difference between
-``alkdsr.inference.upscale_tensor`` tiled and untiled (as ``alkdsr benchmark`` measures it) and
+``alkdsr.inference.tiling.upscale_tensor`` tiled and untiled (as ``alkdsr benchmark`` measures it) and
 the largest per-image difference. Plain ('fast') tiles change the result because CCA squeezes
 each channel by its mean and standard deviation over the whole input (a tile sees its own) and
 ESA's coarse grid moves with the tile; 'seamless' tiles get both from the whole image.
@@ -24,7 +24,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import alkdsr  # noqa: E402
-from alkdsr.evaluation import find_set, load_pair, super_resolve, y_psnr_ssim  # noqa: E402
+from alkdsr.metrics.evaluation import find_set, load_pair, super_resolve, y_psnr_ssim  # noqa: E402
 
 
 def set_psnr_diffs(net, pairs, names, device, scale, untiled, **tiling) -> dict[str, float]:

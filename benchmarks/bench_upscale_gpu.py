@@ -29,9 +29,9 @@ sys.path.insert(0, str(ROOT / 'benchmarks'))
 
 from bench_memory import synthetic_photo  # noqa: E402
 
-from alkdsr.figures import y_psnr_ssim  # noqa: E402
-from alkdsr.imageio import read_image  # noqa: E402
-from alkdsr.upscaler import load_upscaler, upscale_image  # noqa: E402
+from alkdsr.inference.image import load_upscaler, upscale_image  # noqa: E402
+from alkdsr.metrics.figures import y_psnr_ssim  # noqa: E402
+from alkdsr.utils.img_util import read_image  # noqa: E402
 
 PATHS = {  # label: (autocast dtype, TF32 for convolutions)
     'fp32, TF32 on (default)': (None, True),

@@ -95,7 +95,7 @@ def sample_image(name: str) -> np.ndarray:
 
 
 def write_png(path: Path, bgr: np.ndarray) -> None:
-    from alkdsr.fileio import atomic_path
+    from alkdsr.utils.fileio import atomic_path
 
     with atomic_path(path) as tmp:
         if not cv2.imwrite(str(tmp), bgr):
@@ -261,7 +261,7 @@ def network_scores(checkpoint: Path, data: Path, results: Path, threads: int) ->
     import torch
 
     import alkdsr
-    from alkdsr.inference import upscale_tensor
+    from alkdsr.inference.tiling import upscale_tensor
 
     torch.set_num_threads(threads)
     net = alkdsr.load_model(checkpoint)

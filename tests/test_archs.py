@@ -183,7 +183,7 @@ def test_abrl_anchor_is_nearest_neighbour_upsampling():
 
 
 def test_pixel_norm_matches_layernorm_over_channels():
-    from alkdsr.archs.layers import PixelNorm
+    from alkdsr.archs.arch_util import PixelNorm
 
     norm = PixelNorm(8, eps=1e-6)
     torch.nn.init.normal_(norm.weight)

@@ -26,10 +26,10 @@ from conftest import SHARED, bsrn_weights, official_weights, requires_shared
 from alkdsr.archs import ALKDNet
 from alkdsr.cli import _options
 from alkdsr.cli.main import main as cli_main
-from alkdsr.errors import AlkdsrError
-from alkdsr.evaluation import find_set, load_pair, read_image
-from alkdsr.paper import TABLE4, TABLE4_SETS
-from alkdsr.weights import save_checkpoint
+from alkdsr.metrics.evaluation import find_set, load_pair, read_image
+from alkdsr.metrics.paper import TABLE4, TABLE4_SETS
+from alkdsr.utils.checkpoint import save_checkpoint
+from alkdsr.utils.errors import AlkdsrError
 
 torch.set_grad_enabled(False)
 
@@ -173,7 +173,7 @@ def test_json_schema_params_and_multi_adds(tmp_path_factory):
 
 @pytest.mark.parametrize('scale,params', [(2, 372_716), (3, 381_371), (4, 393_488)])
 def test_params_and_multi_adds_by_hand_and_paper(scale, params):
-    from alkdsr.complexity import count_params, paper_multi_adds
+    from alkdsr.metrics.complexity import count_params, paper_multi_adds
 
     net = ALKDNet(upscale=scale)
     assert count_params(net) == params
@@ -193,7 +193,7 @@ def test_conv_macs_agree_with_torch_flop_counter(scale):
     """PyTorch counts 2 FLOPs per conv multiply-accumulate; our 'conv' part must be exactly half."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from alkdsr.complexity import count_multi_adds
+    from alkdsr.metrics.complexity import count_multi_adds
 
     for preset in ('alkdnet', 'bsrn'):
         net = ALKDNet(upscale=scale, preset=preset).eval()
@@ -204,7 +204,7 @@ def test_conv_macs_agree_with_torch_flop_counter(scale):
 
 
 def test_bsrn_multi_adds_match_the_paper():
-    from alkdsr.complexity import paper_multi_adds
+    from alkdsr.metrics.complexity import paper_multi_adds
 
     for scale in (3, 4):
         got = paper_multi_adds(ALKDNet(upscale=scale, preset='bsrn')).total_g
@@ -271,7 +271,7 @@ TILED_CI_IMAGES = ('face',)  # the smallest image of Set14 (9 tiles of 64 at x2)
 
 
 def tiled_and_untiled_psnr(weights, names, tile: int, tile_pad: int):
-    from alkdsr.evaluation import evaluate_set
+    from alkdsr.metrics.evaluation import evaluate_set
 
     net = _options.load_checked(weights)
     bench = find_set(BENCHMARK, 'Set14', net.upscale)
@@ -403,7 +403,7 @@ def test_save_images_and_json_are_complete_files(tmp_path, tiny_weights):
     assert result['arch'] == 'alkdnet' and result['scale'] == 2 and result['sets']['Set5']['n'] == 2
     # 16 channels and 1 block is not the paper's ALKDNet: no Table 4 comparison
     assert 'paper' not in result['sets']['Set5'] and '38.14' not in stdout
-    from alkdsr.evaluation import y_psnr_ssim
+    from alkdsr.metrics.evaluation import y_psnr_ssim
 
     for name in ('a', 'b'):
         sr = cv2.imread(str(images / 'Set5' / 'x2' / f'{name}.png'), cv2.IMREAD_COLOR)

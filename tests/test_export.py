@@ -14,7 +14,7 @@ from PIL import Image
 
 from alkdsr.archs import ALKDNet
 from alkdsr.cli.main import main
-from alkdsr.weights import load_model, save_checkpoint
+from alkdsr.utils.checkpoint import load_model, save_checkpoint
 
 torch.set_grad_enabled(False)
 

@@ -13,8 +13,9 @@ import pytest
 import torch
 
 from alkdsr.archs import ALKDNet
-from alkdsr.fast import optimize, use_fused_kernels
-from alkdsr.kernels import alkconv_triton
+from alkdsr.archs.arch_util import use_fused_kernels
+from alkdsr.ops import alkconv_triton
+from benchmarks.fast_paths import optimize
 
 torch.set_grad_enabled(False)
 
@@ -54,7 +55,7 @@ def test_triton_kernel_matches_eager_in_the_interpreter():
     script = textwrap.dedent(
         """
         import torch
-        from alkdsr.kernels import alkconv_triton as k
+        from alkdsr.ops import alkconv_triton as k
         torch.manual_seed(0)
         worst = 0.0
         for C, H, W, K in [(64, 6, 37, 9), (32, 5, 9, 3), (24, 4, 40, 5)]:
@@ -119,7 +120,7 @@ def test_half_precision_keeps_norm_statistics_in_float32():
 
 def test_onnxruntime_net_matches_pytorch():
     pytest.importorskip('onnxruntime')
-    from alkdsr.fast import OnnxRuntimeNet
+    from alkdsr.inference.onnx_util import OnnxRuntimeNet
 
     net = small_net(scale=4)
     ort_net = OnnxRuntimeNet(net)
@@ -135,7 +136,7 @@ def test_upscale_cli_onnxruntime_backend_gives_the_torch_pixels(tmp_path):
     import numpy as np
 
     from alkdsr.cli.main import main
-    from alkdsr.weights import save_checkpoint
+    from alkdsr.utils.checkpoint import save_checkpoint
 
     weights = tmp_path / 'w.pth'
     save_checkpoint(small_net(scale=2), weights)
@@ -152,7 +153,7 @@ def test_upscale_cli_onnxruntime_backend_gives_the_torch_pixels(tmp_path):
 
 def test_upscale_cli_onnxruntime_tiles_fast_by_default_and_refuses_seamless_tiles(tmp_path, capsys):
     from alkdsr.cli.main import main
-    from alkdsr.weights import save_checkpoint
+    from alkdsr.utils.checkpoint import save_checkpoint
 
     save_checkpoint(small_net(), tmp_path / 'w.pth')
     (tmp_path / 'in').mkdir()

@@ -14,7 +14,7 @@ from conftest import official_weights, requires_shared
 from alkdsr.archs import ALKDNet
 from alkdsr.cli.main import main as cli_main
 from alkdsr.cli.profile import parse_size
-from alkdsr.complexity import count_multi_adds, count_params
+from alkdsr.metrics.complexity import count_multi_adds, count_params
 
 
 def run_cli(*argv) -> tuple[int, str, str]:

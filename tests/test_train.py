@@ -29,7 +29,7 @@ from train_utils import (
 )
 
 import alkdsr
-from alkdsr.weights import read_checkpoint
+from alkdsr.utils.checkpoint import read_checkpoint
 
 
 @pytest.fixture(scope='module')

@@ -24,7 +24,7 @@ from train_utils import (
 )
 
 import alkdsr
-from alkdsr.weights import read_checkpoint
+from alkdsr.utils.checkpoint import read_checkpoint
 
 ADAM = {'type': 'Adam', 'lr': 1e-3, 'betas': [0.9, 0.999]}
 CUDA = torch.cuda.is_available()  # num_gpu: auto trains on the GPU where there is one

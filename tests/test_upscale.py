@@ -16,13 +16,13 @@ from conftest import SHARED, official_weights, requires_shared
 from PIL import Image
 
 from alkdsr.archs import PRESETS, ALKDNet
-from alkdsr.archs.layers import ESA
+from alkdsr.archs.arch_util import ESA
 from alkdsr.archs.presets import preset_config
 from alkdsr.cli.main import main
-from alkdsr.imageio import ImageReadError, read_image, write_image
-from alkdsr.seamless import aligned_esa
-from alkdsr.upscaler import load_upscaler, upscale_image
-from alkdsr.weights import save_checkpoint
+from alkdsr.inference.image import load_upscaler, upscale_image
+from alkdsr.inference.seamless import aligned_esa
+from alkdsr.utils.checkpoint import save_checkpoint
+from alkdsr.utils.img_util import ImageReadError, read_image, write_image
 
 torch.set_grad_enabled(False)
 RNG = np.random.default_rng(0)

@@ -1,4 +1,4 @@
-"""Checkpoint reading, recognition and saving (alkdsr.weights)."""
+"""Checkpoint reading, recognition and saving (alkdsr.utils.checkpoint)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import torch
 from conftest import bsrn_weights, official_weights, requires_shared
 
 from alkdsr.archs import PRESETS, ALKDNet
-from alkdsr.weights import CheckpointError, detect_config, load_model, read_checkpoint, save_checkpoint
+from alkdsr.utils.checkpoint import CheckpointError, detect_config, load_model, read_checkpoint, save_checkpoint
 
 torch.set_grad_enabled(False)
 

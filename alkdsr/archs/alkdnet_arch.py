@@ -14,9 +14,9 @@ import torch.nn.functional as F
 from basicsr.utils.registry import ARCH_REGISTRY
 from torch import nn
 
-from .layers import CCA, ESA, ALKConv, BSConv, PixelNorm, check_kernel_size, conv1x1
-from .official_keys import is_official, to_alkdsr_names
-from .presets import ARCH_DEFAULTS, DEFAULT_PRESET, preset_config, preset_of
+from alkdsr.archs.arch_util import CCA, ESA, ALKConv, BSConv, PixelNorm, check_kernel_size, conv1x1
+from alkdsr.archs.official_keys import is_official, to_alkdsr_names
+from alkdsr.archs.presets import ARCH_DEFAULTS, DEFAULT_PRESET, preset_config, preset_of
 
 REFINE_CONVS = ('alkconv', 'bsconv')
 RESIDUALS = ('fsrl', 'abrl', 'both')
@@ -177,7 +177,7 @@ class ALKDNet(nn.Module):
         Residual learning and ESA's padding have no parameters of their own, so they cannot
         be read off the weights: they are the paper's model's ('both', 1) for blocks with
         pixel norm and BSRN's ('fsrl', 0) otherwise, unless the checkpoint carries its
-        config (see ``alkdsr.weights``).
+        config (see ``alkdsr.utils.checkpoint``).
         """
         sd = to_alkdsr_names(state_dict)
         required = ('shallow.pw.weight', 'fuse.weight', 'upsample.weight', 'blocks.0.distill.0.weight')

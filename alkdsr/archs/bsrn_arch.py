@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from basicsr.utils.registry import ARCH_REGISTRY
 
-from .alkdnet_arch import ALKDNet
+from alkdsr.archs.alkdnet_arch import ALKDNet
 
 
 @ARCH_REGISTRY.register()

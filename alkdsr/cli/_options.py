@@ -13,11 +13,11 @@ import json
 import os
 from pathlib import Path
 
-from ..archs import ALKDNet
-from ..archs.presets import DEFAULT_PRESET, PRESETS, preset_config
-from ..errors import AlkdsrError
-from ..fileio import atomic_path
-from ..weights import load_model, read_checkpoint
+from alkdsr.archs import ALKDNet
+from alkdsr.archs.presets import DEFAULT_PRESET, PRESETS, preset_config
+from alkdsr.utils.checkpoint import load_model, read_checkpoint
+from alkdsr.utils.errors import AlkdsrError
+from alkdsr.utils.fileio import atomic_path
 
 CLASS_PRESETS = {'alkdn': 'alkdnet', 'bsrn': 'bsrn', 'alkdnet': None}
 SHAPE_KEYS = ('refine_conv', 'kernel_size', 'fusion_kernel_size', 'pixel_norm')  # readable off the weights

@@ -21,12 +21,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from ..complexity import count_params, paper_multi_adds
-from ..devices import device_name, half_dtype, parse_device, resolve_device
-from ..evaluation import SetResult, evaluate_set, find_set, total_images
-from ..inference import TILE_MODES
-from ..paper import TABLE4_SETS, paper_result
-from ._options import (
+from alkdsr.cli._options import (
     arch_help,
     check_output_file,
     display_name,
@@ -36,6 +31,11 @@ from ._options import (
     positive_int,
     write_json,
 )
+from alkdsr.inference.tiling import TILE_MODES
+from alkdsr.metrics.complexity import count_params, paper_multi_adds
+from alkdsr.metrics.evaluation import SetResult, evaluate_set, find_set, total_images
+from alkdsr.metrics.paper import TABLE4_SETS, paper_result
+from alkdsr.utils.devices import device_name, half_dtype, parse_device, resolve_device
 
 HELP = "PSNR/SSIM on benchmark sets (Set5, Set14, ...) compared with the paper's Table 4"
 

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..devices import parse_device, resolve_device
-from ..errors import AlkdsrError
-from ..figures import check_box, comparison_panels, draw_comparison, paired_images, pick_box, save_figure
-from ..imageio import read_image, to_eight_bit
-from ..upscaler import load_upscaler
+from alkdsr.inference.image import load_upscaler
+from alkdsr.metrics.figures import check_box, comparison_panels, draw_comparison, paired_images, pick_box, save_figure
+from alkdsr.utils.devices import parse_device, resolve_device
+from alkdsr.utils.errors import AlkdsrError
+from alkdsr.utils.img_util import read_image, to_eight_bit
 
 HELP = 'figure comparing HR, bicubic and checkpoints on a zoomed box, with PSNR/SSIM'
 

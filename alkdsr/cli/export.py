@@ -18,10 +18,17 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import AlkdsrError
-from ..imageio import read_image
-from ..onnx_export import FP16_TOLERANCE, FP32_TOLERANCE, MIN_OPSET, export_onnx, max_abs_diff, onnx_session
-from ..upscaler import colour_tensor, load_upscaler
+from alkdsr.inference.image import colour_tensor, load_upscaler
+from alkdsr.inference.onnx_util import (
+    FP16_TOLERANCE,
+    FP32_TOLERANCE,
+    MIN_OPSET,
+    export_onnx,
+    max_abs_diff,
+    onnx_session,
+)
+from alkdsr.utils.errors import AlkdsrError
+from alkdsr.utils.img_util import read_image
 
 HELP = 'export a checkpoint to ONNX, optionally verified against PyTorch'
 

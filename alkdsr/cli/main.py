@@ -11,9 +11,9 @@ import argparse
 import importlib
 import sys
 
-from .. import __version__
-from .._compat import tune_malloc
-from ..errors import AlkdsrError
+from alkdsr import __version__
+from alkdsr.utils.compat import tune_malloc
+from alkdsr.utils.errors import AlkdsrError
 
 COMMANDS = ('prepare', 'benchmark', 'profile', 'upscale', 'export', 'compare')
 

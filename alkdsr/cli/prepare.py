@@ -23,8 +23,8 @@ import sys
 
 from tqdm import tqdm
 
-from ..data.prepare import default_workers, prepare
-from ..data.subimages import SubimageGrid
+from alkdsr.data.prepare import default_workers, prepare
+from alkdsr.data.subimages import SubimageGrid
 
 HELP = 'make MATLAB-bicubic LR images, sub-images and LMDBs from a folder of HR images'
 

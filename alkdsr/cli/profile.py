@@ -22,10 +22,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from ..complexity import count_multi_adds, count_params, lr_size_for_output
-from ..devices import device_name, half_dtype, parse_device, resolve_device
-from ..inference import TILE_MODES, upscale_tensor
-from ._options import (
+from alkdsr.cli._options import (
     arch_help,
     build_network,
     check_output_file,
@@ -35,6 +32,9 @@ from ._options import (
     positive_int,
     write_json,
 )
+from alkdsr.inference.tiling import TILE_MODES, upscale_tensor
+from alkdsr.metrics.complexity import count_multi_adds, count_params, lr_size_for_output
+from alkdsr.utils.devices import device_name, half_dtype, parse_device, resolve_device
 
 HELP = 'params, Multi-Adds, latency and peak memory of a network'
 

@@ -27,12 +27,13 @@ import time
 
 from tqdm import tqdm
 
-from ..devices import parse_device, resolve_device
-from ..errors import AlkdsrError
-from ..fast import OnnxRuntimeNet, use_fused_kernels
-from ..inference import TILE_MODES
-from ..upscale_jobs import UpscaleRunner, find_jobs
-from ..upscaler import autocast_dtype, load_upscaler
+from alkdsr.archs.arch_util import use_fused_kernels
+from alkdsr.inference.image import autocast_dtype, load_upscaler
+from alkdsr.inference.jobs import UpscaleRunner, find_jobs
+from alkdsr.inference.onnx_util import OnnxRuntimeNet
+from alkdsr.inference.tiling import TILE_MODES
+from alkdsr.utils.devices import parse_device, resolve_device
+from alkdsr.utils.errors import AlkdsrError
 
 HELP = 'upscale images (files or folders) with a checkpoint'
 DEFAULT_TILE = {'cpu': 256, 'cuda': 512}  # LR pixels; peak CPU memory about 3 GB at 256 (docs/inference.md)

@@ -19,8 +19,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..errors import AlkdsrError
-from ..fileio import atomic_write_bytes
+from alkdsr.utils.errors import AlkdsrError
+from alkdsr.utils.fileio import atomic_write_bytes
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
 PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'

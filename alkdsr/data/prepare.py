@@ -28,12 +28,12 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from ..errors import AlkdsrError
-from ..fileio import atomic_write_bytes
-from .image_io import ImageError, encode_png, list_images, png_shape, read_image, write_png
-from .lmdb_pack import check_key, read_keys, remove_stale_temporaries, write_lmdb
-from .matlab_resize import bicubic_downsample, crop_to_multiple
-from .subimages import SubimageGrid, lcm, subimage_name
+from alkdsr.data.image_io import ImageError, encode_png, list_images, png_shape, read_image, write_png
+from alkdsr.data.lmdb_pack import check_key, read_keys, remove_stale_temporaries, write_lmdb
+from alkdsr.data.matlab_resize import bicubic_downsample, crop_to_multiple
+from alkdsr.data.subimages import SubimageGrid, lcm, subimage_name
+from alkdsr.utils.errors import AlkdsrError
+from alkdsr.utils.fileio import atomic_write_bytes
 
 SUBIMAGE_SETTINGS = 'subimages.json'
 

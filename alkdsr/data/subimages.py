@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 from functools import reduce
 
-from ..errors import AlkdsrError
+from alkdsr.utils.errors import AlkdsrError
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,10 @@ Beside BasicSR's options it reads, under ``train:``
 - ``channels_last``: ``false``/``true``: NHWC memory format for the network and its inputs.
 - ``nan_policy``: ``stop`` (default) or ``skip``: what a non-finite loss does.
 
-On SIGTERM (see ``alkdsr.stopping``) it saves the last finished iteration at the start of the
+On SIGTERM (see ``alkdsr.utils.stopping``) it saves the last finished iteration at the start of the
 next one and stops training with ``TrainingStopped``.
 
-Networks are loaded through ``alkdsr.weights`` (``weights_only``, official ALKDN/BSRN names
+Networks are loaded through ``alkdsr.utils.checkpoint`` (``weights_only``, official ALKDN/BSRN names
 translated, so no key-mismatch warnings for official checkpoints) and saved with the network's
 config beside ``params``; every checkpoint and training state is written atomically.
 """
@@ -33,13 +33,13 @@ from basicsr.utils.dist_util import master_only
 from basicsr.utils.registry import MODEL_REGISTRY
 from torch.nn.parallel import DataParallel, DistributedDataParallel
 
-from .. import stopping
-from ..archs.alkdnet_arch import ALKDNet
-from ..archs.official_keys import to_alkdsr_names
-from ..dist import ddp_device_ids
-from ..errors import AlkdsrError
-from ..weights import CheckpointError, arch_config, config_differences, mismatch_message, read_checkpoint
-from .state_io import atomic_torch_save
+from alkdsr.archs.alkdnet_arch import ALKDNet
+from alkdsr.archs.official_keys import to_alkdsr_names
+from alkdsr.utils import stopping
+from alkdsr.utils.checkpoint import CheckpointError, arch_config, config_differences, mismatch_message, read_checkpoint
+from alkdsr.utils.dist_util import ddp_device_ids
+from alkdsr.utils.errors import AlkdsrError
+from alkdsr.utils.training_state import atomic_torch_save
 
 AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
 NAN_POLICIES = ('stop', 'skip')
@@ -119,7 +119,7 @@ class ALKDSRModel(SRModel):
 
     # ---------------------------------------------------------------- training
     def update_learning_rate(self, current_iter, warmup_iter=-1):
-        """Called at the start of every iteration: the place to stop between two (see alkdsr.stopping)."""
+        """Called at the start of every iteration: the place to stop between two (see alkdsr.utils.stopping)."""
         if self._stop_requested():
             self._stop(current_iter - 1)
         last = current_iter >= self.opt['train']['total_iter']
@@ -302,7 +302,7 @@ class ALKDSRModel(SRModel):
         self.start_iter = resume_state['iter']
 
     def load_network(self, net, load_path, strict=True, param_key='params'):
-        """Load weights through alkdsr.weights (weights_only; official names translated)."""
+        """Load weights through alkdsr.utils.checkpoint (weights_only; official names translated)."""
         logger = get_root_logger()
         net = self.get_bare_model(net)
         state, meta, param_key = _read_params(load_path, param_key)
@@ -319,7 +319,7 @@ class ALKDSRModel(SRModel):
 
 
 def check_model_options(opt: dict, train_opt: dict) -> None:
-    """ALKDSRModel's own options (``num_gpu``, ``amp``, ...); alkdsr.option_checks calls it before any work."""
+    """ALKDSRModel's own options (``num_gpu``, ``amp``, ...); alkdsr.utils.option_checks calls it before any work."""
     num_gpu = opt.get('num_gpu', 0)
     if num_gpu and not torch.cuda.is_available():
         raise AlkdsrError(f'num_gpu: {num_gpu} but no CUDA device is available; set num_gpu: auto (or 0) for the CPU')

@@ -19,9 +19,9 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from .errors import AlkdsrError
-from .imageio import FORMATS, ImageData, format_of, read_image, write_image
-from .upscaler import upscale_images
+from alkdsr.inference.image import upscale_images
+from alkdsr.utils.errors import AlkdsrError
+from alkdsr.utils.img_util import FORMATS, ImageData, format_of, read_image, write_image
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,8 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import AlkdsrError
-from .fileio import atomic_path
+from alkdsr.utils.errors import AlkdsrError
+from alkdsr.utils.fileio import atomic_path
 
 # suffix -> Pillow format name; the formats alkdsr reads and writes
 FORMATS = {

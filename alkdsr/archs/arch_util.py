@@ -70,7 +70,7 @@ class ALKConv(nn.Module):
     A k x k receptive field from a k x 1 and a 1 x k depthwise conv beside a 3 x 3 one:
     F_out = Norm_pixel(GELU(DW_kx1(F)) + GELU(DW_1xk(F)) + GELU(DW_3x3(F))), F = PW(F_in).
     The branches cannot be merged into one conv: each has its own GELU. With ``fused`` set
-    (see ``alkdsr.fast``), CUDA inference runs everything after ``pw`` as one Triton kernel.
+    (:func:`use_fused_kernels`), CUDA inference runs everything after ``pw`` as one Triton kernel.
     """
 
     fused = False
@@ -93,7 +93,7 @@ class ALKConv(nn.Module):
         return self.norm(x)
 
     def _fused_branches(self, x: torch.Tensor) -> torch.Tensor:
-        from ..kernels.alkconv_triton import alkconv_branches
+        from alkdsr.ops.alkconv_triton import alkconv_branches
 
         c, k = x.shape[1], self.kernel_size
         return alkconv_branches(
@@ -147,3 +147,11 @@ class CCA(nn.Module):
         contrast = (std + mean).to(x.dtype)
         weights = torch.sigmoid(self.excite(F.relu(self.squeeze(contrast))))
         return x * weights
+
+
+def use_fused_kernels(net: nn.Module, enabled: bool = True) -> nn.Module:
+    """Switch every ALKConv of ``net`` to (or from) the fused Triton kernel; returns ``net``."""
+    for module in net.modules():
+        if isinstance(module, ALKConv):
+            module.fused = enabled
+    return net

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from .errors import AlkdsrError
+from alkdsr.utils.errors import AlkdsrError
 
 DEVICE_CHOICES = ('auto', 'cpu', 'cuda')
 

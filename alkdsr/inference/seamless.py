@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .archs.layers import CCA, ESA
+from alkdsr.archs.arch_util import CCA, ESA
 
 # ESA's coarse grid: a stride-2 conv then a max-pool of kernel 7 and stride 3
 ESA_DOWN_STRIDE, ESA_POOL_KERNEL, ESA_POOL_STRIDE = 2, 7, 3

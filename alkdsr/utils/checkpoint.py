@@ -16,9 +16,9 @@ from pathlib import Path
 
 import torch
 
-from .archs.alkdnet_arch import ALKDNet
-from .errors import AlkdsrError
-from .fileio import atomic_path
+from alkdsr.archs.alkdnet_arch import ALKDNet
+from alkdsr.utils.errors import AlkdsrError
+from alkdsr.utils.fileio import atomic_path
 
 PARAM_KEYS = ('params_ema', 'params', 'state_dict', 'model', 'net_g')
 ARCH_KEY = 'arch'

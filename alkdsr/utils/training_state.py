@@ -16,13 +16,13 @@ from pathlib import Path
 
 import torch
 
-from ..fileio import atomic_path
-from ..weights import CheckpointError, torch_load_safely
+from alkdsr.utils.checkpoint import CheckpointError, torch_load_safely
+from alkdsr.utils.fileio import atomic_path
 
 # MultiStepRestartLR keeps its milestones in a Counter, a plain dict subclass
 _STATE_SAFE_GLOBALS = [collections.Counter]
 _STATE_NAME = re.compile(r'^(\d+)\.state$')
-_TEMPORARY = re.compile(r'^\..+\.tmp(\.\w+)?$')  # what alkdsr.fileio.atomic_path names its temporary files
+_TEMPORARY = re.compile(r'^\..+\.tmp(\.\w+)?$')  # what alkdsr.utils.fileio.atomic_path names its temporary files
 
 
 def atomic_torch_save(obj, path: str | os.PathLike) -> None:

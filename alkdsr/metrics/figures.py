@@ -14,10 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 from basicsr.metrics import calculate_psnr, calculate_ssim
 
-from .data import matlab_resize
-from .errors import AlkdsrError
-from .fileio import atomic_path
-from .upscaler import upscale_image
+from alkdsr.data import matlab_resize
+from alkdsr.inference.image import upscale_image
+from alkdsr.utils.errors import AlkdsrError
+from alkdsr.utils.fileio import atomic_path
 
 
 @dataclass

@@ -1,7 +1,8 @@
-"""Fast inference paths: the eager network's function, computed with fewer launches and bytes.
+"""Fast inference paths that only the benchmarks use: the eager network's function, computed with
+fewer launches and bytes.
 
-- ``use_fused_kernels``: ALKConv's depthwise branches, GELUs, sum and pixel norm as one Triton
-  kernel on CUDA (``alkdsr.kernels.alkconv_triton``).
+- ``use_fused_kernels`` (``alkdsr.archs.arch_util``): ALKConv's depthwise branches, GELUs, sum and
+  pixel norm as one Triton kernel on CUDA (``alkdsr.ops.alkconv_triton``); ``alkdsr upscale`` uses it.
 - ``CUDAGraphRunner``: captures the forward for a fixed input shape once and replays it, which
   removes the per-kernel launch cost that dominates a network of many small ops.
 - ``optimize``: puts these together with half precision, channels_last and torch.compile.
@@ -17,15 +18,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from .archs.layers import ALKConv
-
-
-def use_fused_kernels(net: nn.Module, enabled: bool = True) -> nn.Module:
-    """Switch every ALKConv of ``net`` to (or from) the fused Triton kernel; returns ``net``."""
-    for module in net.modules():
-        if isinstance(module, ALKConv):
-            module.fused = enabled
-    return net
+from alkdsr.archs.arch_util import use_fused_kernels
 
 
 class CUDAGraphRunner:
@@ -98,35 +91,3 @@ def optimize(
         graphed = CUDAGraphRunner(run)
         return lambda x: graphed(x).float()
     return lambda x: run(x).float()
-
-
-class OnnxRuntimeNet(nn.Module):
-    """``net`` exported to ONNX and run by onnxruntime on the CPU, behind the module interface.
-
-    On a 2-core CPU onnxruntime ran ALKDNet x4 1.86x faster than eager PyTorch at equal output
-    (max |diff| 2.5e-6; docs/benchmarks.md). Keeps ``upscale``, ``min_size`` and ``config`` so
-    it drops in for the network in ``alkdsr.inference`` (whole images or fast tiles: seamless
-    tiles need the PyTorch modules).
-    """
-
-    def __init__(self, net: nn.Module, threads: int | None = None):
-        super().__init__()
-        import tempfile
-
-        import onnxruntime as ort
-
-        from .onnx_export import export_onnx
-
-        self.upscale, self.min_size, self.config = net.upscale, net.min_size, dict(net.config)
-        # anchors .parameters() on the CPU for code that asks the module for its device
-        self.anchor = nn.Parameter(torch.empty(0), requires_grad=False)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or torch.get_num_threads()
-        with tempfile.TemporaryDirectory() as tmp:
-            path = f'{tmp}/net.onnx'
-            export_onnx(net, path)
-            self.session = ort.InferenceSession(path, options, providers=['CPUExecutionProvider'])
-
-    def forward(self, lr: torch.Tensor) -> torch.Tensor:
-        sr = self.session.run(None, {'lr': lr.detach().float().cpu().numpy()})[0]
-        return torch.from_numpy(sr)

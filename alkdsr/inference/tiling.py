@@ -5,7 +5,7 @@ pixels of context on every side, and keeps only the centre of each output. ESA a
 at the whole input, so plain tiles (``tile_mode='fast'``) differ from the untiled output by
 a few grey levels here and there (about 55-59 dB PSNR); ``tile_mode='seamless'`` runs two
 passes that give each tile the whole image's CCA statistics and ESA grid (about 70 dB, under
-one grey level; see ``alkdsr.seamless`` and docs/inference.md).
+one grey level; see ``alkdsr.inference.seamless`` and docs/inference.md).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .seamless import GRID, SeamlessTiling, has_global_layers
+from alkdsr.inference.seamless import GRID, SeamlessTiling, has_global_layers
 
 TILE_MODES = ('fast', 'seamless')
 

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from .archs.layers import PixelNorm
+from alkdsr.archs.arch_util import PixelNorm
 
 PAPER_OUTPUT_SIZE = (1280, 720)  # width, height of the SR output the paper counts Multi-Adds for
 

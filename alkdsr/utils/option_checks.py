@@ -14,7 +14,7 @@ from os import path as osp
 
 import torch
 
-from .errors import AlkdsrError
+from alkdsr.utils.errors import AlkdsrError
 
 NETWORK_KEYS = ('network_g', 'network_d')
 
@@ -31,7 +31,7 @@ def check_options(opt: dict) -> None:
     if model_type is not None and model_type not in MODEL_REGISTRY:
         raise OptionError(f'model_type: {model_type!r} is not a registered model (alkdsr: ALKDSRModel)')
     if model_type == 'ALKDSRModel':
-        from .models.alkdsr_model import check_model_options
+        from alkdsr.models.alkdsr_model import check_model_options
 
         check_model_options(opt, opt.get('train') or {} if opt.get('is_train') else {})
     for key in NETWORK_KEYS:
@@ -88,8 +88,8 @@ def check_network(key: str, net_opt, scale: int | None) -> torch.nn.Module | Non
 
 def check_pretrained(path_opt: dict, net: torch.nn.Module | None) -> None:
     """``pretrain_network_g`` exists, loads safely and, with ``strict_load_g``, holds network_g's variant."""
-    from .archs.alkdnet_arch import ALKDNet
-    from .weights import CheckpointError, config_differences, mismatch_message, read_checkpoint
+    from alkdsr.archs.alkdnet_arch import ALKDNet
+    from alkdsr.utils.checkpoint import CheckpointError, config_differences, mismatch_message, read_checkpoint
 
     path = path_opt.get('pretrain_network_g')
     if not path:

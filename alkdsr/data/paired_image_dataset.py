@@ -31,8 +31,8 @@ from os import path as osp
 import cv2
 import numpy as np
 
-from ..errors import AlkdsrError
-from .image_io import PNG_SIGNATURE, header_problem, quiet_opencv
+from alkdsr.data.image_io import PNG_SIGNATURE, header_problem, quiet_opencv
+from alkdsr.utils.errors import AlkdsrError
 
 IMAGE_SIGNATURES = (PNG_SIGNATURE, b'\xff\xd8\xff', b'BM', b'II*\x00', b'MM\x00*', b'RIFF', b'GIF8')
 _META_SHAPE = re.compile(r'\((\d+),\s*(\d+)(?:,\s*\d+)?\)')

@@ -24,11 +24,11 @@ from basicsr.metrics import calculate_psnr, calculate_ssim
 from basicsr.utils import img2tensor, tensor2img
 from torch import nn
 
-from .data.image_io import header_problem, quiet_opencv
-from .data.matlab_resize import bicubic_downsample
-from .errors import AlkdsrError
-from .fileio import atomic_write_bytes
-from .inference import upscale_tensor
+from alkdsr.data.image_io import header_problem, quiet_opencv
+from alkdsr.data.matlab_resize import bicubic_downsample
+from alkdsr.inference.tiling import upscale_tensor
+from alkdsr.utils.errors import AlkdsrError
+from alkdsr.utils.fileio import atomic_write_bytes
 
 IMAGE_EXTENSIONS = ('.png', '.bmp', '.jpg', '.jpeg', '.tif', '.tiff', '.webp', '.ppm', '.pgm')
 HR_FOLDER = 'HR'

@@ -19,9 +19,9 @@ import torch
 from PIL import Image
 from torch import nn
 
-from .errors import AlkdsrError
-from .inference import upscale_tensor
-from .weights import load_model
+from alkdsr.inference.tiling import upscale_tensor
+from alkdsr.utils.checkpoint import load_model
+from alkdsr.utils.errors import AlkdsrError
 
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 
@@ -60,7 +60,7 @@ def upscale_image(
 ) -> np.ndarray:
     """Super-resolve one image (H x W x C uint8/uint16, C = 1..4); returns the same kind, s times larger.
 
-    ``tile`` (LR pixels, None = whole image) bounds memory, see ``alkdsr.inference``;
+    ``tile`` (LR pixels, None = whole image) bounds memory, see ``alkdsr.inference.tiling``;
     ``tile_mode`` 'seamless' (two passes) or 'fast'; ``dtype`` (float16/bfloat16) runs the
     network under CUDA autocast.
     """

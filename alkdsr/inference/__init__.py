@@ -1,0 +1,1 @@
+"""Running a trained network on images: tiling, pixels (channels, bit depth, alpha), folder jobs, ONNX."""
