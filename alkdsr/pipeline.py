@@ -1,26 +1,16 @@
-"""Running BasicSR's own train/test pipelines with alkdsr's fixes installed.
+"""Running BasicSR's own train/test pipelines with alkdsr's checks first.
 
-``alkdsr/train.py`` and ``alkdsr/test.py`` call :func:`run`. Before BasicSR's pipeline starts,
-:func:`install` replaces these pieces of BasicSR 1.4.2 at run time (site-packages untouched):
+``alkdsr/train.py`` and ``alkdsr/test.py`` call :func:`run`. Before BasicSR's pipeline starts (and
+makes any folder or log), the option file is read and parsed as BasicSR parses it, and checked:
 
-- ``init_dist``: NCCL on GPUs, gloo on CPU-only machines (``alkdsr.utils.dist_util``);
-- ``load_resume_state``: BasicSR's assumes CUDA (``torch.cuda.current_device()``) and unpickles
-  the state fully; ours maps it to the training device, reads it with ``weights_only=True``,
-  and checks that the network checkpoint of that iteration exists;
-- ``paired_paths_from_folder``: BasicSR lists folders in ``os.scandir`` order, which differs
-  between file systems; ours sorts the pairs by name, as the LMDB backend does, so the same
-  seed gives the same batches from a folder or an LMDB on any machine;
-- ``parse_options`` (train and test): the parsed options are checked before anything else
-  happens (``alkdsr.utils.option_checks``: architecture, checkpoint, dataset folders, patch size,
-  schedule), and so is every paired dataset (:func:`check_paired_datasets`);
-- ``PairedImageDataset``: its pairs are checked when it is built (``alkdsr.data.paired_image_dataset``:
-  pairing, image headers, LMDB values, sizes against the scale and the patch), and an image that
-  fails to load names its file in one line instead of a traceback from a DataLoader worker, and
-  its ``imfrombytes`` keeps the decoders' own messages (libpng's) off the console;
-- ``EnlargedSampler.set_epoch`` also tells ``alkdsr.utils.stopping`` the epoch, which a stop on
-  SIGTERM saves in the training state, and DataLoader workers ignore SIGTERM
-  (``alkdsr.utils.stopping.worker_init_fn``): the main process stops them once it has saved.
+- the options themselves (``alkdsr.utils.option_checks``: architecture, checkpoint, dataset folders,
+  patch size, schedule);
+- every dataset of a registered alkdsr type (``ALKDSRPairedImageDataset``): built once for its checks
+  (``alkdsr.data.paired_image_dataset``: pairing, image headers, LMDB values, sizes against the scale
+  and the patch).
 
+Each mistake is one line ``<prog>: error: ...`` and exit status 2. The BasicSR fixes the pipelines need
+(CPU ``init_dist``, a safe ``load_resume_state``, ...) are installed by ``alkdsr.utils.compat.install``.
 Training runs with SIGTERM handled by ``alkdsr.utils.stopping``: it saves the last finished iteration
 and exits with status 143.
 """
@@ -28,213 +18,54 @@ and exits with status 143.
 from __future__ import annotations
 
 import gc
-import json
 import logging
 import multiprocessing
 import os
 import sys
-import threading
 import traceback
-from os import path as osp
 
-import torch
-
-from alkdsr.data import paired_image_dataset as paired_checks
-from alkdsr.data.image_io import quiet_opencv
-from alkdsr.utils import dist_util as alkdsr_dist
-from alkdsr.utils import stopping
+from alkdsr.utils import compat, stopping
 from alkdsr.utils.errors import AlkdsrError
 from alkdsr.utils.option_checks import check_options
-from alkdsr.utils.training_state import latest_training_state, read_training_state, remove_stale_temporaries
 
 EXIT_STOPPED = 128 + 15  # as if ended by SIGTERM, after saving
 
-_installed = False
+def parse_and_check(root_path: str, is_train: bool) -> dict:
+    """The options as BasicSR's ``parse_options`` makes them from the command line, checked."""
+    from basicsr.utils.options import parse_options
+
+    try:
+        opt, _ = parse_options(root_path, is_train=is_train)
+    except KeyError as e:
+        if not _raised_in(e, 'basicsr/utils/options.py'):
+            raise  # not a missing option (an environment variable a launcher should set, say)
+        raise AlkdsrError(f'the option file lacks the option {e} (see options/ for complete files)') from None
+    check_options(opt)
+    check_datasets(opt)
+    return opt
 
 
-def install() -> None:
-    """Install the fixes above into the imported BasicSR modules (idempotent)."""
-    global _installed
-    if _installed:
-        return
-    import basicsr.data as basicsr_data
-    import basicsr.data.paired_image_dataset as paired_image_dataset
-    import basicsr.test as basicsr_test
-    import basicsr.train as basicsr_train
-    from basicsr.data.data_sampler import EnlargedSampler
-
-    alkdsr_dist.install()
-    basicsr_train.load_resume_state = load_resume_state
-    paired_image_dataset.paired_paths_from_folder = sorted_paired_paths_from_folder
-    basicsr_train.parse_options = _checked(basicsr_train.parse_options)
-    basicsr_test.parse_options = _checked(basicsr_test.parse_options)
-    dataset_class = paired_image_dataset.PairedImageDataset
-    dataset_class.__init__ = _checked_dataset_init(dataset_class.__init__)
-    dataset_class.__getitem__ = _named_failures(dataset_class.__getitem__)
-    paired_image_dataset.imfrombytes = _quiet(paired_image_dataset.imfrombytes)
-    EnlargedSampler.set_epoch = _noting_epoch(EnlargedSampler.set_epoch)
-    basicsr_data._basicsr_worker_init_fn = basicsr_data.worker_init_fn
-    basicsr_data.worker_init_fn = stopping.worker_init_fn
-    _installed = True
-
-
-def _checked(parse_options):
-    """``parse_options`` followed by :func:`alkdsr.utils.option_checks.check_options`."""
-
-    def parse_and_check(root_path, is_train=True):
-        try:
-            opt, args = parse_options(root_path, is_train=is_train)
-        except KeyError as e:
-            if not _raised_in(e, 'basicsr/utils/options.py'):
-                raise  # not a missing option (an environment variable a launcher should set, say)
-            raise AlkdsrError(f'the option file lacks the option {e} (see options/ for complete files)') from None
-        check_options(opt)
-        check_paired_datasets(opt)
-        return opt, args
-
-    return parse_and_check
-
-
-def check_paired_datasets(opt: dict) -> None:
-    """Build each ``PairedImageDataset`` once, for its checks only, before BasicSR makes any folder or log.
+def check_datasets(opt: dict) -> None:
+    """Build each dataset of a checking alkdsr type once, for its checks only, before BasicSR makes any folder or log.
 
     BasicSR builds the datasets after it has created (or archived) the experiment folder; a dataset that
     cannot work must stop the run before that. The class is called directly: ``build_dataset`` would set
     up BasicSR's logger before its log file exists.
     """
-    from basicsr.data.paired_image_dataset import PairedImageDataset
+    from basicsr.utils.registry import DATASET_REGISTRY
+
+    from alkdsr.data.paired_image_dataset import ALKDSRPairedImageDataset
 
     for dataset_opt in (opt.get('datasets') or {}).values():
-        if isinstance(dataset_opt, dict) and dataset_opt.get('type') == 'PairedImageDataset':
-            PairedImageDataset(dataset_opt)
-            _prechecked.add(json.dumps(dataset_opt, sort_keys=True, default=str))
+        kind = dataset_opt.get('type') if isinstance(dataset_opt, dict) else None
+        if kind in DATASET_REGISTRY and issubclass(DATASET_REGISTRY.get(kind), ALKDSRPairedImageDataset):
+            DATASET_REGISTRY.get(kind)(dataset_opt)
 
 
 def _raised_in(error: BaseException, file_suffix: str) -> bool:
     """Whether ``error`` was raised in a file whose path ends with ``file_suffix``."""
     frames = traceback.extract_tb(error.__traceback__)
     return bool(frames) and frames[-1].filename.replace(os.sep, '/').endswith(file_suffix)
-
-
-_prechecked: set[str] = set()  # datasets check_paired_datasets checked, which BasicSR is about to build
-
-
-def _checked_dataset_init(init):
-    """``PairedImageDataset.__init__`` with alkdsr's checks of its pairs.
-
-    The build that follows :func:`check_paired_datasets` for the same options skips them (once);
-    every other build checks, as the files may have changed since.
-    """
-
-    def checked_init(self, opt):
-        key = json.dumps(opt, sort_keys=True, default=str)
-        checked = key in _prechecked
-        _prechecked.discard(key)
-        if not checked:
-            paired_checks.check_sources(opt)
-        init(self, opt)
-        if not checked:
-            paired_checks.check_paired_dataset(opt, self.paths)
-
-    checked_init.__wrapped__ = init
-    return checked_init
-
-
-def _named_failures(getitem):
-    """``__getitem__`` whose failures to load a pair name the file (or LMDB key) and the problem in one line.
-
-    Only failures the data explains (a file that does not read or decode, pairs BasicSR's crop rejects)
-    become a ``TrainingDataError``; anything else is re-raised as it is, so a bug still shows its traceback.
-    """
-
-    def getitem_naming_the_file(self, index):
-        try:
-            return getitem(self, index)
-        except Exception as e:
-            message = paired_checks.describe_failure(self, index, e)
-            if message is None:
-                raise
-            raise paired_checks.TrainingDataError(message) from e
-
-    getitem_naming_the_file.__wrapped__ = getitem
-    return getitem_naming_the_file
-
-
-def _quiet(imfrombytes):
-    """BasicSR's decoder without the decoders' own messages (the one line naming the file replaces them).
-
-    Pointing file descriptor 2 at /dev/null affects every thread of the process, so it is done only in a
-    main thread (the training loop's, or a DataLoader worker process's), never in a prefetch thread.
-    """
-
-    def quiet_imfrombytes(content, flag='color', float32=False):
-        with quiet_opencv(native=threading.current_thread() is threading.main_thread()):
-            return imfrombytes(content, flag, float32)
-
-    quiet_imfrombytes.__wrapped__ = imfrombytes
-    return quiet_imfrombytes
-
-
-def _noting_epoch(set_epoch):
-    def set_epoch_and_note(self, epoch):
-        set_epoch(self, epoch)
-        stopping.note_epoch(epoch)
-
-    set_epoch_and_note.__wrapped__ = set_epoch
-    return set_epoch_and_note
-
-
-def sorted_paired_paths_from_folder(folders, keys, filename_tmpl):
-    """BasicSR's ``paired_paths_from_folder``, sorted by file name (stem) like LMDB keys."""
-    from basicsr.data.data_util import paired_paths_from_folder
-
-    paths = paired_paths_from_folder(folders, keys, filename_tmpl)
-    gt_key = f'{keys[1]}_path'
-    return sorted(paths, key=lambda p: osp.splitext(osp.basename(p[gt_key]))[0])
-
-
-def _resume_state_path(opt: dict) -> str | None:
-    """As BasicSR: with --auto_resume the newest ``<iter>.state`` of the experiment, else path: resume_state."""
-    if opt['auto_resume']:
-        latest = latest_training_state(opt['path']['training_states'])
-        if latest is None:
-            return None
-        opt['path']['resume_state'] = str(latest)
-        return str(latest)
-    return opt['path'].get('resume_state')
-
-
-def load_resume_state(opt: dict):
-    """Replacement for ``basicsr.train.load_resume_state`` that works on the CPU."""
-    from basicsr.utils import check_resume
-
-    path = _resume_state_path(opt)
-    if path is None:
-        return None
-    on_gpu = opt.get('num_gpu', 0) != 0 and torch.cuda.is_available()
-    device = torch.device('cuda', torch.cuda.current_device()) if on_gpu else torch.device('cpu')
-    state = read_training_state(path, map_location=device)
-    for folder in (opt['path']['models'], opt['path']['training_states']):
-        remove_stale_temporaries(folder)  # left by a process killed while saving
-    check_resume(opt, state['iter'])
-    _check_schedule_end(opt, state, path)
-    for key, value in opt['path'].items():
-        if key.startswith('pretrain_network') and value and not osp.isfile(value):
-            raise AlkdsrError(f'{value}: missing, cannot resume from {path} without the network of that iteration')
-    return state
-
-
-def _check_schedule_end(opt: dict, state: dict, path) -> None:
-    """The restored schedule must reach ``total_iter``: BasicSR's restart schedulers fail past their end."""
-    ends = [s.get('cumulative_period') for s in state.get('schedulers', []) if isinstance(s, dict)]
-    total = int(opt['train']['total_iter'])
-    for cumulative in ends:
-        if cumulative and total > cumulative[-1]:
-            raise AlkdsrError(
-                f'train: total_iter {total} is past the end of the learning-rate schedule restored from {path} '
-                f'(iteration {cumulative[-1]}); resume with total_iter <= {cumulative[-1]}, or start a new run '
-                'from its network (path: pretrain_network_g) with a longer schedule'
-            )
 
 
 def _fix_local_rank_flag(argv: list[str]) -> list[str]:
@@ -272,7 +103,7 @@ def run(kind: str, prog: str) -> int:
     """
     import alkdsr  # noqa: F401  (fills BasicSR's registries)
 
-    install()
+    compat.install()
     sys.argv = _fix_local_rank_flag(sys.argv)
     children_before = set(multiprocessing.active_children())
     try:
@@ -284,7 +115,7 @@ def run(kind: str, prog: str) -> int:
 def end_dataloader_workers(keep=frozenset()) -> None:
     """End the DataLoader workers a run that stopped early (an error, SIGTERM) left behind.
 
-    They ignore SIGTERM (``alkdsr.utils.stopping.worker_init_fn``), which is all ``multiprocessing``
+    They ignore SIGTERM (``alkdsr.utils.compat.worker_init_fn``), which is all ``multiprocessing``
     sends them at exit before waiting for them: finalise the loaders, then kill the daemon
     processes the run started (``keep``: the children that existed before it).
     """
@@ -302,10 +133,12 @@ def _run_pipeline(kind: str, prog: str, root_path: str) -> int:
             from basicsr.train import train_pipeline
 
             with stopping.stop_on_sigterm():
+                parse_and_check(root_path, is_train=True)
                 train_pipeline(root_path)
         else:
             from basicsr.test import test_pipeline
 
+            parse_and_check(root_path, is_train=False)
             test_pipeline(root_path)
     except AlkdsrError as e:
         logging.shutdown()

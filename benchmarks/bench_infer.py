@@ -159,7 +159,7 @@ def cpu_worker(args) -> dict:
     """One CPU path in this process (started by run_cpu)."""
     opts = CPU_PATHS[args.worker]
     if opts.get('malloc'):
-        alkdsr.utils.compat.tune_malloc()
+        alkdsr.utils.devices.tune_malloc()
     torch.set_num_threads(args.threads)
     net = make_net(args.scale, args.weights)
     x = test_image(args.lr_h, args.lr_w)

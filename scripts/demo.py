@@ -151,7 +151,7 @@ def training_options(args, data: Path) -> dict:
         'datasets': {
             'train': {
                 'name': 'skimage_samples',
-                'type': 'PairedImageDataset',
+                'type': 'ALKDSRPairedImageDataset',
                 'dataroot_gt': str(data / 'train' / 'HR_sub'),
                 'dataroot_lq': str(data / 'train' / 'LR_bicubic_sub' / f'X{SCALE}'),
                 'filename_tmpl': '{}',
@@ -165,7 +165,7 @@ def training_options(args, data: Path) -> dict:
             },
             'val': {
                 'name': 'held_out',
-                'type': 'PairedImageDataset',
+                'type': 'ALKDSRPairedImageDataset',
                 'dataroot_gt': str(eval_hr),
                 'dataroot_lq': str(eval_lr),
                 'filename_tmpl': f'{{}}x{SCALE}',

@@ -26,10 +26,11 @@ from conftest import SHARED, bsrn_weights, official_weights, requires_shared
 from alkdsr.archs import ALKDNet
 from alkdsr.cli import _options
 from alkdsr.cli.main import main as cli_main
-from alkdsr.metrics.evaluation import find_set, load_pair, read_image
+from alkdsr.metrics.evaluation import find_set, load_pair
 from alkdsr.metrics.paper import TABLE4, TABLE4_SETS
 from alkdsr.utils.checkpoint import save_checkpoint
 from alkdsr.utils.errors import AlkdsrError
+from alkdsr.utils.img_util import read_bgr
 
 torch.set_grad_enabled(False)
 
@@ -256,7 +257,7 @@ def test_hr_only_mode_full(tmp_path, tmp_path_factory, scale):
 @requires_shared
 def test_made_lr_is_the_shipped_lr_and_grey_hr_reads_as_three_channels():
     """bridge is a grey PNG: read with IMREAD_COLOR it is three equal channels, as in BasicSR."""
-    bridge = read_image(BENCHMARK / 'Set14' / 'HR' / 'bridge.png')
+    bridge = read_bgr(BENCHMARK / 'Set14' / 'HR' / 'bridge.png')
     assert bridge.shape[2] == 3 and np.array_equal(bridge[..., 0], bridge[..., 2])
     (image,) = [im for im in find_set(BENCHMARK, 'Set14', 3).images if im.name == 'bridge']
     (made,) = [im for im in find_set(BENCHMARK, 'Set14', 3, make_lr=True).images if im.name == 'bridge']

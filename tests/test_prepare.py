@@ -338,7 +338,7 @@ def test_existing_outputs_are_skipped_without_reading_inputs(tmp_path, monkeypat
     def no_reading(path):
         raise AssertionError(f'{path} was read although its outputs exist')
 
-    monkeypatch.setattr(prep, 'read_image', no_reading)
+    monkeypatch.setattr(prep, 'read_training_image', no_reading)
     capsys.readouterr()
     assert run_cli(*args) == 0
     assert '0 files written, 72 already there' in capsys.readouterr().out

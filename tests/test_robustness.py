@@ -41,8 +41,8 @@ import alkdsr
 from alkdsr.archs import ALKDNet
 from alkdsr.cli.main import main
 from alkdsr.data.paired_image_dataset import TrainingDataError
-from alkdsr.pipeline import install
 from alkdsr.utils.checkpoint import save_checkpoint
+from alkdsr.utils.compat import install
 from alkdsr.utils.img_util import read_image
 
 COUNTS: dict[str, tuple[int, int]] = {}

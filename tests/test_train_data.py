@@ -8,7 +8,7 @@ import pytest
 import torch
 from train_utils import SCALE, make_lmdbs, make_pairs, paired_set
 
-from alkdsr.pipeline import install
+from alkdsr.utils.compat import install
 
 
 def _batches(dataset_opt: dict, seed: int, epochs: int = 2) -> list[dict]:

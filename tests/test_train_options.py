@@ -61,7 +61,7 @@ def test_training_options_follow_the_paper(scale):
     opt = load(OPTIONS / f'train_ALKDNet_x{scale}.yml')
     assert opt['model_type'] == 'ALKDSRModel' and opt['scale'] == scale
     train_set = opt['datasets']['train']
-    assert train_set['type'] == 'PairedImageDataset' and train_set['io_backend']['type'] == 'lmdb'
+    assert train_set['type'] == 'ALKDSRPairedImageDataset' and train_set['io_backend']['type'] == 'lmdb'
     assert train_set['dataroot_gt'] == 'datasets/DF2K/HR_sub.lmdb'
     assert train_set['dataroot_lq'] == f'datasets/DF2K/LR_bicubic_sub/X{scale}.lmdb'
     assert train_set['gt_size'] == 48 * scale  # LR patch 48 x 48
@@ -155,7 +155,7 @@ def test_shipped_x4_recipe_trains_from_lmdb(tmp_path):
     assert proc.returncode == 0, failure(proc)
     name = 'train_ALKDNet_x4_DF2K'
     (log,) = train_logs(tmp_path, name)
-    assert 'Dataset [PairedImageDataset] - DF2K is built.' in log
+    assert 'Dataset [ALKDSRPairedImageDataset] - DF2K is built.' in log
     assert logged_iterations(log) == [1, 2]
     assert logged_metrics(log) and 'Validation Set5' in log
     assert set(checkpoints(tmp_path, name)) == {'net_g_2', 'net_g_latest'} and states(tmp_path, name) == [2]

@@ -20,9 +20,9 @@ from alkdsr.archs.arch_util import ESA
 from alkdsr.archs.presets import preset_config
 from alkdsr.cli.main import main
 from alkdsr.inference.image import load_upscaler, upscale_image
-from alkdsr.inference.seamless import aligned_esa
+from alkdsr.inference.tiling import aligned_esa
 from alkdsr.utils.checkpoint import save_checkpoint
-from alkdsr.utils.img_util import ImageReadError, read_image, write_image
+from alkdsr.utils.img_util import ImageError, read_image, write_image
 
 torch.set_grad_enabled(False)
 RNG = np.random.default_rng(0)
@@ -338,6 +338,6 @@ def png_header_only(width: int, height: int) -> bytes:
 def test_unreadable_images_name_the_file(tmp_path, content, message):
     path = tmp_path / 'bad name.png'
     path.write_bytes(content)
-    with pytest.raises(ImageReadError, match=message) as info:
+    with pytest.raises(ImageError, match=message) as info:
         read_image(path)
     assert str(info.value).startswith(str(path)) and '\n' not in str(info.value)

@@ -58,7 +58,7 @@ def make_lmdbs(pairs: Path, out: Path) -> tuple[Path, Path]:
 def paired_set(name: str, hr: Path, lr: Path, phase: str = 'val', lmdb: bool = False) -> dict:
     opt = {
         'name': name,
-        'type': 'PairedImageDataset',
+        'type': 'ALKDSRPairedImageDataset',
         'dataroot_gt': str(hr),
         'dataroot_lq': str(lr),
         'io_backend': {'type': 'lmdb' if lmdb else 'disk'},

@@ -108,45 +108,96 @@ class ESA(nn.Module):
 
     ``down_padding`` is the padding of the stride-2 conv: 0 in BSRN, 1 in ALKDNet. That conv
     followed by a 7x7/3 max-pool needs inputs of at least ``min_size`` pixels on each side.
+
+    The coarse mask lies on a grid of period :attr:`GRID` that is stretched back to the input's size.
+    ``placement`` ``(origin, full_size)`` says that the input is a tile at ``origin`` (multiples of
+    ``GRID``) of an image of ``full_size``: the mask is then stretched as in the whole image (seamless
+    tiling, ``alkdsr.inference.tiling``). It defaults to the attribute of that name (None: the input is
+    the whole image).
     """
+
+    DOWN_STRIDE, POOL_KERNEL, POOL_STRIDE = 2, 7, 3
+    GRID = DOWN_STRIDE * POOL_STRIDE  # the coarse grid's period, in input pixels
 
     def __init__(self, channels: int, reduced: int = 16, down_padding: int = 0):
         super().__init__()
         self.min_size = 15 - 2 * down_padding
         self.reduce = conv1x1(channels, reduced)
         self.skip = conv1x1(reduced, reduced)
-        self.down = BSConv(reduced, reduced, 3, stride=2, padding=down_padding)
+        self.down = BSConv(reduced, reduced, 3, stride=self.DOWN_STRIDE, padding=down_padding)
         self.pool_conv1 = BSConv(reduced, reduced, 3)
         self.pool_conv2 = BSConv(reduced, reduced, 3)
         self.pool_conv3 = BSConv(reduced, reduced, 3)
         self.expand = conv1x1(reduced, channels)
+        self.placement: tuple[tuple[int, int], tuple[int, int]] | None = None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, placement=None) -> torch.Tensor:
+        placement = placement or self.placement
         reduced = self.reduce(x)
-        coarse = F.max_pool2d(self.down(reduced), kernel_size=7, stride=3)
+        coarse = F.max_pool2d(self.down(reduced), kernel_size=self.POOL_KERNEL, stride=self.POOL_STRIDE)
         coarse = F.gelu(self.pool_conv1(coarse))
         coarse = F.gelu(self.pool_conv2(coarse))
         coarse = self.pool_conv3(coarse)
-        coarse = F.interpolate(coarse, size=x.shape[-2:], mode='bilinear', align_corners=False)
+        if placement is None:
+            coarse = F.interpolate(coarse, size=x.shape[-2:], mode='bilinear', align_corners=False)
+        else:
+            coarse = self._upsample_in_place(coarse, x.shape[-2:], *placement)
         mask = torch.sigmoid(self.expand(coarse + self.skip(reduced)))
         return x * mask
 
+    def coarse_length(self, n: int) -> int:
+        """Length of the coarse grid along an input side of length ``n``."""
+        down = (n + 2 * self.down.dw.padding[0] - 3) // self.DOWN_STRIDE + 1
+        return (down - self.POOL_KERNEL) // self.POOL_STRIDE + 1
+
+    def _upsample_in_place(self, coarse: torch.Tensor, size, origin, full_size) -> torch.Tensor:
+        """PyTorch's bilinear upsampling (align_corners=False) of the whole image's grid, at the tile's pixels."""
+        (r0, r1, wr), (c0, c1, wc) = (
+            self._bilinear_taps(n, start, full, coarse_tile, coarse.device)
+            for n, start, full, coarse_tile in zip(size, origin, full_size, coarse.shape[2:])
+        )
+        wr, wc = wr.to(coarse.dtype)[:, None], wc.to(coarse.dtype)
+        coarse = coarse[:, :, r0] * (1 - wr) + coarse[:, :, r1] * wr
+        return coarse[..., c0] * (1 - wc) + coarse[..., c1] * wc
+
+    def _bilinear_taps(self, n: int, origin: int, full: int, coarse_tile: int, device):
+        """Source indices (in the tile's coarse grid) and weights of the upsampling from the whole image's
+        coarse grid to ``full`` samples, for tile pixels origin..origin+n."""
+        coarse_full = self.coarse_length(full)
+        dst = torch.arange(origin, origin + n, device=device, dtype=torch.float32)
+        src = ((dst + 0.5) * (coarse_full / full) - 0.5).clamp_min(0)
+        i0 = src.floor().long()
+        weight = src - i0
+        i1 = torch.clamp(i0 + 1, max=coarse_full - 1)
+        offset = origin // self.GRID
+        return (i0 - offset).clamp(0, coarse_tile - 1), (i1 - offset).clamp(0, coarse_tile - 1), weight
+
 
 class CCA(nn.Module):
-    """Contrast-aware channel attention (IMDN): squeeze by mean + standard deviation per channel."""
+    """Contrast-aware channel attention (IMDN): squeeze by mean + standard deviation per channel.
+
+    ``given_contrast`` (N x C x 1 x 1), when set, replaces the input's own mean + standard deviation:
+    seamless tiling gives each tile the whole image's (``alkdsr.inference.tiling``).
+    """
 
     def __init__(self, channels: int, reduction: int = 16):
         super().__init__()
         self.squeeze = conv1x1(channels, channels // reduction)
         self.excite = conv1x1(channels // reduction, channels)
+        self.given_contrast: torch.Tensor | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        xf = x.float()  # statistics in float32 also for half-precision inputs
+        contrast = self.given_contrast if self.given_contrast is not None else self.contrast(x)
+        weights = torch.sigmoid(self.excite(F.relu(self.squeeze(contrast.to(x.dtype)))))
+        return x * weights
+
+    @staticmethod
+    def contrast(x: torch.Tensor) -> torch.Tensor:
+        """Mean + standard deviation of each channel, in float32 also for half-precision inputs."""
+        xf = x.float()
         mean = xf.mean(dim=(2, 3), keepdim=True)
         std = (xf - mean).pow(2).mean(dim=(2, 3), keepdim=True).sqrt()
-        contrast = (std + mean).to(x.dtype)
-        weights = torch.sigmoid(self.excite(F.relu(self.squeeze(contrast))))
-        return x * weights
+        return std + mean
 
 
 def use_fused_kernels(net: nn.Module, enabled: bool = True) -> nn.Module:

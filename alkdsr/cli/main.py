@@ -12,19 +12,10 @@ import importlib
 import sys
 
 from alkdsr import __version__
-from alkdsr.utils.compat import tune_malloc
+from alkdsr.utils.devices import tune_malloc
 from alkdsr.utils.errors import AlkdsrError
 
 COMMANDS = ('prepare', 'benchmark', 'profile', 'upscale', 'export', 'compare')
-
-
-def _load(name: str):
-    try:
-        return importlib.import_module(f'alkdsr.cli.{name}')
-    except ModuleNotFoundError as e:  # a subcommand not built yet
-        if e.name == f'alkdsr.cli.{name}':
-            return None
-        raise
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,9 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--version', action='version', version=f'alkdsr {__version__}')
     sub = parser.add_subparsers(dest='command', metavar='COMMAND')
     for name in COMMANDS:
-        module = _load(name)
-        if module is None:
-            continue
+        module = importlib.import_module(f'alkdsr.cli.{name}')
         p = sub.add_parser(
             name, help=module.HELP, description=module.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
         )

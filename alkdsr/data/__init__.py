@@ -1,1 +1,5 @@
-"""Datasets and dataset preparation."""
+"""Datasets (registered in BasicSR's DATASET_REGISTRY on import) and dataset preparation."""
+
+from alkdsr.data.paired_image_dataset import ALKDSRPairedImageDataset, TrainingDataError
+
+__all__ = ['ALKDSRPairedImageDataset', 'TrainingDataError']

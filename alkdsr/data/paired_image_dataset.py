@@ -1,9 +1,15 @@
-"""Checking a paired SR dataset before training on it, and naming the file when an image fails later.
+"""``ALKDSRPairedImageDataset``: BasicSR's paired SR dataset, checked when built, naming the file when an image fails.
 
 BasicSR's ``PairedImageDataset`` meets unusable data with an assertion, a ``KeyError`` or an
-``AttributeError`` deep in a DataLoader worker. :func:`check_paired_dataset` runs when the
-dataset is built, before the first iteration, and raises :class:`TrainingDataError` (one line,
-naming the file or LMDB key) for:
+``AttributeError`` deep in a DataLoader worker. ``ALKDSRPairedImageDataset`` (registered in BasicSR's
+``DATASET_REGISTRY``; option files name it as ``type: ALKDSRPairedImageDataset``) is the same dataset
+with these differences; plain ``PairedImageDataset`` keeps BasicSR's own behaviour.
+
+- Folder pairs are sorted by file name, as the LMDB backend sorts its keys: BasicSR lists folders in
+  ``os.scandir`` order, which differs between file systems, so the same seed gives the same batches
+  from a folder or an LMDB on any machine.
+- :func:`check_sources` and :func:`check_paired_dataset` run when the dataset is built, before the first
+  iteration, and raise :class:`TrainingDataError` (one line, naming the file or LMDB key) for:
 
 - folders or LMDBs that do not exist, or lack ``data.mdb`` / ``meta_info.txt``;
 - HR and LR files that do not pair up (BasicSR's ``filename_tmpl`` rule: ``<stem>`` in the HR
@@ -14,25 +20,28 @@ naming the file or LMDB key) for:
   validation crops HR down to scale x LR, so HR must not be smaller);
 - training patches (``gt_size``) larger than an image.
 
-Decoding is left to training: :func:`describe_failure` names the file and the problem when an image
-fails to load later (a truncated file, say). ``check_pairs: false`` in a dataset's options skips the
+- Decoding is left to training: :func:`describe_failure` names the file and the problem when an image
+  fails to load later (a truncated file, say), and the decoders' own messages (libpng's) stay off the console.
+
+ ``check_pairs: false`` in a dataset's options skips the
 header check of every pair (the folder, pairing and LMDB-key checks always run).
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import re
-import struct
+import threading
 from dataclasses import dataclass
 from os import path as osp
 
 import cv2
 import numpy as np
+from basicsr.data.paired_image_dataset import PairedImageDataset
+from basicsr.utils.registry import DATASET_REGISTRY
 
-from alkdsr.data.image_io import PNG_SIGNATURE, header_problem, quiet_opencv
 from alkdsr.utils.errors import AlkdsrError
+from alkdsr.utils.img_util import PNG_SIGNATURE, header_problem, png_shape, quiet_opencv
 
 IMAGE_SIGNATURES = (PNG_SIGNATURE, b'\xff\xd8\xff', b'BM', b'II*\x00', b'MM\x00*', b'RIFF', b'GIF8')
 _META_SHAPE = re.compile(r'\((\d+),\s*(\d+)(?:,\s*\d+)?\)')
@@ -109,9 +118,10 @@ def _check_folder(opt: dict, key: str, folder: str, lmdb: bool) -> None:
 
 
 def _files(folder: str) -> list[str]:
-    """The names BasicSR's ``scandir(folder)`` yields: files directly in the folder, hidden ones (.DS_Store) skipped."""
-    with os.scandir(folder) as entries:
-        return sorted(entry.name for entry in entries if not entry.name.startswith('.') and entry.is_file())
+    """The names BasicSR lists (``scandir``): files directly in the folder, hidden ones (.DS_Store) skipped."""
+    from basicsr.utils import scandir
+
+    return sorted(scandir(folder))
 
 
 def check_folder_pairs(opt: dict) -> None:
@@ -284,9 +294,11 @@ def _read_meta_info(opt: dict, folder: str) -> dict[str, tuple[int, int] | None]
 
 
 def _png_size(head: bytes) -> tuple[int, int] | None:
-    if not head.startswith(PNG_SIGNATURE) or head[12:16] != b'IHDR':
+    """(width, height) from a PNG's header, or None for other images."""
+    try:
+        height, width, _ = png_shape(head)
+    except (ValueError, KeyError):  # not a PNG, or a colour type PNG does not define
         return None
-    width, height = struct.unpack('>II', head[16:24])
     return width, height
 
 
@@ -327,3 +339,31 @@ def _decode(content) -> np.ndarray | None:
     with quiet_opencv(), contextlib.suppress(cv2.error, ValueError, TypeError):
         return cv2.imdecode(np.frombuffer(content, np.uint8), cv2.IMREAD_COLOR)
     return None
+
+
+@DATASET_REGISTRY.register()
+class ALKDSRPairedImageDataset(PairedImageDataset):
+    """BasicSR's ``PairedImageDataset`` with its pairs sorted and checked when built (see the module's doc)."""
+
+    def __init__(self, opt: dict):
+        check_sources(opt)
+        super().__init__(opt)
+        if not _is_lmdb(opt) and opt.get('meta_info_file') is None:  # folder pairs: by name, like LMDB keys
+            self.paths.sort(key=lambda pair: osp.splitext(osp.basename(pair['gt_path']))[0])
+        check_paired_dataset(opt, self.paths)
+
+    def __getitem__(self, index: int) -> dict:
+        """BasicSR's item; a failure the data explains is a one-line ``TrainingDataError`` naming the file.
+
+        Anything else is re-raised as it is, so a bug still shows its traceback. The decoders' own messages
+        are silenced through file descriptor 2 only in a main thread (the training loop's, or a DataLoader
+        worker process's), never in a prefetch thread: that would silence every thread of the process.
+        """
+        try:
+            with quiet_opencv(native=threading.current_thread() is threading.main_thread()):
+                return super().__getitem__(index)
+        except Exception as e:
+            message = describe_failure(self, index, e)
+            if message is None:
+                raise
+            raise TrainingDataError(message) from e

@@ -28,12 +28,12 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from alkdsr.data.image_io import ImageError, encode_png, list_images, png_shape, read_image, write_png
 from alkdsr.data.lmdb_pack import check_key, read_keys, remove_stale_temporaries, write_lmdb
 from alkdsr.data.matlab_resize import bicubic_downsample, crop_to_multiple
 from alkdsr.data.subimages import SubimageGrid, lcm, subimage_name
 from alkdsr.utils.errors import AlkdsrError
 from alkdsr.utils.fileio import atomic_write_bytes
+from alkdsr.utils.img_util import ImageError, encode_png, list_images, png_shape, read_training_image, write_png
 
 SUBIMAGE_SETTINGS = 'subimages.json'
 
@@ -212,7 +212,7 @@ def _process(result: ImageResult, cfg: PrepareConfig) -> None:
             result.subimages = len(boxes)
             return
 
-    hr, result.notes = read_image(result.source)
+    hr, result.notes = read_training_image(result.source)
     h, w = hr.shape[:2]
     if min(h, w) < max(cfg.scales):
         raise ImageError(f'{result.source}: {w}x{h} pixels is too small for x{max(cfg.scales)}')

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -22,21 +21,15 @@ from torch import nn
 from alkdsr.inference.tiling import upscale_tensor
 from alkdsr.utils.checkpoint import load_model
 from alkdsr.utils.errors import AlkdsrError
+from alkdsr.utils.img_util import check_pixels
 
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 
 
-def default_weights() -> Path | None:
-    """The checkpoint used when none is given; None until default weights ship with alkdsr."""
-    return None
-
-
 def load_upscaler(weights: str | os.PathLike | None = None, device: str | torch.device = 'cpu') -> nn.Module:
-    """The eval-mode network of a checkpoint (or of the default weights), recognised from its contents."""
+    """The eval-mode network of a checkpoint, recognised from its contents."""
     if weights is None:
-        weights = default_weights()
-        if weights is None:
-            raise AlkdsrError('no --weights given and no default weights installed')
+        raise AlkdsrError('no --weights given and no default weights installed')
     return load_model(weights, device)
 
 
@@ -78,7 +71,7 @@ def upscale_images(
     """Super-resolve several images; those of equal size go through the network as one batch."""
     groups = defaultdict(list)
     for i, pixels in enumerate(images):
-        _check_pixels(pixels)
+        check_pixels(pixels)
         groups[pixels.shape[:2]].append(i)
     results: list[np.ndarray | None] = [None] * len(images)
     device = next(model.parameters()).device
@@ -89,11 +82,6 @@ def upscale_images(
         for j, i in enumerate(indices):
             results[i] = _to_pixels(sr[j], images[i], model.upscale)
     return results
-
-
-def _check_pixels(pixels: np.ndarray) -> None:
-    if pixels.ndim != 3 or pixels.shape[2] not in (1, 2, 3, 4) or pixels.dtype not in (np.uint8, np.uint16):
-        raise ValueError(f'expected H x W x C (C = 1..4) uint8/uint16 pixels, got {pixels.dtype} {pixels.shape}')
 
 
 def max_value(pixels: np.ndarray) -> float:

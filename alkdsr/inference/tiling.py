@@ -1,19 +1,39 @@
-"""Running a network on whole images: optional tiling with overlap, bounded memory.
+"""Running a network on whole images: optional tiling with overlap, bounded memory, fast or seamless.
 
 Tiling splits the LR image into ``tile`` x ``tile`` pieces, runs each with ``tile_pad``
 pixels of context on every side, and keeps only the centre of each output. ESA and CCA look
 at the whole input, so plain tiles (``tile_mode='fast'``) differ from the untiled output by
 a few grey levels here and there (about 55-59 dB PSNR); ``tile_mode='seamless'`` runs two
 passes that give each tile the whole image's CCA statistics and ESA grid (about 70 dB, under
-one grey level; see ``alkdsr.inference.seamless`` and docs/inference.md).
+one grey level; see :class:`SeamlessTiling` and docs/inference.md).
+
+Two layers of ALKDNet look beyond a pixel's neighbourhood. CCA squeezes every channel to its
+mean plus standard deviation over the *whole* input, and ESA computes a coarse mask on a grid
+of stride 6 (stride-2 conv, then a 7x7 max-pool of stride 3) that it stretches back to the
+input size by bilinear interpolation. A plain tile uses its own statistics and stretches its
+own grid, so neighbouring tiles disagree: on screen content with 64-pixel tiles, by up to 20
+grey levels (about 55 dB PSNR against the untiled output).
+
+``SeamlessTiling`` removes both differences, at the cost of a second pass:
+
+1. *collect*: every tile is run once and each CCA accumulates per-channel sums of its input
+   over the tile's core (the part the tile contributes to the output);
+2. *apply*: every tile is run again; CCA uses the whole-image mean and standard deviation of
+   pass 1, and ESA maps each pixel to the coarse grid exactly as the whole image would, on
+   tiles whose origins are multiples of the grid period.
+
+What remains is the truncated receptive field at tile borders, which ``tile_pad`` controls
+(measured in ``docs/inference.md``: 70 dB and under one grey level at tile 64, pad 32).
 """
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import nn
 
-from alkdsr.inference.seamless import GRID, SeamlessTiling, has_global_layers
+from alkdsr.archs.arch_util import CCA, ESA
 
 TILE_MODES = ('fast', 'seamless')
 
@@ -65,7 +85,7 @@ def _tiled(net, lr, tile, tile_pad, dtype, seamless: SeamlessTiling | None = Non
             bottom, right = min(top + tile, h), min(left + tile, w)
             t0, l0 = max(top - tile_pad, 0), max(left - tile_pad, 0)
             if seamless is not None:
-                t0, l0 = t0 // GRID * GRID, l0 // GRID * GRID
+                t0, l0 = t0 // ESA.GRID * ESA.GRID, l0 // ESA.GRID * ESA.GRID
                 seamless.set_tile((t0, l0), (top - t0, bottom - t0, left - l0, right - l0))
             b0, r0 = min(bottom + tile_pad, h), min(right + tile_pad, w)
             sr = _forward(net, lr[:, :, t0:b0, l0:r0], dtype).float()
@@ -77,3 +97,68 @@ def _tiled(net, lr, tile, tile_pad, dtype, seamless: SeamlessTiling | None = Non
                 :, :, (top - t0) * scale : (bottom - t0) * scale, (left - l0) * scale : (right - l0) * scale
             ]
     return out
+
+
+def has_global_layers(net: nn.Module) -> bool:
+    return any(isinstance(m, (CCA, ESA)) for m in net.modules())
+
+
+class SeamlessTiling:
+    """Context manager that gives each tile the whole image's CCA statistics and ESA grid.
+
+    Pass 1 (collecting) observes every CCA's input through a forward pre-hook; :meth:`apply` then sets
+    each CCA's ``given_contrast`` and, per tile (:meth:`set_tile`), each ESA's ``placement``. Leaving the
+    context removes the hooks and clears both, so the network is as it was.
+    """
+
+    def __init__(self, net: nn.Module, full_size: tuple[int, int]):
+        self.full_size = full_size
+        self.ccas = [m for m in net.modules() if isinstance(m, CCA)]
+        self.esas = [m for m in net.modules() if isinstance(m, ESA)]
+        self.core = (0, 0, 0, 0)  # top, bottom, left, right of the tile's core, in tile coordinates
+        self._sums: dict[int, list] = {}
+        self._hooks = []
+
+    def __enter__(self) -> SeamlessTiling:
+        for index, module in enumerate(self.ccas):
+            self._hooks.append(module.register_forward_pre_hook(functools.partial(self._collect, index)))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for hook in self._hooks:
+            hook.remove()
+        self._hooks = []
+        for module in self.ccas:
+            module.given_contrast = None
+        for module in self.esas:
+            module.placement = None
+
+    def set_tile(self, origin: tuple[int, int], core: tuple[int, int, int, int]) -> None:
+        self.core = core
+        if not self._hooks:  # pass 2
+            for module in self.esas:
+                module.placement = (origin, self.full_size)
+
+    def apply(self) -> None:
+        """End pass 1: from now on CCA uses the whole-image statistics and ESA the image's grid."""
+        for hook in self._hooks:
+            hook.remove()
+        self._hooks = []
+        for index, module in enumerate(self.ccas):
+            total, total_sq, count = self._sums[index]
+            mean = total / count
+            std = (total_sq / count - mean.square()).clamp_min(0).sqrt()
+            module.given_contrast = (mean + std)[:, :, None, None]
+
+    def _collect(self, index: int, module: CCA, args: tuple) -> None:
+        top, bottom, left, right = self.core
+        core = args[0][..., top:bottom, left:right]  # a view: the reductions below copy nothing
+        sums = self._sums.setdefault(index, [0.0, 0.0, 0])
+        sums[0] = sums[0] + core.sum(dim=(2, 3)).double()
+        sums[1] = sums[1] + torch.linalg.vector_norm(core, dim=(2, 3)).double().square()
+        sums[2] += core.shape[2] * core.shape[3]
+
+
+def aligned_esa(esa: ESA, x: torch.Tensor, origin: tuple[int, int], full_size: tuple[int, int]) -> torch.Tensor:
+    """ESA on a tile at ``origin`` (multiples of ``ESA.GRID``) of an image of ``full_size``, as inside the image."""
+    return esa(x, placement=(origin, full_size))

@@ -14,23 +14,19 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from glob import escape as glob_escape
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 from basicsr.metrics import calculate_psnr, calculate_ssim
 from basicsr.utils import img2tensor, tensor2img
 from torch import nn
 
-from alkdsr.data.image_io import header_problem, quiet_opencv
 from alkdsr.data.matlab_resize import bicubic_downsample
 from alkdsr.inference.tiling import upscale_tensor
 from alkdsr.utils.errors import AlkdsrError
-from alkdsr.utils.fileio import atomic_write_bytes
+from alkdsr.utils.img_util import IMAGE_EXTENSIONS, ImageError, list_images, read_bgr, write_png
 
-IMAGE_EXTENSIONS = ('.png', '.bmp', '.jpg', '.jpeg', '.tif', '.tiff', '.webp', '.ppm', '.pgm')
 HR_FOLDER = 'HR'
 LR_FOLDER = 'LR_bicubic'
 
@@ -38,10 +34,6 @@ SSIM_WINDOW = 11  # BasicSR's calculate_ssim: an 11 x 11 Gaussian window, valid 
 
 MODE_LR_FILES = 'lr_files'
 MODE_BICUBIC = 'bicubic_from_hr'
-
-
-class ImageError(AlkdsrError):
-    """One benchmark image that cannot be evaluated; the message names the file."""
 
 
 @dataclass(frozen=True)
@@ -86,11 +78,6 @@ class SetResult:
 # ---------------------------------------------------------------- finding the images
 
 
-def list_images(folder: Path) -> list[Path]:
-    files = (p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith('.'))
-    return sorted(p for p in files if p.is_file())
-
-
 def find_set(data_root: str | os.PathLike, name: str, scale: int, make_lr: bool = False) -> BenchmarkSet:
     """The images of ``data_root/name`` at ``scale``: EDSR layout, or HR only (LR made on the fly).
 
@@ -129,48 +116,15 @@ def _lr_path(lr_dir: Path, hr_path: Path, scale: int) -> Path:
 # ---------------------------------------------------------------- reading and pairing
 
 
-def read_image(path: Path) -> np.ndarray:
-    """uint8 (H, W, 3) BGR, as BasicSR reads every image (``cv2.IMREAD_COLOR``)."""
-    if path.is_dir():
-        raise ImageError(f'{path}: a folder, not an image file')
-    if not path.is_file():
-        raise ImageError(f'{path}: no such file{_unreadable_namesakes(path)}')
-    try:
-        data = np.fromfile(path, dtype=np.uint8)
-    except OSError as e:
-        raise ImageError(f'{path}: cannot read ({e.strerror or e})') from None
-    if not data.size:
-        raise ImageError(f'{path}: empty file (0 bytes), not an image')
-    problem = header_problem(path)
-    if problem:
-        raise ImageError(f'{path}: {problem}')
-    with quiet_opencv():
-        try:
-            img = cv2.imdecode(data, cv2.IMREAD_COLOR)
-        except cv2.error:
-            img = None
-    if img is None:
-        raise ImageError(f'{path}: not a readable image (corrupt, truncated or an unsupported format)')
-    return img
-
-
-def _unreadable_namesakes(path: Path) -> str:
-    """' (found x.gif, ...)' when files of that name exist in formats the benchmark does not read."""
-    if not path.parent.is_dir():
-        return ''
-    others = sorted(p.name for p in path.parent.glob(f'{glob_escape(path.stem)}.*') if p != path)
-    return f' (found {", ".join(others)}: not a format the benchmark reads)' if others else ''
-
-
 def load_pair(image: BenchmarkImage, scale: int) -> tuple[np.ndarray, np.ndarray]:
     """(LR, HR) uint8 BGR, the HR cropped to exactly ``scale`` times the LR size."""
-    hr = read_image(image.hr_path)
+    hr = read_bgr(image.hr_path)
     if image.lr_path is None:
         if min(hr.shape[:2]) < scale:
             raise ImageError(f'{image.hr_path}: {hr.shape[1]}x{hr.shape[0]} is smaller than the scale {scale}')
         lr = bicubic_downsample(hr, scale)
     else:
-        lr = read_image(image.lr_path)
+        lr = read_bgr(image.lr_path)
     lh, lw = lr.shape[:2]
     hh, hw = hr.shape[:2]
     if not (0 <= hh - lh * scale < scale and 0 <= hw - lw * scale < scale):
@@ -256,11 +210,8 @@ def evaluate_set(
 
 
 def save_png(path: Path, img: np.ndarray) -> None:
-    ok, buf = cv2.imencode('.png', img)
-    if not ok:
-        raise RuntimeError(f'cv2 could not encode an image of shape {img.shape} as PNG')
     try:
-        atomic_write_bytes(path, buf.tobytes(), durable=False)
+        write_png(path, img)
     except OSError as e:
         raise AlkdsrError(f'{path}: cannot write ({e.strerror or e})') from None
 

@@ -1,18 +1,34 @@
-"""Make a stock BasicSR 1.4.2 importable on current torchvision, and tune glibc's malloc.
+"""The one place where alkdsr changes BasicSR 1.4.2 at run time, each change for a named upstream problem.
 
-BasicSR 1.4.2 imports ``torchvision.transforms.functional_tensor``, which torchvision
-removed in 0.17 (it lives on as the private ``_functional_tensor``). Registering an alias
-in ``sys.modules`` before basicsr is imported fixes that without touching site-packages.
-It also imports ``distutils.version``, gone from Python 3.12 unless setuptools provides it.
+Site-packages are never edited. On import of alkdsr (:func:`install_torchvision_alias`,
+:func:`install_distutils_shim`), so that a stock basicsr imports at all:
+
+- BasicSR imports ``torchvision.transforms.functional_tensor``, which torchvision removed in 0.17
+  (it lives on as the private ``_functional_tensor``): an alias in ``sys.modules``;
+- it imports ``distutils.version``, gone from Python 3.12 unless setuptools provides it.
+
+Before ``alkdsr/train.py`` and ``alkdsr/test.py`` run BasicSR's pipelines (:func:`install`):
+
+- ``init_dist`` always uses NCCL and calls ``torch.cuda.set_device(rank % num_gpus)``, which divides
+  by zero on a machine without GPUs: ``alkdsr.utils.dist_util.init_dist`` uses gloo there;
+- ``basicsr.train.load_resume_state`` calls ``torch.cuda.current_device()`` (fails on the CPU) and
+  unpickles the training state fully (runs any code in it): :func:`load_resume_state` maps it to the
+  training device, reads it with ``weights_only=True`` and checks what resuming needs;
+- the DataLoader workers of ``basicsr.data.build_dataloader`` die of the SIGTERM a job scheduler sends
+  the whole process group, which fails the main process before it can save: its ``worker_init_fn``
+  becomes ``alkdsr.utils.stopping.worker_init_fn`` (BasicSR's seeding, SIGTERM left to the main process);
+- the training loop tells the epoch only to ``EnlargedSampler.set_epoch``, and a stop on SIGTERM between
+  checkpoints must save it: ``set_epoch`` also tells ``alkdsr.utils.stopping``.
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import importlib
-import os
 import sys
+from os import path as osp
+
+from alkdsr.utils import stopping
+from alkdsr.utils.errors import AlkdsrError
 
 _ALIAS = 'torchvision.transforms.functional_tensor'
 
@@ -73,29 +89,99 @@ def install_torchvision_alias() -> None:
     sys.modules[_ALIAS] = module
 
 
-_malloc_tuned = False
+_installed = False
+_basicsr_worker_init_fn = None  # BasicSR's own, kept by install()
 
 
-def tune_malloc() -> bool:
-    """Keep large tensors on glibc's heap instead of mmap/munmap for every allocation.
+def install() -> None:
+    """Put the run-time fixes listed above into the imported BasicSR modules (idempotent)."""
+    global _installed, _basicsr_worker_init_fn
+    if _installed:
+        return
+    import basicsr.data as basicsr_data
+    import basicsr.train as basicsr_train
+    import basicsr.utils.dist_util as basicsr_dist_util
+    import basicsr.utils.options as basicsr_options
+    from basicsr.data.data_sampler import EnlargedSampler
 
-    glibc maps and unmaps every block above its mmap threshold (32 MB at most), so a CPU
-    forward pass over big feature maps pays page faults for each intermediate tensor.
-    ``mallopt(M_MMAP_MAX, 0)`` plus a huge trim threshold keeps freed memory for reuse
-    (measured in ``benchmarks/bench_infer.py``). Set ``ALKDSR_NO_MALLOC_TUNING=1`` to skip.
-    Returns True when the settings were applied.
+    from alkdsr.utils.dist_util import init_dist
+
+    basicsr_dist_util.init_dist = basicsr_options.init_dist = init_dist
+    basicsr_train.load_resume_state = load_resume_state
+    _basicsr_worker_init_fn = basicsr_data.worker_init_fn
+    basicsr_data.worker_init_fn = worker_init_fn
+    EnlargedSampler.set_epoch = _noting_epoch(EnlargedSampler.set_epoch)
+    _installed = True
+
+
+def worker_init_fn(worker_id, num_workers, rank, seed):
+    """BasicSR's DataLoader ``worker_init_fn`` (seeding), in a worker that leaves SIGTERM to the main process.
+
+    A module-level function, so that spawned workers can unpickle it; there ``install()`` has not run and
+    ``basicsr.data.worker_init_fn`` is still BasicSR's own.
     """
-    global _malloc_tuned
-    if _malloc_tuned:
-        return True
-    if os.environ.get('ALKDSR_NO_MALLOC_TUNING') or not sys.platform.startswith('linux'):
-        return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6')
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):  # not glibc (musl, ...)
-        return False
-    m_trim_threshold, m_mmap_max = -1, -4
-    ok = mallopt(m_mmap_max, 0) == 1 and mallopt(m_trim_threshold, 2**31 - 1) == 1
-    _malloc_tuned = ok
-    return ok
+    import signal
+
+    import basicsr.data as basicsr_data
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    seeding = _basicsr_worker_init_fn or basicsr_data.worker_init_fn
+    seeding(worker_id, num_workers=num_workers, rank=rank, seed=seed)
+
+
+def _noting_epoch(set_epoch):
+    def set_epoch_and_note(self, epoch):
+        set_epoch(self, epoch)
+        stopping.note_epoch(epoch)
+
+    set_epoch_and_note.__wrapped__ = set_epoch
+    return set_epoch_and_note
+
+
+def load_resume_state(opt: dict):
+    """Replacement for ``basicsr.train.load_resume_state`` that works on the CPU and unpickles nothing unsafe."""
+    import torch
+    from basicsr.utils import check_resume
+
+    from alkdsr.utils.training_state import read_training_state, remove_stale_temporaries
+
+    path = _resume_state_path(opt)
+    if path is None:
+        return None
+    on_gpu = opt.get('num_gpu', 0) != 0 and torch.cuda.is_available()
+    device = torch.device('cuda', torch.cuda.current_device()) if on_gpu else torch.device('cpu')
+    state = read_training_state(path, map_location=device)
+    for folder in (opt['path']['models'], opt['path']['training_states']):
+        remove_stale_temporaries(folder)  # left by a process killed while saving
+    check_resume(opt, state['iter'])
+    _check_schedule_end(opt, state, path)
+    for key, value in opt['path'].items():
+        if key.startswith('pretrain_network') and value and not osp.isfile(value):
+            raise AlkdsrError(f'{value}: missing, cannot resume from {path} without the network of that iteration')
+    return state
+
+
+def _resume_state_path(opt: dict) -> str | None:
+    """As BasicSR: with --auto_resume the newest ``<iter>.state`` of the experiment, else path: resume_state."""
+    from alkdsr.utils.training_state import latest_training_state
+
+    if opt['auto_resume']:
+        latest = latest_training_state(opt['path']['training_states'])
+        if latest is None:
+            return None
+        opt['path']['resume_state'] = str(latest)
+        return str(latest)
+    return opt['path'].get('resume_state')
+
+
+def _check_schedule_end(opt: dict, state: dict, path) -> None:
+    """The restored schedule must reach ``total_iter``: BasicSR's restart schedulers fail past their end."""
+    ends = [s.get('cumulative_period') for s in state.get('schedulers', []) if isinstance(s, dict)]
+    total = int(opt['train']['total_iter'])
+    for cumulative in ends:
+        if cumulative and total > cumulative[-1]:
+            raise AlkdsrError(
+                f'train: total_iter {total} is past the end of the learning-rate schedule restored from {path} '
+                f'(iteration {cumulative[-1]}); resume with total_iter <= {cumulative[-1]}, or start a new run '
+                'from its network (path: pretrain_network_g) with a longer schedule'
+            )

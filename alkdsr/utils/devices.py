@@ -1,9 +1,13 @@
-"""Choosing the device and precision for inference, and naming the hardware in reports."""
+"""Choosing the device and precision for inference, naming the hardware in reports, tuning CPU memory."""
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import os
 import platform
 import re
+import sys
 from pathlib import Path
 
 import torch
@@ -59,3 +63,31 @@ def cpu_model_name() -> str:
             if line.lower().startswith(('model name', 'hardware', 'cpu model')):
                 return line.split(':', 1)[1].strip()
     return platform.processor() or platform.machine() or 'unknown CPU'
+
+
+_malloc_tuned = False
+
+
+def tune_malloc() -> bool:
+    """Keep large tensors on glibc's heap instead of mmap/munmap for every allocation.
+
+    glibc maps and unmaps every block above its mmap threshold (32 MB at most), so a CPU
+    forward pass over big feature maps pays page faults for each intermediate tensor.
+    ``mallopt(M_MMAP_MAX, 0)`` plus a huge trim threshold keeps freed memory for reuse
+    (measured in ``benchmarks/bench_infer.py``). Set ``ALKDSR_NO_MALLOC_TUNING=1`` to skip.
+    Returns True when the settings were applied.
+    """
+    global _malloc_tuned
+    if _malloc_tuned:
+        return True
+    if os.environ.get('ALKDSR_NO_MALLOC_TUNING') or not sys.platform.startswith('linux'):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6')
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc (musl, ...)
+        return False
+    m_trim_threshold, m_mmap_max = -1, -4
+    ok = mallopt(m_mmap_max, 0) == 1 and mallopt(m_trim_threshold, 2**31 - 1) == 1
+    _malloc_tuned = ok
+    return ok

@@ -4,7 +4,7 @@ BasicSR's ``init_dist`` always uses NCCL and calls ``torch.cuda.set_device(rank 
 which divides by zero on a machine without GPUs. ``init_dist`` here uses NCCL when CUDA devices
 are present and gloo otherwise, so ``torchrun --nproc_per_node N alkdsr/train.py -opt X.yml
 --launcher pytorch`` trains on N GPUs, or in N CPU processes where there are none (as in CI).
-``install()`` puts it in the place of BasicSR's own; site-packages are never edited.
+``alkdsr.utils.compat.install()`` puts it in the place of BasicSR's own.
 """
 
 from __future__ import annotations
@@ -37,7 +37,13 @@ def choose_backend(requested: str | None) -> str:
 
 
 def init_dist(launcher: str, backend: str | None = None, **kwargs) -> None:
-    """Drop-in replacement for ``basicsr.utils.dist_util.init_dist`` (same arguments)."""
+    """Drop-in replacement for ``basicsr.utils.dist_util.init_dist`` (same arguments); once per process.
+
+    ``alkdsr.pipeline`` parses (and checks) the options before BasicSR's pipeline parses them again: the
+    second call finds the process group started by the first.
+    """
+    if dist.is_initialized():
+        return
     if mp.get_start_method(allow_none=True) is None:
         mp.set_start_method('spawn')
     backend = choose_backend(backend)
@@ -88,12 +94,3 @@ def _init_dist_slurm(backend: str, port: int | None = None) -> None:
 def ddp_device_ids(device: torch.device) -> list[int] | None:
     """``device_ids`` for DistributedDataParallel: the current GPU, or None for CPU modules."""
     return [torch.cuda.current_device()] if device.type == 'cuda' else None
-
-
-def install() -> None:
-    """Replace BasicSR's ``init_dist`` (used by ``parse_options``) with ours."""
-    import basicsr.utils.dist_util as dist_util
-    import basicsr.utils.options as options
-
-    dist_util.init_dist = init_dist
-    options.init_dist = init_dist

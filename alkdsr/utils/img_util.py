@@ -1,6 +1,16 @@
-"""Reading and writing images of every kind ``alkdsr upscale`` accepts, safely.
+"""Every image alkdsr reads or writes: one module, one list of formats, one error class.
 
-Pixels travel as ``H x W x C`` numpy arrays of ``uint8`` or ``uint16`` with C = 1 (gray),
+Three readers for three needs, sharing the checks every input gets (the file exists, is not empty,
+its header shows no decompression bomb or float samples), each raising :class:`ImageError` with one
+line naming the file:
+
+- :func:`read_image` (``alkdsr upscale``, ``compare``, ``export``): Pillow, every pixel layout kept;
+- :func:`read_bgr` (the benchmark): uint8 BGR exactly as BasicSR reads images (``cv2.IMREAD_COLOR``);
+- :func:`read_training_image` (``alkdsr prepare``): uint8 grey or BGR, the form BasicSR trains on.
+
+:func:`list_images` lists the files of :data:`IMAGE_EXTENSIONS` in a folder; writes are atomic.
+
+For :func:`read_image`, pixels travel as ``H x W x C`` numpy arrays of ``uint8`` or ``uint16`` with C = 1 (gray),
 2 (gray + alpha), 3 (RGB) or 4 (RGBA), so bit depth and alpha survive a round trip.
 Pillow decodes and validates every file (truncated data, non-images and decompression bombs
 are refused with one line naming the file); 16-bit colour PNG/TIFF, which Pillow reduces to
@@ -10,9 +20,14 @@ write never leaves a partial file.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import struct
+import sys
+import threading
 import warnings
 from dataclasses import dataclass
+from glob import escape as glob_escape
 from pathlib import Path
 
 import cv2
@@ -20,7 +35,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from alkdsr.utils.errors import AlkdsrError
-from alkdsr.utils.fileio import atomic_path
+from alkdsr.utils.fileio import atomic_path, atomic_write_bytes
 
 # suffix -> Pillow format name; the formats alkdsr reads and writes
 FORMATS = {
@@ -31,7 +46,12 @@ FORMATS = {
     '.bmp': 'BMP',
     '.tif': 'TIFF',
     '.tiff': 'TIFF',
+    '.ppm': 'PPM',
+    '.pgm': 'PPM',
 }
+IMAGE_EXTENSIONS = tuple(FORMATS)  # the files a folder of images is read for (upscale, prepare, benchmark)
+PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 3, 4: 2, 6: 4}  # IHDR colour type -> channels once decoded
 SIXTEEN_BIT_FORMATS = ('PNG', 'TIFF')  # the others hold 8 bits per channel only
 ALPHA_FORMATS = ('PNG', 'WEBP', 'BMP', 'TIFF')  # JPEG has no alpha channel
 ICC_FORMATS = ('PNG', 'JPEG', 'WEBP', 'TIFF')
@@ -43,12 +63,8 @@ _CONVERT.update({'LAB': 'RGB', 'HSV': 'RGB'})
 _SIXTEEN_BIT_GRAY = ('I;16', 'I;16B', 'I;16L', 'I;16N')
 
 
-class ImageReadError(AlkdsrError):
-    """A file that cannot be read as an image; the message names the file and the problem."""
-
-
-class ImageWriteError(AlkdsrError):
-    """An image that cannot be written where or how it was asked."""
+class ImageError(AlkdsrError):
+    """An image that cannot be read, or written where or how it was asked; the message names the file."""
 
 
 @dataclass
@@ -60,22 +76,10 @@ class ImageData:
     icc_profile: bytes | None = None
 
     @property
-    def bit_depth(self) -> int:
-        return 16 if self.pixels.dtype == np.uint16 else 8
-
-    @property
-    def has_alpha(self) -> bool:
-        return self.pixels.shape[2] in (2, 4)
-
-    @property
-    def is_gray(self) -> bool:
-        return self.pixels.shape[2] in (1, 2)
-
-    @property
     def mode(self) -> str:
         """'L', 'LA', 'RGB' or 'RGBA', with ';16' for 16-bit images."""
         mode = ('L', 'LA', 'RGB', 'RGBA')[self.pixels.shape[2] - 1]
-        return mode + (';16' if self.bit_depth == 16 else '')
+        return mode + (';16' if self.pixels.dtype == np.uint16 else '')
 
 
 def format_of(path: str | os.PathLike) -> str | None:
@@ -84,21 +88,21 @@ def format_of(path: str | os.PathLike) -> str | None:
 
 
 def read_image(path: str | os.PathLike) -> ImageData:
-    """Decode an image file fully; raise ImageReadError (one line, naming the file) if it cannot be used.
+    """Decode an image file fully; raise ImageError (one line, naming the file) if it cannot be used.
 
     Images larger than Pillow's ``Image.MAX_IMAGE_PIXELS`` are refused before decoding.
     EXIF orientation is applied (except to 16-bit colour, decoded by OpenCV), so the pixels
     are upright as viewers show them.
     """
     path = Path(path)
-    _check_file(path)
+    _check_file(path, header=False)
     with warnings.catch_warnings():
         warnings.simplefilter('error', Image.DecompressionBombWarning)
         try:
             with Image.open(path) as im:
                 fmt = im.format
                 if fmt not in FORMATS.values():
-                    raise ImageReadError(f'{path}: {fmt} images are not supported (use {_format_list()})')
+                    raise ImageError(f'{path}: {fmt} images are not supported (use {_format_list()})')
                 sixteen_bit_colour, rawmode = _is_sixteen_bit_colour(im), _rawmode(im)
                 im.load()
                 icc = im.info.get('icc_profile')
@@ -109,29 +113,46 @@ def read_image(path: str | os.PathLike) -> ImageData:
         except AlkdsrError:
             raise
         except PermissionError:
-            raise ImageReadError(f'{path}: cannot read (permission denied)') from None
+            raise ImageError(f'{path}: cannot read (permission denied)') from None
         except UnidentifiedImageError:
-            raise ImageReadError(f'{path}: not an image file, or an image format Pillow cannot read') from None
+            raise ImageError(f'{path}: not an image file, or an image format Pillow cannot read') from None
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-            raise ImageReadError(f'{path}: refused, too many pixels to decode safely ({e})') from None
+            raise ImageError(f'{path}: refused, too many pixels to decode safely ({e})') from None
         except MemoryError:
-            raise ImageReadError(f'{path}: not enough memory to decode this image') from None
+            raise ImageError(f'{path}: not enough memory to decode this image') from None
         except Exception as e:  # any decoder failure on untrusted data is the file's problem)
-            raise ImageReadError(f'{path}: truncated or corrupt image ({type(e).__name__}: {e})') from None
+            raise ImageError(f'{path}: truncated or corrupt image ({type(e).__name__}: {e})') from None
     return ImageData(pixels=pixels, format=fmt, icc_profile=icc)
 
 
-def _check_file(path: Path) -> None:
+def _check_file(path: Path, header: bool = True) -> None:
+    """The checks every reader makes first: a non-empty regular file whose ``header`` shows nothing unusable.
+
+    :func:`read_image` leaves the header to Pillow, which reads it with the same limits.
+    """
     try:
         size = path.stat().st_size
     except FileNotFoundError:
-        raise ImageReadError(f'{path}: no such file') from None
+        raise ImageError(f'{path}: no such file{_unreadable_namesakes(path)}') from None
     except OSError as e:
-        raise ImageReadError(f'{path}: cannot read ({e.strerror})') from None
+        raise ImageError(f'{path}: cannot read ({e.strerror})') from None
+    if path.is_dir():
+        raise ImageError(f'{path}: a folder, not an image file')
     if not path.is_file():
-        raise ImageReadError(f'{path}: not a regular file')
+        raise ImageError(f'{path}: not a regular file')
     if size == 0:
-        raise ImageReadError(f'{path}: empty file (0 bytes), not an image')
+        raise ImageError(f'{path}: empty file (0 bytes), not an image')
+    problem = header_problem(path) if header else None  # before any decoder: a decompression bomb is refused unread
+    if problem:
+        raise ImageError(f'{path}: {problem}')
+
+
+def _unreadable_namesakes(path: Path) -> str:
+    """' (found x.gif, ...)' when files of that name exist in formats alkdsr does not read."""
+    if not path.parent.is_dir():
+        return ''
+    others = sorted(p.name for p in path.parent.glob(f'{glob_escape(path.stem)}.*') if p != path)
+    return f' (found {", ".join(others)}: not a format alkdsr reads)' if others else ''
 
 
 def _format_list() -> str:
@@ -153,14 +174,10 @@ def _is_sixteen_bit_colour(im: Image.Image) -> bool:
 def _decode_sixteen_bit_colour(path: Path, rawmode: str, size: tuple[int, int]) -> np.ndarray:
     """OpenCV's full-depth decoding; ``rawmode`` (Pillow's, e.g. 'LA;16B') says gray + alpha from RGBA."""
     data = np.fromfile(path, dtype=np.uint8)  # np.fromfile + imdecode: any file name works
-    level = cv2.utils.logging.getLogLevel()
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # libtiff's warnings are noise here
-    try:
+    with quiet_opencv(native=False):  # libtiff's warnings are noise here
         bgr = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
-    finally:
-        cv2.utils.logging.setLogLevel(level)
     if bgr is None or bgr.dtype != np.uint16 or bgr.shape[1::-1] != size or bgr.ndim != 3:
-        raise ImageReadError(f'{path}: 16-bit {rawmode} image that OpenCV cannot decode at full depth')
+        raise ImageError(f'{path}: 16-bit {rawmode} image that OpenCV cannot decode at full depth')
     if bgr.shape[2] == 4:
         rgba = bgr[..., [2, 1, 0, 3]]
         return np.ascontiguousarray(rgba[..., [0, 3]] if rawmode.startswith('LA') else rgba)
@@ -174,7 +191,7 @@ def _pixels_of(im: Image.Image, path: Path) -> np.ndarray:
     if mode == 'I':  # 16-bit gray that Pillow widened to 32-bit integers
         arr = np.array(im)
         if arr.min() < 0 or arr.max() > 65535:
-            raise ImageReadError(f'{path}: 32-bit integer images are not supported')
+            raise ImageError(f'{path}: 32-bit integer images are not supported')
         return arr.astype(np.uint16)[..., None]
     if mode == 'P':
         has_alpha = 'transparency' in im.info or im.palette.mode == 'RGBA'
@@ -183,7 +200,7 @@ def _pixels_of(im: Image.Image, path: Path) -> np.ndarray:
         im, mode = im.convert(_CONVERT[mode]), _CONVERT[mode]
     if mode not in _CHANNELS:
         kind = {'F': '32-bit float', 'I': '32-bit integer'}.get(mode, f'{mode} mode')
-        raise ImageReadError(f'{path}: {kind} pixels are not supported (8/16-bit gray, gray+alpha, RGB, RGBA)')
+        raise ImageError(f'{path}: {kind} pixels are not supported (8/16-bit gray, gray+alpha, RGB, RGBA)')
     arr = np.array(im, dtype=np.uint8)
     return arr.reshape(arr.shape[0], arr.shape[1], _CHANNELS[mode])
 
@@ -204,7 +221,7 @@ def write_image(
     path = Path(path)
     format = format or format_of(path)
     if format not in FORMATS.values():
-        raise ImageWriteError(f'{path}: cannot write {path.suffix or "files without a suffix"} (use {_format_list()})')
+        raise ImageError(f'{path}: cannot write {path.suffix or "files without a suffix"} (use {_format_list()})')
     pixels = _fit_format(pixels, format)
     try:
         with atomic_path(path) as tmp:
@@ -213,12 +230,17 @@ def write_image(
             else:
                 _write_with_pillow(tmp, pixels, format, quality, icc_profile)
     except (OSError, ValueError) as e:
-        raise ImageWriteError(f'{path}: cannot write ({getattr(e, "strerror", None) or e})') from None
+        raise ImageError(f'{path}: cannot write ({getattr(e, "strerror", None) or e})') from None
+
+
+def check_pixels(pixels: np.ndarray) -> None:
+    """Pixels as :func:`read_image` returns them: H x W x C (C = 1..4), uint8 or uint16 (a bug otherwise)."""
+    if pixels.ndim != 3 or pixels.shape[2] not in (1, 2, 3, 4) or pixels.dtype not in (np.uint8, np.uint16):
+        raise ValueError(f'expected H x W x C (C = 1..4) uint8/uint16 pixels, got {pixels.dtype} {pixels.shape}')
 
 
 def _fit_format(pixels: np.ndarray, format: str) -> np.ndarray:
-    if pixels.ndim != 3 or pixels.shape[2] not in (1, 2, 3, 4) or pixels.dtype not in (np.uint8, np.uint16):
-        raise ValueError(f'expected H x W x C (C = 1..4) uint8/uint16 pixels, got {pixels.dtype} {pixels.shape}')
+    check_pixels(pixels)
     if format not in ALPHA_FORMATS and pixels.shape[2] in (2, 4):
         pixels = pixels[..., :-1]
     if format not in SIXTEEN_BIT_FORMATS and pixels.dtype == np.uint16:
@@ -256,3 +278,188 @@ def _write_with_opencv(tmp: Path, pixels: np.ndarray, format: str) -> None:
     if not ok:
         raise OSError(f'OpenCV could not encode a 16-bit {format}')
     buf.tofile(tmp)
+
+
+@contextlib.contextmanager
+def quiet_opencv(native: bool = True):
+    """Silence the decoders' own messages: our one-line report replaces them.
+
+    OpenCV's warnings ('PNG input buffer is incomplete') go through its log level; libpng prints its
+    errors ('libpng error: IDAT: invalid code lengths set') straight to file descriptor 2, which is
+    pointed at /dev/null meanwhile unless ``native`` is False (that silences every thread).
+    """
+    logging = getattr(getattr(cv2, 'utils', None), 'logging', None)
+    level = logging.getLogLevel() if logging is not None else None
+    if logging is not None:
+        logging.setLogLevel(logging.LOG_LEVEL_SILENT)
+    try:
+        with _native_stderr_silenced() if native else contextlib.nullcontext():
+            yield
+    finally:
+        if logging is not None:
+            logging.setLogLevel(level)
+
+
+_stderr_lock = threading.Lock()
+_stderr_users = 0
+_saved_stderr: int | None = None
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced():
+    """File descriptor 2 to /dev/null while any thread is inside (the first in redirects, the last out restores)."""
+    global _stderr_users, _saved_stderr
+    with _stderr_lock:
+        if _stderr_users == 0:
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                sys.stderr.flush()
+            _saved_stderr = _point_stderr_at_devnull()
+        _stderr_users += 1
+    try:
+        yield
+    finally:
+        with _stderr_lock:
+            _stderr_users -= 1
+            if _stderr_users == 0 and _saved_stderr is not None:
+                os.dup2(_saved_stderr, 2)
+                os.close(_saved_stderr)
+                _saved_stderr = None
+
+
+def _point_stderr_at_devnull() -> int | None:
+    """Point file descriptor 2 at /dev/null; returns a duplicate of the old one, or None if that failed."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        return None
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+    except OSError:
+        os.close(saved)
+        return None
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    return saved
+
+
+def header_problem(path: str | os.PathLike) -> str | None:
+    """What makes an image unusable that its header already shows (too many pixels, float samples), or None.
+
+    OpenCV would try to allocate a decompression bomb's pixels (up to 2**30) before finding the data
+    missing; Pillow reads the size lazily and has the limit (``Image.MAX_IMAGE_PIXELS``) ``alkdsr
+    upscale`` uses. Files Pillow cannot open are left to the decoder to judge.
+    """
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                (width, height), mode = im.size, im.mode
+    except Image.DecompressionBombError as e:
+        return f'refused, too many pixels to decode safely ({e})'
+    except Exception:  # not for the header check to judge
+        return None
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit and width * height > limit:
+        return f'refused, too many pixels to decode safely ({width}x{height} is more than {limit} pixels)'
+    if mode == 'F':
+        return '32-bit float samples are not supported (use 8- or 16-bit images)'
+    return None
+
+
+def list_images(folder: str | os.PathLike) -> list[Path]:
+    """Image files (:data:`IMAGE_EXTENSIONS`, any case) directly in ``folder``, hidden ones skipped, sorted by name."""
+    from basicsr.utils import scandir
+
+    names = (name for name in scandir(str(folder)) if Path(name).suffix.lower() in IMAGE_EXTENSIONS)
+    return sorted(Path(folder) / name for name in names)
+
+
+def _decode_with_opencv(path: Path, flags: int) -> np.ndarray:
+    """OpenCV's decoding of a checked file, its own messages silenced; any file name works (np.fromfile)."""
+    _check_file(path)
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as e:
+        raise ImageError(f'{path}: cannot read ({e.strerror or e})') from None
+    with quiet_opencv():
+        try:
+            img = cv2.imdecode(data, flags(data) if callable(flags) else flags)
+        except cv2.error:
+            img = None
+    if img is None or img.size == 0:
+        raise ImageError(f'{path}: not a readable image (corrupt, truncated or an unsupported format)')
+    return img
+
+
+def read_bgr(path: str | os.PathLike) -> np.ndarray:
+    """uint8 (H, W, 3) BGR, as BasicSR reads every image (``cv2.IMREAD_COLOR``)."""
+    return _decode_with_opencv(Path(path), cv2.IMREAD_COLOR)
+
+
+def read_training_image(path: str | os.PathLike) -> tuple[np.ndarray, list[str]]:
+    """Decode ``path`` to uint8 (H, W) grey or (H, W, 3) BGR; returns the image and notes on what was changed.
+
+    BasicSR reads training images with ``cv2.IMREAD_COLOR``: 8-bit BGR, alpha dropped, grey expanded to
+    three equal channels. Inputs are brought to that form here, except that grey images stay single-channel
+    (as the grey images of the benchmark sets do, e.g. Set14's bridge); BasicSR reads them back as three
+    equal channels, so the pixels it trains on are the same either way. Alpha is dropped (not composited);
+    16-bit samples are rounded to 8 bits; JPEGs are turned upright by their EXIF orientation, as
+    ``cv2.IMREAD_COLOR`` turns them.
+    """
+    path = Path(path)
+    img = _decode_with_opencv(path, _training_flags)
+    with open(path, 'rb') as f:
+        head = f.read(26)
+    gray_alpha = head[:8] == PNG_SIGNATURE and len(head) > 25 and head[25] == 4  # IHDR colour type 4
+    return _to_uint8_layout(img, path, gray_alpha)
+
+
+def _training_flags(data: np.ndarray) -> int:
+    """IMREAD_UNCHANGED keeps grey, alpha and 16 bits visible; for JPEGs (no alpha) the EXIF rotation matters more."""
+    jpeg = data[:3].tobytes() == b'\xff\xd8\xff'  # by content: a JPEG named .png is still turned upright
+    return cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH if jpeg else cv2.IMREAD_UNCHANGED
+
+
+def _to_uint8_layout(img: np.ndarray, path: Path, gray_alpha: bool = False) -> tuple[np.ndarray, list[str]]:
+    """``gray_alpha``: the file is grey + alpha, which OpenCV decodes as BGRA (it stays grey here)."""
+    notes = []
+    if img.dtype == np.uint16:
+        img = to_eight_bit(img)
+        notes.append('16-bit samples rounded to 8 bits')
+    elif img.dtype != np.uint8:
+        kind = f'{img.dtype.itemsize * 8}-bit {"float" if img.dtype.kind == "f" else "integer"}'
+        raise ImageError(f'{path}: {kind} samples are not supported (use 8- or 16-bit images)')
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[:, :, 0]
+    if img.ndim == 3 and img.shape[2] == 4:
+        img = img[:, :, 0] if gray_alpha else img[:, :, :3]
+        notes.append('alpha channel dropped')
+    elif img.ndim == 3 and img.shape[2] == 2:  # grey + alpha, as some decoders return it
+        img = img[:, :, 0]
+        notes.append('alpha channel dropped')
+    if not (img.ndim == 2 or (img.ndim == 3 and img.shape[2] == 3)):
+        raise ImageError(f'{path}: unsupported channel layout {img.shape}')
+    return np.ascontiguousarray(img), notes
+
+
+def encode_png(img: np.ndarray, compression: int = 3) -> bytes:
+    """PNG bytes of a uint8 image (grey or BGR)."""
+    ok, buf = cv2.imencode('.png', img, [cv2.IMWRITE_PNG_COMPRESSION, compression])
+    if not ok:
+        raise RuntimeError(f'cv2 could not encode an image of shape {img.shape} as PNG')
+    return buf.tobytes()
+
+
+def write_png(path: str | os.PathLike, img: np.ndarray, compression: int = 3) -> None:
+    """Write ``img`` as a PNG atomically (a killed process leaves no half-written file)."""
+    atomic_write_bytes(path, encode_png(img, compression), durable=False)  # prepare syncs once at the end
+
+
+def png_shape(data: bytes) -> tuple[int, int, int]:
+    """(height, width, channels) of PNG bytes, read from the IHDR chunk without decoding."""
+    if len(data) < 26 or data[:8] != PNG_SIGNATURE or data[12:16] != b'IHDR':
+        raise ValueError('not a PNG')
+    width, height = struct.unpack('>II', data[16:24])
+    return height, width, _PNG_CHANNELS[data[25]]

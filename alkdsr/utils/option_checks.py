@@ -117,7 +117,7 @@ def check_dataset_options(phase: str, dataset: dict, scale: int | None) -> None:
         raise OptionError(f'{where}: expected a mapping of dataset options')
     kind = dataset.get('type')
     if kind not in DATASET_REGISTRY:
-        raise OptionError(f'{where}: type {kind!r} is not a registered dataset (e.g. PairedImageDataset)')
+        raise OptionError(f'{where}: type {kind!r} is not a registered dataset (e.g. ALKDSRPairedImageDataset)')
     for key in ('dataroot_gt', 'dataroot_lq'):
         folder = dataset.get(key)
         if folder is not None and not osp.isdir(str(folder)):

@@ -14,8 +14,8 @@ no iteration boundary to wait for: a SIGTERM stops at once with :class:`Training
 same exit status; the checkpoints on disk are complete.
 
 A scheduler signals the whole process group, DataLoader workers included, and PyTorch's workers
-die of SIGTERM, which fails the main process at once; :func:`worker_init_fn` (installed in place
-of BasicSR's) makes the workers ignore it: the main process ends them when it stops.
+die of SIGTERM, which fails the main process at once; ``alkdsr.utils.compat.worker_init_fn`` (installed in
+place of BasicSR's) makes the workers ignore it: the main process ends them when it stops.
 """
 
 from __future__ import annotations
@@ -81,14 +81,6 @@ def requested() -> bool:
 
 def signal_name() -> str:
     return signal.Signals(_requested).name if _requested is not None else 'a request'
-
-
-def worker_init_fn(worker_id, num_workers, rank, seed):
-    """BasicSR's DataLoader ``worker_init_fn`` (seeding), in a worker that leaves SIGTERM to the main process."""
-    from basicsr.data import _basicsr_worker_init_fn
-
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    _basicsr_worker_init_fn(worker_id, num_workers=num_workers, rank=rank, seed=seed)
 
 
 def note_epoch(epoch: int) -> None:
