@@ -17,7 +17,7 @@ setup(
     license='MIT',
     python_requires='>=3.9',
     packages=find_packages(include=['alkdsr', 'alkdsr.*']),
-    package_data={'alkdsr': ['data/*.json']},
+    package_data={'alkdsr': ['metrics/*.csv']},
     install_requires=[
         'torch>=2.1',
         'torchvision>=0.16',

@@ -252,6 +252,8 @@ class ALKDN(ALKDNet):
         p (float): Unused (BSConvS's ratio; BSConvS is not supported).
     """
 
+    PRESET = 'alkdnet'  # the variant whose arguments the official ones leave unsaid
+
     def __init__(
         self,
         num_in_ch=3,
@@ -269,7 +271,7 @@ class ALKDN(ALKDNet):
         refine = _OFFICIAL_CONVS[conv]
         super().__init__(
             upscale=upscale,
-            preset='alkdnet',
+            preset=self.PRESET,
             num_in_ch=num_in_ch,
             num_out_ch=num_out_ch,
             num_feat=num_feat,

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from basicsr.utils.registry import ARCH_REGISTRY
 
-from alkdsr.archs.alkdnet_arch import ALKDNet
+from alkdsr.archs.alkdnet_arch import ALKDN
 
 
 @ARCH_REGISTRY.register()
-class BSRN(ALKDNet):
-    """BSRN with the official constructor arguments.
+class BSRN(ALKDN):
+    """BSRN with the official constructor arguments: ALKDN's, with the ``'bsrn'`` preset and BSConv only.
 
     Args:
         num_in_ch (int): Channels of the LR image. Default: 3.
@@ -25,6 +25,8 @@ class BSRN(ALKDNet):
         upsampler (str): Only 'pixelshuffledirect'.
         p (float): Unused (BSConvS's ratio).
     """
+
+    PRESET = 'bsrn'
 
     def __init__(
         self,
@@ -39,12 +41,4 @@ class BSRN(ALKDNet):
     ):
         if conv != 'BSConvU':
             raise ValueError(f"only conv='BSConvU' is supported (got {conv!r})")
-        super().__init__(
-            upscale=upscale,
-            preset='bsrn',
-            num_in_ch=num_in_ch,
-            num_out_ch=num_out_ch,
-            num_feat=num_feat,
-            num_block=num_block,
-            upsampler=upsampler,
-        )
+        super().__init__(num_in_ch, num_feat, num_block, num_out_ch, upscale, conv, 3, upsampler, p)

@@ -6,16 +6,10 @@ Each preset is a dict of ALKDNet constructor arguments; explicit arguments overr
 
 from __future__ import annotations
 
-ARCH_DEFAULTS = dict(
-    num_in_ch=3,
-    num_out_ch=3,
-    num_feat=64,
-    num_block=8,
-    upscale=4,
-    num_replicas=4,
-    upsampler='pixelshuffledirect',
-    fusion_kernel_size=3,
-)
+ARCH_DEFAULTS = {
+    'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 64, 'num_block': 8, 'upscale': 4,
+    'num_replicas': 4, 'upsampler': 'pixelshuffledirect', 'fusion_kernel_size': 3,
+}  # fmt: skip
 
 _BSRN = dict(refine_conv='bsconv', kernel_size=3, residual='fsrl', pixel_norm=False, esa_padding=0)
 
@@ -45,6 +39,16 @@ PRESETS: dict[str, dict] = {
 
 DEFAULT_PRESET = 'alkdnet'
 
+# What a checkpoint says about its network, defined once for every reader of checkpoints:
+# VARIANT_KEYS: the constructor arguments a preset fixes (what tells the variants apart);
+# SHAPE_KEYS: those the weights' keys and shapes show (ALKDNet.config_from_state_dict);
+# HIDDEN_KEYS: variant arguments without parameters of their own, which only a stored config tells;
+# CONFIG_KEYS: everything a config stored beside the weights fixes.
+VARIANT_KEYS = ('refine_conv', 'kernel_size', 'fusion_kernel_size', 'residual', 'pixel_norm', 'esa_padding')
+HIDDEN_KEYS = ('residual', 'esa_padding')
+SHAPE_KEYS = ('upscale', 'num_in_ch', 'num_feat', 'num_block', *(k for k in VARIANT_KEYS if k not in HIDDEN_KEYS))
+CONFIG_KEYS = ('upscale', 'num_in_ch', 'num_out_ch', 'num_feat', 'num_block', 'num_replicas', *VARIANT_KEYS)
+
 
 def preset_config(name: str) -> dict:
     """Full constructor arguments of a preset (architecture defaults included)."""
@@ -55,9 +59,8 @@ def preset_config(name: str) -> dict:
 
 def preset_of(config: dict) -> str | None:
     """The preset whose variant arguments a config has, or None for a custom variant."""
-    keys = ('refine_conv', 'kernel_size', 'residual', 'pixel_norm', 'esa_padding', 'fusion_kernel_size')
     for name in PRESETS:
         full = preset_config(name)
-        if all(full[k] == config.get(k) for k in keys):
+        if all(full[k] == config.get(k) for k in VARIANT_KEYS):
             return name
     return None

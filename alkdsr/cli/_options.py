@@ -14,14 +14,12 @@ import os
 from pathlib import Path
 
 from alkdsr.archs import ALKDNet
-from alkdsr.archs.presets import DEFAULT_PRESET, PRESETS, preset_config
+from alkdsr.archs.presets import DEFAULT_PRESET, HIDDEN_KEYS, PRESETS, VARIANT_KEYS, preset_config
 from alkdsr.utils.checkpoint import load_model, read_checkpoint
 from alkdsr.utils.errors import AlkdsrError
 from alkdsr.utils.fileio import atomic_path
 
 CLASS_PRESETS = {'alkdn': 'alkdnet', 'bsrn': 'bsrn', 'alkdnet': None}
-SHAPE_KEYS = ('refine_conv', 'kernel_size', 'fusion_kernel_size', 'pixel_norm')  # readable off the weights
-HIDDEN_KEYS = ('residual', 'esa_padding')  # not
 
 
 def arch_help() -> str:
@@ -58,7 +56,8 @@ def load_checked(
 def _reload_as_preset(weights, net: ALKDNet, preset: str, arch: str) -> ALKDNet:
     wanted = preset_config(preset)
     found = net.config.get('preset') or 'custom'
-    clash = [f'{k} {net.config[k]!r} ({arch}: {wanted[k]!r})' for k in SHAPE_KEYS if net.config[k] != wanted[k]]
+    shown = (k for k in VARIANT_KEYS if k not in HIDDEN_KEYS)  # what the weights show of the variant
+    clash = [f'{k} {net.config[k]!r} ({arch}: {wanted[k]!r})' for k in shown if net.config[k] != wanted[k]]
     if clash:
         raise AlkdsrError(f'{weights}: the weights are {found}, not {arch}: {", ".join(clash)}')
     _, stored = read_checkpoint(weights)

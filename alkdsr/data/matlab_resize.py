@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from basicsr.data.transforms import mod_crop
 
 KERNEL_WIDTH = 4.0  # the bicubic kernel's support, in input pixels, before antialiasing widens it
 
@@ -74,15 +75,9 @@ def imresize(img: np.ndarray, scale: float) -> np.ndarray:
     return out.astype(np.uint8)
 
 
-def crop_to_multiple(img: np.ndarray, multiple: int) -> np.ndarray:
-    """The top-left part of ``img`` whose height and width are multiples of ``multiple``."""
-    h, w = img.shape[:2]
-    return img[: h - h % multiple, : w - w % multiple]
-
-
 def bicubic_downsample(hr: np.ndarray, scale: int) -> np.ndarray:
     """The EDSR/DIV2K LR image: ``hr`` cropped to a multiple of ``scale``, then MATLAB ``imresize(., 1/scale)``."""
-    hr = crop_to_multiple(hr, scale)
+    hr = mod_crop(hr, scale)
     h, w = hr.shape[:2]
     if h == 0 or w == 0:
         raise ValueError(f'image smaller than the scale {scale}')

@@ -18,6 +18,7 @@ they are and everything else is written beside it.
 from __future__ import annotations
 
 import json
+import math
 import multiprocessing
 import os
 from collections.abc import Callable, Sequence
@@ -26,11 +27,12 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from basicsr.data.transforms import mod_crop
 from tqdm import tqdm
 
 from alkdsr.data.lmdb_pack import check_key, read_keys, remove_stale_temporaries, write_lmdb
-from alkdsr.data.matlab_resize import bicubic_downsample, crop_to_multiple
-from alkdsr.data.subimages import SubimageGrid, lcm, subimage_name
+from alkdsr.data.matlab_resize import bicubic_downsample
+from alkdsr.data.subimages import SubimageGrid, subimage_name
 from alkdsr.utils.errors import AlkdsrError
 from alkdsr.utils.fileio import atomic_write_bytes
 from alkdsr.utils.img_util import ImageError, encode_png, list_images, png_shape, read_training_image, write_png
@@ -155,7 +157,7 @@ def resolve_subimage_align(out_dir: Path, grid: SubimageGrid, scales: tuple[int,
     Skipping existing sub-images is only sound when they were cut on the same grid: a different crop,
     step, threshold or alignment is an error (``--overwrite`` rewrites files but leaves extra old ones).
     """
-    align = lcm(list(scales))
+    align = math.lcm(*scales)
     settings_path = out_dir / SUBIMAGE_SETTINGS
     if not settings_path.exists():
         return align
@@ -310,7 +312,7 @@ def load_lmdb_value(job: tuple[str, Path, int, int]) -> tuple[str, bytes, tuple[
     data = path.read_bytes()
     h, w, c = png_shape(data)
     if multiple and (h % multiple or w % multiple):
-        img = crop_to_multiple(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED), multiple)
+        img = mod_crop(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED), multiple)
         data = encode_png(np.ascontiguousarray(img), compression)
         h, w, c = png_shape(data)
     return key, data, (h, w, c)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import reduce
 
 from alkdsr.utils.errors import AlkdsrError
 
@@ -34,7 +33,7 @@ class SubimageGrid:
             if bad:
                 raise AlkdsrError(
                     f'{name} {value} is not a multiple of scale {bad[0]}: HR and LR sub-images could not align '
-                    f'(use a multiple of {lcm(scales)} for scales {" ".join(map(str, scales))})'
+                    f'(use a multiple of {math.lcm(*scales)} for scales {" ".join(map(str, scales))})'
                 )
 
     def starts(self, length: int, align: int) -> list[int]:
@@ -55,10 +54,6 @@ class SubimageGrid:
         inside the image also lies inside the image cropped to a multiple of s, from which the LR image is made.
         """
         return [(y, x) for y in self.starts(height, align) for x in self.starts(width, align)]
-
-
-def lcm(values: list[int]) -> int:
-    return reduce(lambda a, b: a * b // math.gcd(a, b), values, 1)
 
 
 def subimage_name(name: str, index: int) -> str:

@@ -310,7 +310,7 @@ class ALKDSRModel(SRModel):
         if isinstance(net, ALKDNet):
             state = to_alkdsr_names(state)
             _check_arch(net, meta, load_path, strict, state)
-        state = _report_key_differences(net, state, strict)
+        self._print_different_keys_loading(net, state, strict)  # with strict=False, drops tensors of other sizes
         try:
             net.load_state_dict(state, strict=strict)
         except RuntimeError as e:
@@ -379,25 +379,3 @@ def _check_arch(net: ALKDNet, meta: dict | None, load_path, strict: bool, state:
     if strict:
         raise CheckpointError(mismatch_message(load_path, differences))
     get_root_logger().warning(mismatch_message(load_path, differences))
-
-
-def _report_key_differences(net: torch.nn.Module, state: dict, strict: bool) -> dict:
-    """BasicSR's key-difference warnings; with strict=False, drop tensors whose shapes differ."""
-    logger = get_root_logger()
-    current = net.state_dict()
-    if set(current) != set(state):
-        logger.warning('Current net - loaded net:')
-        for k in sorted(set(current) - set(state)):
-            logger.warning(f'  {k}')
-        logger.warning('Loaded net - current net:')
-        for k in sorted(set(state) - set(current)):
-            logger.warning(f'  {k}')
-    if strict:
-        return state
-    kept = {}
-    for k, v in state.items():
-        if k in current and current[k].shape != v.shape:
-            logger.warning(f'Size different, ignore [{k}]: crt_net: {current[k].shape}; load_net: {v.shape}')
-            continue
-        kept[k] = v
-    return kept

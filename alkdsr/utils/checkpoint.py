@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from alkdsr.archs.alkdnet_arch import ALKDNet
+from alkdsr.archs.presets import CONFIG_KEYS, SHAPE_KEYS
 from alkdsr.utils.errors import AlkdsrError
 from alkdsr.utils.fileio import atomic_path
 
@@ -106,29 +107,11 @@ def detect_config(state_dict: dict, meta: dict | None = None) -> dict:
     detected = ALKDNet.config_from_state_dict(state_dict)
     if meta:
         stored = {k: v for k, v in meta.items() if k in detected}
-        clash = [k for k in SHAPE_FIELDS if k in stored and stored[k] != detected[k]]
+        clash = [k for k in SHAPE_KEYS if k in stored and stored[k] != detected[k]]
         if clash:
             raise CheckpointError(f'stored config disagrees with the weights on {", ".join(clash)}')
         detected.update(stored)
     return detected
-
-
-# the constructor arguments a stored config fixes; of those, the ones the weights' shapes show
-CONFIG_FIELDS = (
-    'upscale',
-    'num_in_ch',
-    'num_out_ch',
-    'num_feat',
-    'num_block',
-    'num_replicas',
-    'refine_conv',
-    'kernel_size',
-    'fusion_kernel_size',
-    'residual',
-    'pixel_norm',
-    'esa_padding',
-)
-SHAPE_FIELDS = ('upscale', 'num_in_ch', 'num_feat', 'num_block', 'refine_conv', 'kernel_size', 'pixel_norm')
 
 
 def config_differences(config: dict, state: dict, meta: dict | None) -> list[str]:
@@ -138,13 +121,13 @@ def config_differences(config: dict, state: dict, meta: dict | None) -> list[str
     says nothing of the residual learning or ESA padding); [] for weights that are not an ALKDNet's.
     """
     if meta:
-        fields = CONFIG_FIELDS
+        fields = CONFIG_KEYS
     else:
         try:
             meta = ALKDNet.config_from_state_dict(state)
         except (ValueError, KeyError, IndexError):
             return []
-        fields = SHAPE_FIELDS
+        fields = SHAPE_KEYS
     return [f'{k} {meta[k]!r} vs {config[k]!r}' for k in fields if k in meta and k in config and meta[k] != config[k]]
 
 
