@@ -64,6 +64,11 @@ def bare_module(net: torch.nn.Module) -> torch.nn.Module:
 class ALKDSRModel(SRModel):
     """Single-image SR model for ALKDNet (any ``network_g`` works) with the switches above."""
 
+    @staticmethod
+    def check_options(opt: dict, train_opt: dict) -> None:
+        """Called by ``alkdsr.utils.option_checks`` before any work (see :func:`check_model_options`)."""
+        check_model_options(opt, train_opt)
+
     def __init__(self, opt):
         train_opt = opt.get('train') or {}
         is_train = opt['is_train']
@@ -319,7 +324,7 @@ class ALKDSRModel(SRModel):
 
 
 def check_model_options(opt: dict, train_opt: dict) -> None:
-    """ALKDSRModel's own options (``num_gpu``, ``amp``, ...); alkdsr.utils.option_checks calls it before any work."""
+    """ALKDSRModel's own options (``num_gpu``, ``amp``, ...); ``ALKDSRModel.check_options``, run before any work."""
     num_gpu = opt.get('num_gpu', 0)
     if num_gpu and not torch.cuda.is_available():
         raise AlkdsrError(f'num_gpu: {num_gpu} but no CUDA device is available; set num_gpu: auto (or 0) for the CPU')

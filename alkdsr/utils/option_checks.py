@@ -30,10 +30,9 @@ def check_options(opt: dict) -> None:
     model_type = opt.get('model_type')
     if model_type is not None and model_type not in MODEL_REGISTRY:
         raise OptionError(f'model_type: {model_type!r} is not a registered model (alkdsr: ALKDSRModel)')
-    if model_type == 'ALKDSRModel':
-        from alkdsr.models.alkdsr_model import check_model_options
-
-        check_model_options(opt, opt.get('train') or {} if opt.get('is_train') else {})
+    check_model = getattr(MODEL_REGISTRY.get(model_type), 'check_options', None) if model_type else None
+    if check_model is not None:  # a model with checks of its own options (ALKDSRModel's)
+        check_model(opt, opt.get('train') or {} if opt.get('is_train') else {})
     for key in NETWORK_KEYS:
         if opt.get(key) is not None:
             net = check_network(key, opt[key], opt.get('scale'))
