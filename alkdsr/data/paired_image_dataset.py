@@ -29,24 +29,27 @@ header check of every pair (the folder, pairing and LMDB-key checks always run).
 
 from __future__ import annotations
 
-import contextlib
 import re
 import threading
 from dataclasses import dataclass
 from os import path as osp
 
-import cv2
-import numpy as np
 from basicsr.data.paired_image_dataset import PairedImageDataset
 from basicsr.utils.registry import DATASET_REGISTRY
 
 from alkdsr.utils.errors import AlkdsrError
-from alkdsr.utils.img_util import PNG_SIGNATURE, header_problem, png_shape, quiet_opencv
+from alkdsr.utils.img_util import (
+    PNG_SIGNATURE,
+    UNREADABLE,
+    ImageError,
+    decode_bytes,
+    image_size,
+    png_dimensions,
+    quiet_opencv,
+)
 
 IMAGE_SIGNATURES = (PNG_SIGNATURE, b'\xff\xd8\xff', b'BM', b'II*\x00', b'MM\x00*', b'RIFF', b'GIF8')
 _META_SHAPE = re.compile(r'\((\d+),\s*(\d+)(?:,\s*\d+)?\)')
-_EXIF_TRANSPOSED = (5, 6, 7, 8)  # EXIF orientations that swap width and height
-UNREADABLE = 'not a readable image (corrupt, truncated or not an image)'
 
 
 class TrainingDataError(AlkdsrError):
@@ -216,31 +219,10 @@ def _check_sizes(opt: dict, paths: list[dict], gt: Source, lq: Source, gt_sizes:
 
 def file_size(opt: dict, path: str) -> tuple[int, int]:
     """(width, height) of an image file as OpenCV decodes it (EXIF-upright), from its header where possible."""
-    from PIL import Image
-
-    if not osp.isfile(path):
-        raise TrainingDataError(f'{dataset_label(opt)}: {path}: no such file')
-    if osp.getsize(path) == 0:
-        raise TrainingDataError(f'{dataset_label(opt)}: {path}: empty file (0 bytes)')
-    problem = header_problem(path)  # before any decoder: a decompression bomb is refused unread
-    if problem:
-        raise TrainingDataError(f'{dataset_label(opt)}: {path}: {problem}')
     try:
-        with Image.open(path) as im:
-            (width, height), fmt = im.size, im.format
-            if fmt == 'JPEG' and im.getexif().get(0x0112) in _EXIF_TRANSPOSED:
-                width, height = height, width
-        return width, height
-    except Exception:  # Pillow cannot read it: let OpenCV, which BasicSR reads with, decide
-        pass
-    with quiet_opencv():
-        try:
-            img = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_COLOR)
-        except (cv2.error, ValueError):
-            img = None
-    if img is None:
-        raise TrainingDataError(f'{dataset_label(opt)}: {path}: {UNREADABLE}')
-    return img.shape[1], img.shape[0]
+        return image_size(path)
+    except ImageError as e:
+        raise TrainingDataError(f'{dataset_label(opt)}: {e}') from None
 
 
 def lmdb_sizes(opt: dict, source: Source) -> dict[str, tuple[int, int]]:
@@ -295,11 +277,8 @@ def _read_meta_info(opt: dict, folder: str) -> dict[str, tuple[int, int] | None]
 
 def _png_size(head: bytes) -> tuple[int, int] | None:
     """(width, height) from a PNG's header, or None for other images."""
-    try:
-        height, width, _ = png_shape(head)
-    except (ValueError, KeyError):  # not a PNG, or a colour type PNG does not define
-        return None
-    return width, height
+    dimensions = png_dimensions(head)
+    return dimensions[::-1] if dimensions else None
 
 
 # ---------------------------------------------------------------- when an image fails to load
@@ -324,21 +303,13 @@ def describe_failure(dataset, index: int, error: BaseException) -> str | None:
             content = client.get(item, key)
         except Exception as e:  # any reader failure is this file's problem
             return f'{dataset_label(opt)}: {source.label(item)}: cannot read ({type(e).__name__}: {e})'
-        if _decode(content) is None:
+        if decode_bytes(content) is None:
             return f'{dataset_label(opt)}: {source.label(item)}: {UNREADABLE}'
     if not isinstance(error, (ValueError, AssertionError)):
         return None
     first = str(error).strip().splitlines()[0] if str(error).strip() else ''
     gt_label = sources['gt'].label(pair['gt_path'])
     return f'{dataset_label(opt)}: {gt_label} (and its LR partner): {type(error).__name__}: {first}'
-
-
-def _decode(content) -> np.ndarray | None:
-    if content is None:
-        return None
-    with quiet_opencv(), contextlib.suppress(cv2.error, ValueError, TypeError):
-        return cv2.imdecode(np.frombuffer(content, np.uint8), cv2.IMREAD_COLOR)
-    return None
 
 
 @DATASET_REGISTRY.register()

@@ -35,7 +35,16 @@ from alkdsr.data.matlab_resize import bicubic_downsample
 from alkdsr.data.subimages import SubimageGrid, subimage_name
 from alkdsr.utils.errors import AlkdsrError
 from alkdsr.utils.fileio import atomic_write_bytes
-from alkdsr.utils.img_util import ImageError, encode_png, list_images, png_shape, read_training_image, write_png
+from alkdsr.utils.img_util import (
+    ImageError,
+    decode_png,
+    encode_png,
+    list_images,
+    png_dimensions,
+    png_shape,
+    read_training_image,
+    write_png,
+)
 
 SUBIMAGE_SETTINGS = 'subimages.json'
 
@@ -270,15 +279,11 @@ def _subimage_paths(out: Path, name: str, boxes, scales) -> list[Path]:
 def _shape_of_png(path: Path) -> tuple[int, int] | None:
     """(height, width) from a PNG's header; None when it is not a PNG we can read that way."""
     with open(path, 'rb') as f:
-        try:
-            h, w, _ = png_shape(f.read(32))
-        except (ValueError, KeyError):
-            return None
-    return h, w
+        return png_dimensions(f.read(32))
 
 
 def _read_png(path: Path) -> np.ndarray:
-    img = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    img = decode_png(path.read_bytes())
     if img is None:
         raise ImageError(f'{path}: existing output is unreadable; delete it or use --overwrite')
     return img
@@ -312,7 +317,7 @@ def load_lmdb_value(job: tuple[str, Path, int, int]) -> tuple[str, bytes, tuple[
     data = path.read_bytes()
     h, w, c = png_shape(data)
     if multiple and (h % multiple or w % multiple):
-        img = mod_crop(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED), multiple)
+        img = mod_crop(decode_png(data), multiple)
         data = encode_png(np.ascontiguousarray(img), compression)
         h, w, c = png_shape(data)
     return key, data, (h, w, c)

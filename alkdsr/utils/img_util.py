@@ -52,6 +52,8 @@ FORMATS = {
 IMAGE_EXTENSIONS = tuple(FORMATS)  # the files a folder of images is read for (upscale, prepare, benchmark)
 PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
 _PNG_CHANNELS = {0: 1, 2: 3, 3: 3, 4: 2, 6: 4}  # IHDR colour type -> channels once decoded
+_EXIF_TRANSPOSED = (5, 6, 7, 8)  # EXIF orientations that swap width and height
+UNREADABLE = 'not a readable image (corrupt, truncated or not an image)'
 SIXTEEN_BIT_FORMATS = ('PNG', 'TIFF')  # the others hold 8 bits per channel only
 ALPHA_FORMATS = ('PNG', 'WEBP', 'BMP', 'TIFF')  # JPEG has no alpha channel
 ICC_FORMATS = ('PNG', 'JPEG', 'WEBP', 'TIFF')
@@ -389,8 +391,32 @@ def _decode_with_opencv(path: Path, flags: int) -> np.ndarray:
         except cv2.error:
             img = None
     if img is None or img.size == 0:
-        raise ImageError(f'{path}: not a readable image (corrupt, truncated or an unsupported format)')
+        raise ImageError(f'{path}: {UNREADABLE}')
     return img
+
+
+def decode_bytes(content: bytes | None) -> np.ndarray | None:
+    """uint8 BGR from encoded bytes, as BasicSR's ``imfrombytes`` decodes them; None if they are not an image."""
+    if content is None:
+        return None
+    with quiet_opencv(), contextlib.suppress(cv2.error, ValueError, TypeError):
+        return cv2.imdecode(np.frombuffer(content, np.uint8), cv2.IMREAD_COLOR)
+    return None
+
+
+def image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """(width, height) of an image file as OpenCV decodes it (EXIF-upright), from its header where possible."""
+    path = Path(path)
+    _check_file(path)
+    try:
+        with Image.open(path) as im:
+            (width, height), fmt = im.size, im.format
+            if fmt == 'JPEG' and im.getexif().get(0x0112) in _EXIF_TRANSPOSED:
+                width, height = height, width
+        return width, height
+    except Exception:  # Pillow cannot read it: let OpenCV, which BasicSR reads with, decide
+        img = _decode_with_opencv(path, cv2.IMREAD_COLOR)
+    return img.shape[1], img.shape[0]
 
 
 def read_bgr(path: str | os.PathLike) -> np.ndarray:
@@ -463,3 +489,17 @@ def png_shape(data: bytes) -> tuple[int, int, int]:
         raise ValueError('not a PNG')
     width, height = struct.unpack('>II', data[16:24])
     return height, width, _PNG_CHANNELS[data[25]]
+
+
+def png_dimensions(data: bytes) -> tuple[int, int] | None:
+    """(height, width) of PNG bytes from the IHDR chunk; None for other images or a damaged header."""
+    try:
+        height, width, _ = png_shape(data)
+    except (ValueError, KeyError):  # not a PNG, or a colour type PNG does not define
+        return None
+    return height, width
+
+
+def decode_png(data: bytes) -> np.ndarray | None:
+    """The pixels of PNG bytes as stored (grey or BGR, what :func:`encode_png` wrote); None if they do not decode."""
+    return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
