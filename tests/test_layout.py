@@ -1,0 +1,58 @@
+"""The package's shape: what ``import alkdsr`` registers, what it leaves of BasicSR, what sits at its top."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / 'alkdsr'
+
+
+def _in_fresh_interpreter(script: str) -> dict:
+    proc = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout.splitlines()[-1])
+
+
+def test_import_alkdsr_alone_registers_its_architectures_model_and_dataset():
+    found = _in_fresh_interpreter(
+        'import json, alkdsr\n'
+        'from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, MODEL_REGISTRY\n'
+        "print(json.dumps({'arch': [n for n in ('ALKDNet', 'ALKDN', 'BSRN') if n in ARCH_REGISTRY],\n"
+        "                  'model': 'ALKDSRModel' in MODEL_REGISTRY,\n"
+        "                  'dataset': 'ALKDSRPairedImageDataset' in DATASET_REGISTRY}))\n"
+    )
+    assert found == {'arch': ['ALKDNet', 'ALKDN', 'BSRN'], 'model': True, 'dataset': True}
+
+
+def test_basicsr_paired_image_dataset_keeps_its_own_behaviour_after_the_run_time_fixes():
+    """Only alkdsr.utils.compat changes BasicSR, and never its PairedImageDataset or its folder listing."""
+    found = _in_fresh_interpreter(
+        'import json, alkdsr, alkdsr.pipeline\n'
+        'from alkdsr.utils import compat\n'
+        'compat.install()\n'
+        'import basicsr.data.paired_image_dataset as m\n'
+        'from basicsr.data.data_util import paired_paths_from_folder\n'
+        'print(json.dumps([f.__module__ for f in (m.PairedImageDataset.__init__, m.PairedImageDataset.__getitem__,\n'
+        '                                         m.paired_paths_from_folder, m.imfrombytes)]\n'
+        '                 + [m.paired_paths_from_folder is paired_paths_from_folder]))\n'
+    )
+    own = ['basicsr.data.paired_image_dataset'] * 2 + ['basicsr.data.data_util', 'basicsr.utils.img_util']
+    assert found == [*own, True]
+
+
+def test_at_most_five_modules_at_the_top_and_none_hides_an_installed_one():
+    """``python alkdsr/train.py`` puts alkdsr/ first on sys.path: no name there may hide a package (as in BasicSR)."""
+    modules = sorted(p.name for p in PACKAGE.glob('*.py'))
+    assert len(modules) <= 5 and {'__init__.py', 'train.py', 'test.py', 'version.py'} <= set(modules)
+    names = [p.stem for p in PACKAGE.glob('*.py') if p.stem not in ('__init__', 'test')]  # test: as basicsr/test.py
+    names += [p.name for p in PACKAGE.iterdir() if (p / '__init__.py').is_file()]
+    script = (
+        'import importlib.util, json, sys\n'
+        f'sys.path = [p for p in sys.path if p not in ("", {str(ROOT)!r}, {str(PACKAGE)!r})]\n'
+        f'print(json.dumps([n for n in {names!r} if importlib.util.find_spec(n) is not None]))\n'
+    )
+    assert _in_fresh_interpreter(script) == []
