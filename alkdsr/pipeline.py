@@ -17,7 +17,9 @@ and exits with status 143.
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import io
 import logging
 import multiprocessing
 import os
@@ -34,12 +36,17 @@ def parse_and_check(root_path: str, is_train: bool) -> dict:
     """The options as BasicSR's ``parse_options`` makes them from the command line, checked."""
     from basicsr.utils.options import parse_options
 
+    argv = sys.argv
+    sys.argv = _without_launcher(argv)  # no process group yet: BasicSR's own parse starts it
     try:
-        opt, _ = parse_options(root_path, is_train=is_train)
+        with contextlib.redirect_stdout(io.StringIO()):  # 'Disable distributed.', printed by BasicSR's parse
+            opt, _ = parse_options(root_path, is_train=is_train)
     except KeyError as e:
         if not _raised_in(e, 'basicsr/utils/options.py'):
             raise  # not a missing option (an environment variable a launcher should set, say)
         raise AlkdsrError(f'the option file lacks the option {e} (see options/ for complete files)') from None
+    finally:
+        sys.argv = argv
     check_options(opt)
     check_datasets(opt)
     return opt
@@ -60,6 +67,19 @@ def check_datasets(opt: dict) -> None:
         kind = dataset_opt.get('type') if isinstance(dataset_opt, dict) else None
         if kind in DATASET_REGISTRY and issubclass(DATASET_REGISTRY.get(kind), ALKDSRPairedImageDataset):
             DATASET_REGISTRY.get(kind)(dataset_opt)
+
+
+def _without_launcher(argv: list[str]) -> list[str]:
+    """``argv`` without ``--launcher X``: the options as one process reads them."""
+    kept, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == '--launcher':
+            skip = True
+        elif not arg.startswith('--launcher='):
+            kept.append(arg)
+    return kept
 
 
 def _raised_in(error: BaseException, file_suffix: str) -> bool:

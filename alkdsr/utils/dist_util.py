@@ -37,13 +37,7 @@ def choose_backend(requested: str | None) -> str:
 
 
 def init_dist(launcher: str, backend: str | None = None, **kwargs) -> None:
-    """Drop-in replacement for ``basicsr.utils.dist_util.init_dist`` (same arguments); once per process.
-
-    ``alkdsr.pipeline`` parses (and checks) the options before BasicSR's pipeline parses them again: the
-    second call finds the process group started by the first.
-    """
-    if dist.is_initialized():
-        return
+    """Drop-in replacement for ``basicsr.utils.dist_util.init_dist`` (same arguments)."""
     if mp.get_start_method(allow_none=True) is None:
         mp.set_start_method('spawn')
     backend = choose_backend(backend)
