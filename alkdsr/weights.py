@@ -19,6 +19,7 @@ import torch
 from .archs.alkdnet_arch import ALKDNet
 from .errors import AlkdsrError
 from .fileio import atomic_path
+from .zoo import resolve as resolve_weights
 
 PARAM_KEYS = ('params_ema', 'params', 'state_dict', 'model', 'net_g')
 ARCH_KEY = 'arch'
@@ -155,9 +156,12 @@ def mismatch_message(path, differences: list[str]) -> str:
 def load_model(path: str | os.PathLike, device: str | torch.device = 'cpu', **overrides) -> ALKDNet:
     """Build the network a checkpoint holds and load it (strict). Returns it in eval mode.
 
+    ``path`` is a checkpoint file or a registered weights name (``alkdnet-x4``, see
+    ``alkdsr weights list``), which is downloaded and verified once, then read from the cache.
     The returned module has ``.upscale`` and ``.config``; ``overrides`` (for example
     ``residual='abrl'``) replace recognised constructor arguments.
     """
+    path = resolve_weights(path)
     try:
         state, meta = read_checkpoint(path)
         config = {**detect_config(state, meta), **overrides}
