@@ -101,7 +101,8 @@ def test_other_architectures_keep_their_detection():
     from spandrel.architectures.Compact import Compact
     from spandrel.architectures.SPAN import SPAN
 
-    others = [('SPAN', SPAN(num_in_ch=3, num_out_ch=3, upscale=2, feature_channels=16)), ('Compact', Compact(num_conv=2))]
+    span = SPAN(num_in_ch=3, num_out_ch=3, upscale=2, feature_channels=16)
+    others = [('SPAN', span), ('Compact', Compact(num_conv=2))]
     for arch_id, net in others:
         state = net.state_dict()
         assert spandrel.ModelLoader().load_from_state_dict(state).architecture.id == arch_id
