@@ -1,7 +1,9 @@
 """torch.hub entry points: ALKDNet and BSRN, untrained or with the authors' weights.
 
-    net = torch.hub.load('<owner>/alkdsr', 'alkdnet', scale=4, pretrained=True)
+    net = torch.hub.load('/path/to/alkdsr', 'alkdnet', source='local', scale=4, pretrained=True)
     net = torch.hub.load('/path/to/alkdsr', 'bsrn', source='local', scale=2, pretrained='net_g_BSRN_x2.pth')
+
+(or the GitHub ``owner/repo`` of a clone in place of the path, without ``source='local'``).
 
 The networks take RGB tensors in [0, 1] of shape (N, 3, H, W) and return (N, 3, sH, sW).
 """

@@ -109,11 +109,16 @@ def test_other_architectures_keep_their_detection():
         assert not ALKDNetArch().detect(state) and not BSRNArch().detect(state)
 
 
-@requires_shared
-def test_install_is_idempotent_and_coexists_with_extra_arches():
+def test_install_twice_is_harmless():
+    before = spandrel.MAIN_REGISTRY.architectures('detection')
     assert install() == []
-    ids = [a.architecture.id for a in spandrel.MAIN_REGISTRY.architectures('detection')]
+    assert spandrel.MAIN_REGISTRY.architectures('detection') == before
+    ids = [a.architecture.id for a in before]
     assert ids.count('ALKDNet') == 1 and ids.count('BSRN') == 1
+
+
+@requires_shared
+def test_no_detection_conflict_with_spandrel_or_its_extra_arches():
     extra = pytest.importorskip('spandrel_extra_arches')
     extra.install(ignore_duplicates=True)
     assert spandrel.ModelLoader().load_from_file(official_weights(4)).architecture.id == 'ALKDNet'
@@ -121,6 +126,7 @@ def test_install_is_idempotent_and_coexists_with_extra_arches():
     # without alkdsr's architectures, no architecture of spandrel or its extras claims these files
     registry = spandrel.ArchRegistry()
     registry.add(*(a for a in spandrel.MAIN_REGISTRY if a.architecture.id not in ('ALKDNet', 'BSRN')))
+    assert 'SRFormer' in registry  # the extra architectures are there
     for weights in (official_weights(4), bsrn_weights(4)):
         with pytest.raises(spandrel.UnsupportedModelError):
             spandrel.ModelLoader(registry=registry).load_from_file(weights)
