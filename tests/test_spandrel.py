@@ -66,6 +66,15 @@ def test_size_requirements_are_what_esa_needs():
         assert torch.allclose(desc(x), desc.model(x).clamp(0, 1))
 
 
+@requires_shared
+def test_loading_as_comfyui_does():
+    """ComfyUI's "Load Upscale Model" reads the whole file (weights only) and hands it to spandrel."""
+    contents = torch.load(official_weights(2), map_location='cpu', weights_only=True)  # {'params': ...}
+    desc = spandrel.ModelLoader().load_from_state_dict(contents).eval()
+    assert isinstance(desc, spandrel.ImageModelDescriptor)
+    assert (desc.architecture.id, desc.scale) == ('ALKDNet', 2)
+
+
 @pytest.mark.parametrize('wrap', ['params', 'params_ema', 'module', 'safetensors'])
 def test_alkdsr_checkpoints_load_through_spandrel(tmp_path, wrap):
     torch.manual_seed(0)
