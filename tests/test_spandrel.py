@@ -44,14 +44,14 @@ def test_official_checkpoints_load_through_spandrel_and_match_golden(arch, weigh
 def test_half_and_bfloat16_support_as_declared(weights, golden):
     """The descriptor's precision flags hold: each precision runs and stays close to the float32 golden."""
     desc = spandrel.ModelLoader().load_from_file(weights(4))
-    lq = golden_input(f'{golden}_x4')[0][..., :24, :24]  # a real image patch, small: CPU half is slow
+    lq = golden_input(f'{golden}_x4')[0][..., :16, :16]  # a real image patch, small: CPU half is slow
     reference = desc(lq)
     for dtype, supported in [(torch.float16, desc.supports_half), (torch.bfloat16, desc.supports_bfloat16)]:
         assert supported
         out = desc.to(dtype)(lq.to(dtype)).float()
         assert out.isfinite().all(), dtype
         psnr = -10 * torch.log10(((out - reference) ** 2).mean())
-        assert psnr > 45, (dtype, psnr)  # measured on CPU: fp16 55-61 dB, bf16 52-55 dB (40x40 crops)
+        assert psnr > 45, (dtype, psnr)  # measured on CPU for this patch: fp16 71 dB, bf16 52-53 dB
 
 
 @requires_shared
