@@ -18,15 +18,19 @@ with ``alkdsr.load_model``).
 from __future__ import annotations
 
 import torch
-from spandrel import (
-    MAIN_REGISTRY,
-    Architecture,
-    ArchSupport,
-    ImageModelDescriptor,
-    ModelTiling,
-    SizeRequirements,
-    StateDict,
-)
+
+try:
+    from spandrel import (
+        MAIN_REGISTRY,
+        Architecture,
+        ArchSupport,
+        ImageModelDescriptor,
+        ModelTiling,
+        SizeRequirements,
+        StateDict,
+    )
+except ImportError as e:  # say which extra brings it
+    raise ImportError(f'alkdsr.integrations.spandrel needs spandrel: pip install "alkdsr[spandrel]" ({e})') from e
 
 from ..archs.alkdnet_arch import ALKDNet
 from ..archs.official_keys import to_alkdsr_names
