@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from conftest import ROOT, SHARED, bsrn_weights, official_weights, requires_shared
 
-import alkdsr
 from alkdsr.errors import AlkdsrError
 
 torch.set_grad_enabled(False)
@@ -66,9 +64,6 @@ def test_pretrained_path_of_another_network_is_refused():
 
 
 @requires_shared
-@pytest.mark.skipif(
-    not (Path(alkdsr.__file__).parent / 'zoo').exists(), reason='named weights (alkdsr.zoo) not merged yet'
-)
 def test_pretrained_true_fetches_named_weights(tmp_path, monkeypatch):
     mirror = tmp_path / 'mirror'
     mirror.mkdir()
