@@ -11,7 +11,7 @@ import sys
 
 
 def main() -> int:
-    from alkdsr.pipeline import run
+    from alkdsr.train import run  # the same checks as training, before BasicSR's test pipeline
 
     return run('test', prog='alkdsr-test')
 

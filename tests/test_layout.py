@@ -31,7 +31,7 @@ def test_import_alkdsr_alone_registers_its_architectures_model_and_dataset():
 def test_basicsr_paired_image_dataset_keeps_its_own_behaviour_after_the_run_time_fixes():
     """Only alkdsr.utils.compat changes BasicSR, and never its PairedImageDataset or its folder listing."""
     found = _in_fresh_interpreter(
-        'import json, alkdsr, alkdsr.pipeline\n'
+        'import json, alkdsr, alkdsr.train\n'
         'from alkdsr.utils import compat\n'
         'compat.install()\n'
         'import basicsr.data.paired_image_dataset as m\n'

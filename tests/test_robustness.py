@@ -310,7 +310,7 @@ def _dirs(pairs: Path) -> tuple[Path, Path]:
 
 def _train_in_process(tmp_path, monkeypatch, opt: dict) -> tuple[int, str]:
     """alkdsr/train.py's entry in this process, for mistakes found before BasicSR sets up logging."""
-    from alkdsr.pipeline import run
+    from alkdsr.train import run
 
     option_file = write_options(opt, tmp_path / 'opt.yml')
     monkeypatch.chdir(tmp_path)

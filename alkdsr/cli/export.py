@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from alkdsr.errors import AlkdsrError
 from alkdsr.inference.image import colour_tensor, load_upscaler
 from alkdsr.inference.onnx_util import (
     FP16_TOLERANCE,
@@ -27,7 +28,6 @@ from alkdsr.inference.onnx_util import (
     max_abs_diff,
     onnx_session,
 )
-from alkdsr.utils.errors import AlkdsrError
 from alkdsr.utils.img_util import read_image
 
 HELP = 'export a checkpoint to ONNX, optionally verified against PyTorch'
@@ -37,7 +37,9 @@ REAL_CROPS = ((48, 64), (37, 53))  # (height, width) taken from the centre of ea
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument('--weights', help='checkpoint (.pth or .safetensors) to export')
+    parser.add_argument(
+        '--weights', required=True, metavar='FILE|NAME', help='checkpoint (.pth or .safetensors) or registered name'
+    )
     parser.add_argument('-o', '--output', required=True, help='the .onnx file to write')
     parser.add_argument('--opset', type=int, default=MIN_OPSET, help=f'ONNX opset (>= {MIN_OPSET}; {MIN_OPSET})')
     parser.add_argument('--fp16', action='store_true', help='float16 weights, input and output')

@@ -12,10 +12,10 @@ import importlib
 import sys
 
 from alkdsr import __version__
+from alkdsr.errors import AlkdsrError
 from alkdsr.utils.devices import tune_malloc
-from alkdsr.utils.errors import AlkdsrError
 
-COMMANDS = ('prepare', 'benchmark', 'profile', 'upscale', 'export', 'compare')
+COMMANDS = ('upscale', 'weights', 'prepare', 'benchmark', 'profile', 'export', 'compare')
 
 
 def build_parser() -> argparse.ArgumentParser:

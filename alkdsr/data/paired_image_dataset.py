@@ -37,7 +37,7 @@ from os import path as osp
 from basicsr.data.paired_image_dataset import PairedImageDataset
 from basicsr.utils.registry import DATASET_REGISTRY
 
-from alkdsr.utils.errors import AlkdsrError
+from alkdsr.errors import AlkdsrError
 from alkdsr.utils.img_util import (
     PNG_SIGNATURE,
     UNREADABLE,

@@ -33,7 +33,7 @@ from tqdm import tqdm
 from alkdsr.data.lmdb_pack import check_key, read_keys, remove_stale_temporaries, write_lmdb
 from alkdsr.data.matlab_resize import bicubic_downsample
 from alkdsr.data.subimages import SubimageGrid, subimage_name
-from alkdsr.utils.errors import AlkdsrError
+from alkdsr.errors import AlkdsrError
 from alkdsr.utils.fileio import atomic_write_bytes
 from alkdsr.utils.img_util import (
     ImageError,

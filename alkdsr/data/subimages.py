@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from alkdsr.utils.errors import AlkdsrError
+from alkdsr.errors import AlkdsrError
 
 
 @dataclass(frozen=True)

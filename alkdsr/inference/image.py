@@ -18,18 +18,16 @@ import torch
 from PIL import Image
 from torch import nn
 
+from alkdsr.errors import AlkdsrError
 from alkdsr.inference.tiling import upscale_tensor
 from alkdsr.utils.checkpoint import load_model
-from alkdsr.utils.errors import AlkdsrError
 from alkdsr.utils.img_util import check_pixels
 
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 
 
-def load_upscaler(weights: str | os.PathLike | None = None, device: str | torch.device = 'cpu') -> nn.Module:
-    """The eval-mode network of a checkpoint, recognised from its contents."""
-    if weights is None:
-        raise AlkdsrError('no --weights given and no default weights installed')
+def load_upscaler(weights: str | os.PathLike, device: str | torch.device = 'cpu') -> nn.Module:
+    """The eval-mode network of a checkpoint file or registered weights name, recognised from its contents."""
     return load_model(weights, device)
 
 

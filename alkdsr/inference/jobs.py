@@ -19,8 +19,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from alkdsr.errors import AlkdsrError
 from alkdsr.inference.image import upscale_images
-from alkdsr.utils.errors import AlkdsrError
 from alkdsr.utils.img_util import FORMATS, ImageData, format_of, read_image, write_image
 
 

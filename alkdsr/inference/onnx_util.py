@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from alkdsr.utils.errors import AlkdsrError
+from alkdsr.errors import AlkdsrError
 from alkdsr.utils.fileio import atomic_path
 
 MIN_OPSET = 17

@@ -23,8 +23,8 @@ from basicsr.utils import img2tensor, tensor2img
 from torch import nn
 
 from alkdsr.data.matlab_resize import bicubic_downsample
+from alkdsr.errors import AlkdsrError
 from alkdsr.inference.tiling import upscale_tensor
-from alkdsr.utils.errors import AlkdsrError
 from alkdsr.utils.img_util import IMAGE_EXTENSIONS, ImageError, list_images, read_bgr, write_png
 
 HR_FOLDER = 'HR'

@@ -15,8 +15,8 @@ import numpy as np
 from basicsr.metrics import calculate_psnr, calculate_ssim
 
 from alkdsr.data import matlab_resize
+from alkdsr.errors import AlkdsrError
 from alkdsr.inference.image import upscale_image
-from alkdsr.utils.errors import AlkdsrError
 from alkdsr.utils.fileio import atomic_path
 
 

@@ -35,11 +35,12 @@ from torch.nn.parallel import DataParallel, DistributedDataParallel
 
 from alkdsr.archs.alkdnet_arch import ALKDNet
 from alkdsr.archs.official_keys import to_alkdsr_names
+from alkdsr.errors import AlkdsrError
 from alkdsr.utils import stopping
 from alkdsr.utils.checkpoint import CheckpointError, arch_config, config_differences, mismatch_message, read_checkpoint
 from alkdsr.utils.dist_util import ddp_device_ids
-from alkdsr.utils.errors import AlkdsrError
 from alkdsr.utils.training_state import atomic_torch_save
+from alkdsr.zoo import resolve as resolve_weights
 
 AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
 NAN_POLICIES = ('stop', 'skip')
@@ -307,9 +308,14 @@ class ALKDSRModel(SRModel):
         self.start_iter = resume_state['iter']
 
     def load_network(self, net, load_path, strict=True, param_key='params'):
-        """Load weights through alkdsr.utils.checkpoint (weights_only; official names translated)."""
+        """Load weights through alkdsr.utils.checkpoint (weights_only; official names translated).
+
+        ``load_path`` may be a registered weights name (``path: pretrain_network_g: alkdnet-x4``): its cached
+        file is read (``alkdsr.utils.option_checks`` fetched and verified it before any work).
+        """
         logger = get_root_logger()
         net = self.get_bare_model(net)
+        load_path = str(resolve_weights(load_path))
         state, meta, param_key = _read_params(load_path, param_key)
         logger.info(f'Loading {net.__class__.__name__} model from {load_path}, with param key: [{param_key}].')
         if isinstance(net, ALKDNet):

@@ -1,1 +1,1 @@
-"""Helpers every part of alkdsr uses: errors, atomic files, images, checkpoints, options, devices, training runs."""
+"""Helpers every part of alkdsr uses: atomic files, images, checkpoints, options, devices, training runs."""

@@ -27,8 +27,8 @@ import importlib
 import sys
 from os import path as osp
 
+from alkdsr.errors import AlkdsrError
 from alkdsr.utils import stopping
-from alkdsr.utils.errors import AlkdsrError
 
 _ALIAS = 'torchvision.transforms.functional_tensor'
 

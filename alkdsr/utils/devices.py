@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from alkdsr.utils.errors import AlkdsrError
+from alkdsr.errors import AlkdsrError
 
 DEVICE_CHOICES = ('auto', 'cpu', 'cuda')
 

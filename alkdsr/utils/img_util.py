@@ -34,7 +34,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from alkdsr.utils.errors import AlkdsrError
+from alkdsr.errors import AlkdsrError
 from alkdsr.utils.fileio import atomic_path, atomic_write_bytes
 
 # suffix -> Pillow format name; the formats alkdsr reads and writes
