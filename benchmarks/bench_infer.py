@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import alkdsr  # noqa: E402
 from alkdsr.archs import ALKDNet  # noqa: E402
+from alkdsr.utils.devices import tune_malloc  # noqa: E402
 from benchmarks.fast_paths import optimize  # noqa: E402
 
 
@@ -159,7 +160,7 @@ def cpu_worker(args) -> dict:
     """One CPU path in this process (started by run_cpu)."""
     opts = CPU_PATHS[args.worker]
     if opts.get('malloc'):
-        alkdsr.utils.devices.tune_malloc()
+        tune_malloc()
     torch.set_num_threads(args.threads)
     net = make_net(args.scale, args.weights)
     x = test_image(args.lr_h, args.lr_w)
