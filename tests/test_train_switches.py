@@ -24,6 +24,9 @@ from train_utils import (
 )
 
 import alkdsr
+from alkdsr.errors import AlkdsrError
+from alkdsr.kernels import alkconv_triton
+from alkdsr.models.alkdsr_model import check_model_options
 from alkdsr.weights import read_checkpoint
 
 ADAM = {'type': 'Adam', 'lr': 1e-3, 'betas': [0.9, 0.999]}
@@ -51,6 +54,8 @@ SWITCHES = {
         None,
     ),
 }
+if alkconv_triton.available():  # on the CPU it is refused (test_fused_alkconv_needs_cuda_and_triton)
+    SWITCHES['fused_alkconv'] = ({'fused_alkconv': True}, 'fused_alkconv: ALKConv branches and norm as one Triton')
 # reduced precision changes the first loss by rounding only; on CUDA float32 convs use TF32
 LOW_PRECISION_RTOL = 2e-2
 FP32_RTOL = 2e-3 if CUDA else 1e-4
@@ -126,3 +131,14 @@ def test_cuda_prefetch(pairs, plain_losses, tmp_path):
     assert 'Use cuda prefetch dataloader' in log
     assert _losses(log)[0] == pytest.approx(plain_losses[0], rel=FP32_RTOL)
     read_checkpoint(checkpoints(tmp_path, 'prefetch')['net_g_2'])
+
+
+@pytest.mark.skipif(alkconv_triton.available(), reason='checks the refusal where CUDA or Triton is missing')
+def test_fused_alkconv_needs_cuda_and_triton():
+    with pytest.raises(AlkdsrError) as caught:
+        check_model_options({'num_gpu': 0}, {'fused_alkconv': True})
+    message = str(caught.value)
+    assert message.startswith('train: fused_alkconv needs a CUDA device and Triton (') and '\n' not in message
+    check_model_options({'num_gpu': 0}, {'fused_alkconv': False})
+    with pytest.raises(AlkdsrError, match='fused_alkconv must be true or false'):
+        check_model_options({'num_gpu': 0}, {'fused_alkconv': 'yes'})

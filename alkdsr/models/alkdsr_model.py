@@ -8,6 +8,8 @@ Beside BasicSR's options it reads, under ``train:``
 - ``compile``: ``false``, ``true`` or a dict of ``torch.compile`` arguments: compiles the
   training forward pass only; saving, EMA and validation use the plain module.
 - ``channels_last``: ``false``/``true``: NHWC memory format for the network and its inputs.
+- ``fused_alkconv``: ``false``/``true``: every ALKConv after its pointwise conv runs as one Triton
+  kernel, forward and backward (``alkdsr.kernels.alkconv_triton``); CUDA with Triton only.
 - ``nan_policy``: ``stop`` (default) or ``skip``: what a non-finite loss does.
 
 On SIGTERM (see ``alkdsr.stopping``) it saves the last finished iteration at the start of the
@@ -38,6 +40,8 @@ from ..archs.alkdnet_arch import ALKDNet
 from ..archs.official_keys import to_alkdsr_names
 from ..dist import ddp_device_ids
 from ..errors import AlkdsrError
+from ..fast import use_fused_kernels
+from ..kernels import alkconv_triton
 from ..weights import CheckpointError, arch_config, config_differences, mismatch_message, read_checkpoint
 from .state_io import atomic_torch_save
 
@@ -97,6 +101,9 @@ class ALKDSRModel(SRModel):
             self.train_net = torch.compile(self.net_g, **kwargs)
         if self.channels_last:
             logger.info('channels_last: network and inputs in NHWC memory format.')
+        if train_opt.get('fused_alkconv', False):
+            use_fused_kernels(self.get_bare_model(self.net_g))
+            logger.info('fused_alkconv: ALKConv branches and norm as one Triton kernel, forward and backward.')
         if self.nan_policy == 'skip':
             logger.info('nan_policy: skip - optimizer steps with a non-finite loss are skipped.')
 
@@ -332,6 +339,12 @@ def check_model_options(opt: dict, train_opt: dict) -> None:
         raise AlkdsrError('train: compile must be true, false or a dict of torch.compile arguments')
     if not isinstance(train_opt.get('channels_last', False), bool):
         raise AlkdsrError(f'train: channels_last must be true or false (got {train_opt["channels_last"]!r})')
+    fused = train_opt.get('fused_alkconv', False)
+    if not isinstance(fused, bool):
+        raise AlkdsrError(f'train: fused_alkconv must be true or false (got {fused!r})')
+    if fused and not (num_gpu and alkconv_triton.available()):
+        missing = 'Triton is not installed' if alkconv_triton.triton is None else 'no CUDA device is used'
+        raise AlkdsrError(f'train: fused_alkconv needs a CUDA device and Triton ({missing}); set it to false')
 
 
 def _cpu_state_dict(net: torch.nn.Module) -> dict:
