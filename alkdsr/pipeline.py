@@ -104,9 +104,12 @@ def check_paired_datasets(opt: dict) -> None:
     """
     from basicsr.data.paired_image_dataset import PairedImageDataset
 
+    from .data.device_pairs import DevicePairedImageDataset
+
+    classes = {'PairedImageDataset': PairedImageDataset, 'DevicePairedImageDataset': DevicePairedImageDataset}
     for dataset_opt in (opt.get('datasets') or {}).values():
-        if isinstance(dataset_opt, dict) and dataset_opt.get('type') == 'PairedImageDataset':
-            PairedImageDataset(dataset_opt)
+        if isinstance(dataset_opt, dict) and dataset_opt.get('type') in classes:
+            classes[dataset_opt['type']](dataset_opt)  # DevicePairedImageDataset keeps what it decoded
             _prechecked.add(json.dumps(dataset_opt, sort_keys=True, default=str))
 
 

@@ -133,6 +133,16 @@ def test_cuda_prefetch(pairs, plain_losses, tmp_path):
     read_checkpoint(checkpoints(tmp_path, 'prefetch')['net_g_2'])
 
 
+def test_device_resident_pairs_train_on_the_same_patches(pairs, plain_losses, tmp_path):
+    """DevicePairedImageDataset draws BasicSR's decisions: the same seed gives the plain run's losses."""
+    opt = _options(pairs, 'device_pairs')
+    opt['datasets']['train']['type'] = 'DevicePairedImageDataset'
+    losses = _losses(_train(tmp_path, opt))
+    assert len(losses) == len(plain_losses) == 2
+    assert losses == pytest.approx(plain_losses, rel=FP32_RTOL)
+    read_checkpoint(checkpoints(tmp_path, 'device_pairs')['net_g_2'])
+
+
 @pytest.mark.skipif(alkconv_triton.available(), reason='checks the refusal where CUDA or Triton is missing')
 def test_fused_alkconv_needs_cuda_and_triton():
     with pytest.raises(AlkdsrError) as caught:

@@ -12,6 +12,10 @@ Beside BasicSR's options it reads, under ``train:``
   kernel, forward and backward (``alkdsr.kernels.alkconv_triton``); CUDA with Triton only.
 - ``nan_policy``: ``stop`` (default) or ``skip``: what a non-finite loss does.
 
+With ``datasets: train: type: DevicePairedImageDataset`` the training batches are crop and flip
+decisions; the model gathers the patches from the images it keeps on the device
+(``alkdsr.data.device_pairs``).
+
 On SIGTERM (see ``alkdsr.stopping``) it saves the last finished iteration at the start of the
 next one and stops training with ``TrainingStopped``.
 
@@ -38,6 +42,7 @@ from torch.nn.parallel import DataParallel, DistributedDataParallel
 from .. import stopping
 from ..archs.alkdnet_arch import ALKDNet
 from ..archs.official_keys import to_alkdsr_names
+from ..data.device_pairs import DevicePairs
 from ..dist import ddp_device_ids
 from ..errors import AlkdsrError
 from ..fast import use_fused_kernels
@@ -77,6 +82,7 @@ class ALKDSRModel(SRModel):
         self.last_saved_iter = None
         self.start_iter = 0
         self.stop_agreed = False
+        self.device_pairs = None  # the training images, on the device, for DevicePairedImageDataset
         check_model_options(opt, train_opt if is_train else {})
         super().__init__(opt)
 
@@ -175,6 +181,11 @@ class ALKDSRModel(SRModel):
         raise stopping.TrainingStopped(message, finished_iter)
 
     def feed_data(self, data):
+        if DevicePairs.is_decisions(data):  # datasets: train: type: DevicePairedImageDataset
+            if self.device_pairs is None:
+                train_set = self.opt['datasets']['train']
+                self.device_pairs = DevicePairs.from_options(train_set, self.opt['scale'], self.device)
+            data = self.device_pairs.batch(data)
         super().feed_data(data)
         if self.channels_last:
             self.lq = self.lq.contiguous(memory_format=torch.channels_last)
