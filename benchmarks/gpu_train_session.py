@@ -186,13 +186,17 @@ class Session:
             self.summary['data_speed'] = rows
             self.summary['fastest_loader'] = max(rows, key=lambda r: r['patches_per_s'])['loader']
 
+    def loader(self) -> str:
+        return self.args.fastest_loader or self.summary.get('fastest_loader', 'PairedImageDataset')
+
     def profile(self) -> None:
         if not self.wait_for_data():
             return
-        configs = {'reference': (REFERENCE, 'PairedImageDataset'),
-                   'fastest': (self.fastest(), self.summary.get('fastest_loader', 'PairedImageDataset'))}  # fmt: skip
+        configs = {'reference': (REFERENCE, 'PairedImageDataset'), 'fastest': (self.fastest(), self.loader())}
         self.summary['profile'] = {}
         for label, (config, loader) in configs.items():
+            if label == 'fastest' and configs['fastest'] == configs['reference']:
+                break
             folder = self.results / f'profile_{label}'
             cmd = self.python(BENCH / 'profile_train_step.py', '--config', config, '--loader', loader, '--gt',
                               self.train291 / 'HR_sub', '--lq', self.train291 / 'LR_bicubic_sub' / 'X4',
@@ -211,7 +215,7 @@ class Session:
         config = self.fastest()
         off = {v: v.replace('=true', '=false').replace('=bf16', '=~') for v in SWITCHES.values()}
         entries = [v if k in config else off[v] for k, v in SWITCHES.items()]
-        return [*entries, f'datasets:train:type={self.summary.get("fastest_loader", "PairedImageDataset")}']
+        return [*entries, f'datasets:train:type={self.loader()}']
 
     def train(self, name: str, iters: int, entries: list[str], val_freq: int) -> Path | None:
         """One run of the x4 recipe (cwd: the work folder); returns its log."""
@@ -321,6 +325,11 @@ def main(argv=None) -> int:
     p.add_argument('--device', choices=['cuda', 'cpu'], default='cuda')
     p.add_argument('--curve-iters', type=int, default=2000)
     p.add_argument('--fastest', help='bench_train configuration to use without a speed stage in this run')
+    p.add_argument(
+        '--fastest-loader',
+        choices=['PairedImageDataset', 'DevicePairedImageDataset'],
+        help="the fastest path's loader, whatever the data stage measured",
+    )
     p.add_argument('--fastest-its', type=float, default=8.0, help='its it/s, to size the x4 run (with --fastest)')
     p.add_argument('--reserve', type=float, default=90, help='seconds kept for benchmark and export')
     p.add_argument('--quick', action='store_true', help='CPU smoke run: tiny sizes and iterations')
