@@ -16,6 +16,7 @@ from alkdsr.kernels import alkconv_triton
 NAMES = ('y', 'wv', 'bv', 'wh', 'bh', 'ws', 'bs', 'norm_weight', 'norm_bias')
 
 
+@torch.enable_grad()  # other test modules (test_fast.py) turn gradients off when imported
 def gradient_errors() -> dict[str, float]:
     """Max relative error of each input's gradient through the custom op against float64 autograd.
 
@@ -57,6 +58,7 @@ def test_triton_backward_matches_autograd_of_the_reference_branches_in_the_inter
     assert len(errors) == 9 and max(errors.values()) < 1e-4, errors
 
 
+@torch.enable_grad()
 def test_custom_ops_pass_opcheck():
     """Schema, fake tensors (torch.compile), the autograd registration and AOT dispatch of both ops."""
     torch.manual_seed(0)

@@ -209,10 +209,8 @@ def reference_preactivation_grads(grad, y, wv, bv, wh, bh, ws, bs, lnw, eps: flo
     gx = g * lnw.float()[:, None, None]
     d_sum = rstd * (gx - gx.mean(1, keepdim=True) - xhat * (gx * xhat).mean(1, keepdim=True))
     dims = (0, 2, 3)
-    return (
-        d_sum * _torch_gelu_grad(v), d_sum * _torch_gelu_grad(h), d_sum * _torch_gelu_grad(s),
-        (g * xhat).sum(dims), g.sum(dims),
-    )  # fmt: skip
+    maps = [(d_sum * _torch_gelu_grad(pre)).contiguous() for pre in (v, h, s)]  # NCHW, as the kernel writes
+    return (*maps, (g * xhat).sum(dims), g.sum(dims))
 
 
 def launch_triton(y, wv, bv, wh, bh, ws, bs, lnw, lnb, eps: float, block_w: int = 32) -> torch.Tensor:
@@ -288,7 +286,7 @@ def alkconv_branches_preactivation_grads(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Backward of ``alkconv_branches`` up to the depthwise convs: (dv, dh, ds, dlnw, dlnb), float32."""
     if _use_triton(y):
-        return launch_triton_backward(grad.contiguous(), y, wv, bv, wh, bh, ws, bs, lnw, eps)
+        return launch_triton_backward(grad, y, wv, bv, wh, bh, ws, bs, lnw, eps)
     return reference_preactivation_grads(grad, y, wv, bv, wh, bh, ws, bs, lnw, eps)
 
 
