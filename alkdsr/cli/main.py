@@ -15,7 +15,7 @@ from .. import __version__
 from .._compat import tune_malloc
 from ..errors import AlkdsrError
 
-COMMANDS = ('prepare', 'benchmark', 'profile', 'upscale', 'export', 'compare')
+COMMANDS = ('upscale', 'weights', 'prepare', 'benchmark', 'profile', 'export', 'compare')
 
 
 def _load(name: str):
