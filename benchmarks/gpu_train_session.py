@@ -9,19 +9,22 @@ carries ``.gpu`` and ``.whl``. Stages, in order (``--stages`` picks some):
 
 1. ``setup``: installs ``.whl`` into /tmp/site, unpacks the data to PNG, and starts
    ``alkdsr prepare`` (MATLAB-bicubic x4 LR, 192x192 sub-images, step 64) in the background;
-2. ``speed``: ``bench_train.py``, every configuration (compiled ones each in its own time box),
+2. ``tests``: the CUDA checks CI cannot run: the fused backward's gradients on CUDA (one
+   ALKConv against float64 autograd, a whole ALKDNet against eager, also under bf16 autocast)
+   and training with ``fused_alkconv`` and ``DevicePairedImageDataset``;
+3. ``speed``: ``bench_train.py``, every configuration (compiled ones each in its own time box),
    it/s, ratio to the float32 reference, peak memory;
-3. ``data``: ``bench_data.py``, patches/s of BasicSR's loader + CUDA prefetcher and of
+4. ``data``: ``bench_data.py``, patches/s of BasicSR's loader + CUDA prefetcher and of
    ``DevicePairedImageDataset``, against the 1,600 patches/s of 25 it/s;
-4. ``profile``: ``profile_train_step.py`` (data wait, forward, backward, optimizer; kernel
+5. ``profile``: ``profile_train_step.py`` (data wait, forward, backward, optimizer; kernel
    table and trace) for the reference and the fastest configuration, with real data;
-5. ``curves``: the same seed, ``--curve-iters`` (2,000) iterations of the x4 recipe
+6. ``curves``: the same seed, ``--curve-iters`` (2,000) iterations of the x4 recipe
    (``options/train_ALKDNet_x4_291_short.yml``) with the reference path and with the fastest
    (switches and loader); Set5 PSNR every 200 iterations, plotted with
    ``scripts/plot_validation.py``; the final PSNRs must agree within 0.05 dB;
-6. ``train``: x4 from scratch with the fastest path for the time left (a cosine schedule over
+7. ``train``: x4 from scratch with the fastest path for the time left (a cosine schedule over
    the iterations that fit, as ``pick_train_config.py`` computes);
-7. ``benchmark``: ``alkdsr benchmark`` on Set5/Set14, and the weights as safetensors.
+8. ``benchmark``: ``alkdsr benchmark`` on Set5/Set14, and the weights as safetensors.
 
 The device tool returns at most 8 files from $OUT, so everything lands in: ``session.log``,
 ``summary.json`` (every measured number), ``curves.png``, ``alkdnet_x4_alkdsr.safetensors`` and
@@ -44,7 +47,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / 'benchmarks'
 RECIPE = ROOT / 'options' / 'train_ALKDNet_x4_291_short.yml'
-STAGES = ('setup', 'speed', 'data', 'profile', 'curves', 'train', 'benchmark')
+STAGES = ('setup', 'tests', 'speed', 'data', 'profile', 'curves', 'train', 'benchmark')
 REFERENCE = 'fp32/tf32 (reference)'
 CURVE_TOLERANCE_DB = 0.05
 # the reference path's switches, all off (every key exists in RECIPE, as --force_yml needs)
@@ -139,6 +142,13 @@ class Session:
         self.log(f'prepare (background): {" ".join(map(str, cmd))}')
         self.prepare = subprocess.Popen(list(map(str, cmd)), stdout=open(self.results / 'prepare.log', 'w'),
                                         stderr=subprocess.STDOUT, env=self.env, cwd=ROOT)  # fmt: skip
+
+    def tests(self) -> None:
+        tests = ['tests/test_alkconv_backward.py', 'tests/test_train_switches.py']
+        chosen = 'cuda or opcheck or fused_alkconv or device_resident'
+        cmd = self.python('-m', 'pytest', '-q', '-p', 'no:cacheprovider', *tests, '-k', chosen)
+        self.summary['tests_passed'] = self.run('tests', cmd, 180)
+        self.log((self.results / 'tests.log').read_text(errors='replace').strip().splitlines()[-1])
 
     def speed(self) -> None:
         sys.path.insert(0, str(BENCH))
@@ -338,8 +348,9 @@ def main(argv=None) -> int:
         args.curve_iters = min(args.curve_iters, 4)
     session = Session(args)
     session.log(f'gpu_train_session: stages {" ".join(args.stages)}, budget {args.budget:.0f} s, out {args.out}')
-    steps = {'setup': session.setup, 'speed': session.speed, 'data': session.data_speed, 'profile': session.profile,
-             'curves': session.curves, 'train': session.train_x4, 'benchmark': session.benchmark}  # fmt: skip
+    steps = {'setup': session.setup, 'tests': session.tests, 'speed': session.speed, 'data': session.data_speed,
+             'profile': session.profile, 'curves': session.curves, 'train': session.train_x4,
+             'benchmark': session.benchmark}  # fmt: skip
     for stage in STAGES:
         if stage not in args.stages:
             continue
