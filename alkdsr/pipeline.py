@@ -109,6 +109,11 @@ def check_paired_datasets(opt: dict) -> None:
     classes = {'PairedImageDataset': PairedImageDataset, 'DevicePairedImageDataset': DevicePairedImageDataset}
     for dataset_opt in (opt.get('datasets') or {}).values():
         if isinstance(dataset_opt, dict) and dataset_opt.get('type') in classes:
+            if dataset_opt['type'] == 'DevicePairedImageDataset' and opt.get('model_type') != 'ALKDSRModel':
+                raise AlkdsrError(
+                    f'datasets: {dataset_opt.get("phase", "train")}: type DevicePairedImageDataset needs '
+                    f'model_type: ALKDSRModel (got {opt.get("model_type")!r})'
+                )
             classes[dataset_opt['type']](dataset_opt)  # DevicePairedImageDataset keeps what it decoded
             _prechecked.add(json.dumps(dataset_opt, sort_keys=True, default=str))
 

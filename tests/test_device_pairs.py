@@ -77,3 +77,11 @@ def test_unsupported_options_are_refused_in_one_line(folder):
         DevicePairedImageDataset({**options(folder), 'phase': 'val'})
     with pytest.raises(AlkdsrError, match='does not support color, mean'):
         DevicePairedImageDataset({**options(folder), 'color': 'y', 'mean': [0.5, 0.5, 0.5]})
+
+
+def test_other_models_are_refused_before_any_work(folder):
+    from alkdsr.pipeline import check_paired_datasets
+
+    opt = {'model_type': 'SRModel', 'datasets': {'train': {**options(folder), 'type': 'DevicePairedImageDataset'}}}
+    with pytest.raises(AlkdsrError, match='^datasets: train: type DevicePairedImageDataset needs model_type: ALKDSRM'):
+        check_paired_datasets(opt)
