@@ -275,7 +275,8 @@ class Session:
             self.summary['curves']['final_psnr_difference_db'] = difference
             self.summary['curves']['within_tolerance'] = difference <= CURVE_TOLERANCE_DB
             self.log(f'curves: final Set5 PSNR differs by {difference:.3f} dB (tolerance {CURVE_TOLERANCE_DB})')
-            labels = {'reference': f'reference ({REFERENCE})', 'fastest': f'fastest ({self.fastest()})'}
+            fastest = f'fastest ({self.fastest()}, {self.loader()})'
+            labels = {'reference': f'reference ({REFERENCE}, PairedImageDataset)', 'fastest': fastest}
             plot({labels[k]: v for k, v in curves.items()}, self.out / 'curves.png', 'psnr',
                  f'ALKDNet x4, Set5 PSNR, same seed, {iters} iterations')  # fmt: skip
 
