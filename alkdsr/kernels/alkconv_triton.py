@@ -12,12 +12,13 @@ custom op ``torch.ops.alkdsr.alkconv_branches`` so torch.compile and CUDA graphs
 one opaque node; on CPU the op computes the same function with PyTorch ops.
 
 Backward (registered with ``torch.library.register_autograd``, so training uses the fused path):
-the forward saves only its input ``y`` (eager autograd keeps about eight feature maps per
-ALKConv). A second kernel recomputes the three branches and the norm per pixel from ``y`` and
-writes the gradients of the three pre-activations plus per-program partial sums for the norm's
-weight and bias; the depthwise convs' input, weight and bias gradients are then
-``aten.convolution_backward``, which torch.compile sees and cuDNN runs. Under
-``TRITON_INTERPRET=1`` both kernels also run on CPU tensors (how the tests check them).
+the forward saves only its input ``y``, where eager autograd keeps several feature maps per
+ALKConv (the branch outputs, the norm's input and statistics). A second kernel recomputes the
+three branches and the norm per pixel from ``y`` and writes the gradients of the three
+pre-activations plus per-program partial sums for the norm's weight and bias; the depthwise
+convs' input, weight and bias gradients are then ``aten.convolution_backward``, which
+torch.compile sees and cuDNN runs. Under ``TRITON_INTERPRET=1`` both kernels also run on CPU
+tensors (how the tests check them).
 """
 
 from __future__ import annotations
@@ -171,19 +172,19 @@ if triton is not None:
         tl.store(ds_ptr + at, d_sum * _gelu_grad(acc_s), mask=ok)
 
 
-def _branch_convs(y, wv, bv, wh, bh, ws, bs):
-    """The three depthwise convs' outputs (pre-activations) and their conv arguments."""
+def _branch_convs(y, wv, bv, wh, bh, ws, bs) -> list[torch.Tensor]:
+    """The three depthwise convs' outputs (the GELUs' inputs)."""
     c, k = y.shape[1], wv.shape[-1]
-    shapes = ((c, 1, k, 1), (c, 1, 1, k), (c, 1, 3, 3))
-    paddings = ((k // 2, 0), (0, k // 2), (1, 1))
-    weights = [w.view(shape) for w, shape in zip((wv, wh, ws), shapes)]
-    pre = [F.conv2d(y, w, b, padding=p, groups=c) for w, b, p in zip(weights, (bv, bh, bs), paddings)]
-    return pre, weights, paddings
+    return [
+        F.conv2d(y, wv.view(c, 1, k, 1), bv, padding=(k // 2, 0), groups=c),
+        F.conv2d(y, wh.view(c, 1, 1, k), bh, padding=(0, k // 2), groups=c),
+        F.conv2d(y, ws.view(c, 1, 3, 3), bs, padding=1, groups=c),
+    ]
 
 
 def reference_branches(y, wv, bv, wh, bh, ws, bs, lnw, lnb, eps: float) -> torch.Tensor:
     """The same function with PyTorch ops (CPU path and test oracle)."""
-    (v, h, s), _, _ = _branch_convs(y, wv, bv, wh, bh, ws, bs)
+    v, h, s = _branch_convs(y, wv, bv, wh, bh, ws, bs)
     x = F.gelu(v) + F.gelu(h) + F.gelu(s)
     mean = x.mean(1, keepdim=True)
     centred = x - mean
@@ -200,7 +201,7 @@ def reference_preactivation_grads(grad, y, wv, bv, wh, bh, ws, bs, lnw, eps: flo
 
     Returns the gradients of the three branch pre-activations and of the norm's weight and bias.
     """
-    (v, h, s), _, _ = _branch_convs(y.float(), wv.float(), bv.float(), wh.float(), bh.float(), ws.float(), bs.float())
+    v, h, s = _branch_convs(y.float(), wv.float(), bv.float(), wh.float(), bh.float(), ws.float(), bs.float())
     x = F.gelu(v) + F.gelu(h) + F.gelu(s)
     centred = x - x.mean(1, keepdim=True)
     rstd = torch.rsqrt(centred.pow(2).mean(1, keepdim=True) + eps)
