@@ -26,6 +26,18 @@ carries ``.gpu`` and ``.whl``. Stages, in order (``--stages`` picks some):
    the iterations that fit, as ``pick_train_config.py`` computes);
 8. ``benchmark``: ``alkdsr benchmark`` on Set5/Set14, and the weights as safetensors.
 
+Sizing (estimates from the 2026-11-26 H200 run, to be replaced by this script's own numbers):
+the eager speed table takes about 90 s, each compiled configuration a minute or more of
+compiling (``--compile-box``), the reference's 2,000 iterations about 215 s at 9.4 it/s. One
+10-minute command does not hold every stage; with 15 minutes of device time in all, split it:
+
+    # call 1 (timeout_s 600): what the other stages choose from
+    python3 benchmarks/gpu_train_session.py --budget 560 --stages setup tests speed data profile
+    # call 2 (what is left): curves, x4 training with the rest, its benchmark; CONFIG, IT_S and
+    # LOADER from call 1's summary.json (fastest, its median it/s, fastest_loader)
+    python3 benchmarks/gpu_train_session.py --budget N --stages setup curves train benchmark
+        --fastest CONFIG --fastest-its IT_S --fastest-loader LOADER
+
 The device tool returns at most 8 files from $OUT, so everything lands in: ``session.log``,
 ``summary.json`` (every measured number), ``curves.png``, ``alkdnet_x4_alkdsr.safetensors`` and
 ``bundle.tgz`` (logs, JSONs, profiles, traces), each rewritten after every stage, so a run cut
