@@ -73,8 +73,13 @@ def check_datasets(opt: dict) -> None:
 
     for dataset_opt in (opt.get('datasets') or {}).values():
         kind = dataset_opt.get('type') if isinstance(dataset_opt, dict) else None
+        if kind == 'DevicePairedImageDataset' and opt.get('model_type') != 'ALKDSRModel':
+            raise AlkdsrError(
+                f'datasets: {dataset_opt.get("phase", "train")}: type DevicePairedImageDataset needs '
+                f'model_type: ALKDSRModel (got {opt.get("model_type")!r})'
+            )
         if kind in DATASET_REGISTRY and issubclass(DATASET_REGISTRY.get(kind), ALKDSRPairedImageDataset):
-            DATASET_REGISTRY.get(kind)(dataset_opt)
+            DATASET_REGISTRY.get(kind)(dataset_opt)  # DevicePairedImageDataset keeps what it decoded
 
 
 def _without_launcher(argv: list[str]) -> list[str]:

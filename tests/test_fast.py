@@ -17,7 +17,7 @@ from alkdsr.archs.arch_util import use_fused_kernels
 from alkdsr.ops import alkconv_triton
 from benchmarks.fast_paths import optimize
 
-torch.set_grad_enabled(False)
+pytestmark = pytest.mark.usefixtures('no_grad')  # autograd off in these tests only (conftest.no_grad)
 
 
 def small_net(preset='alkdnet', scale=2):

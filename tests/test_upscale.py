@@ -24,7 +24,7 @@ from alkdsr.inference.tiling import aligned_esa
 from alkdsr.utils.checkpoint import save_checkpoint
 from alkdsr.utils.img_util import ImageError, read_image, write_image
 
-torch.set_grad_enabled(False)
+pytestmark = pytest.mark.usefixtures('no_grad')  # autograd off in these tests only (conftest.no_grad)
 RNG = np.random.default_rng(0)
 
 

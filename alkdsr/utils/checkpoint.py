@@ -18,17 +18,13 @@ import torch
 
 from alkdsr.archs.alkdnet_arch import ALKDNet
 from alkdsr.archs.presets import CONFIG_KEYS, SHAPE_KEYS
-from alkdsr.errors import AlkdsrError
+from alkdsr.errors import CheckpointError
 from alkdsr.utils.fileio import atomic_path
 from alkdsr.zoo import resolve as resolve_weights
 
 PARAM_KEYS = ('params_ema', 'params', 'state_dict', 'model', 'net_g')
 ARCH_KEY = 'arch'
 SAFETENSORS_META_KEY = 'alkdsr_arch'
-
-
-class CheckpointError(AlkdsrError, ValueError):
-    """A checkpoint that cannot be used; the message names the file and the problem."""
 
 
 def read_checkpoint(path: str | os.PathLike, param_key: str | None = None) -> tuple[dict, dict | None]:
