@@ -42,24 +42,13 @@ if triton is not None:
         return 0.5 * x * (1.0 + tl.erf(x * 0.7071067811865476))
 
     @triton.jit
-    def _alkconv_branches_kernel(
-        y_ptr, out_ptr, wv_ptr, bv_ptr, wh_ptr, bh_ptr, ws_ptr, bs_ptr, lnw_ptr, lnb_ptr,
-        C, H, W, stride_n, stride_c, stride_h, stride_w,
-        out_stride_n, out_stride_c, out_stride_h, out_stride_w,
-        eps,
+    def _pre_activations(
+        base, h, w, c, c_ok, w_ok, H, W, stride_h, stride_w,
+        wv_ptr, bv_ptr, wh_ptr, bh_ptr, ws_ptr, bs_ptr,
         K: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_W: tl.constexpr,
     ):  # fmt: skip
-        row = tl.program_id(0)  # n * H + h
-        n = row // H
-        h = row % H
-        w0 = tl.program_id(1) * BLOCK_W
-        c = tl.arange(0, BLOCK_C)[:, None]
-        w = w0 + tl.arange(0, BLOCK_W)[None, :]
-        c_ok = c < C
-        w_ok = w < W
-        base = y_ptr + n * stride_n + c * stride_c
+        """The three depthwise branches before their GELUs, in float32: forward, and recomputed by the backward."""
         half: tl.constexpr = K // 2
-
         acc_v = tl.zeros((BLOCK_C, BLOCK_W), dtype=tl.float32)
         acc_h = tl.zeros((BLOCK_C, BLOCK_W), dtype=tl.float32)
         acc_s = tl.zeros((BLOCK_C, BLOCK_W), dtype=tl.float32)
@@ -80,10 +69,32 @@ if triton is not None:
                 m = c_ok & (hh >= 0) & (hh < H) & (ww >= 0) & (ww < W)
                 val = tl.load(base + hh * stride_h + ww * stride_w, mask=m, other=0.0).to(tl.float32)
                 acc_s += val * tl.load(ws_ptr + c * 9 + i * 3 + j, mask=c_ok, other=0.0).to(tl.float32)
-
         acc_v += tl.load(bv_ptr + c, mask=c_ok, other=0.0).to(tl.float32)
         acc_h += tl.load(bh_ptr + c, mask=c_ok, other=0.0).to(tl.float32)
         acc_s += tl.load(bs_ptr + c, mask=c_ok, other=0.0).to(tl.float32)
+        return acc_v, acc_h, acc_s
+
+    @triton.jit
+    def _alkconv_branches_kernel(
+        y_ptr, out_ptr, wv_ptr, bv_ptr, wh_ptr, bh_ptr, ws_ptr, bs_ptr, lnw_ptr, lnb_ptr,
+        C, H, W, stride_n, stride_c, stride_h, stride_w,
+        out_stride_n, out_stride_c, out_stride_h, out_stride_w,
+        eps,
+        K: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_W: tl.constexpr,
+    ):  # fmt: skip
+        row = tl.program_id(0)  # n * H + h
+        n = row // H
+        h = row % H
+        w0 = tl.program_id(1) * BLOCK_W
+        c = tl.arange(0, BLOCK_C)[:, None]
+        w = w0 + tl.arange(0, BLOCK_W)[None, :]
+        c_ok = c < C
+        w_ok = w < W
+        base = y_ptr + n * stride_n + c * stride_c
+        acc_v, acc_h, acc_s = _pre_activations(
+            base, h, w, c, c_ok, w_ok, H, W, stride_h, stride_w,
+            wv_ptr, bv_ptr, wh_ptr, bh_ptr, ws_ptr, bs_ptr, K, BLOCK_C, BLOCK_W,
+        )  # fmt: skip
         s = _gelu(acc_v) + _gelu(acc_h) + _gelu(acc_s)
         s = tl.where(c_ok, s, 0.0)
         mean = tl.sum(s, axis=0) / C
@@ -120,32 +131,11 @@ if triton is not None:
         w_ok = w < W
         ok = c_ok & w_ok
         base = y_ptr + n * stride_n + c * stride_c
-        half: tl.constexpr = K // 2
-
-        # the forward, recomputed (same loads and order as _alkconv_branches_kernel)
-        acc_v = tl.zeros((BLOCK_C, BLOCK_W), dtype=tl.float32)
-        acc_h = tl.zeros((BLOCK_C, BLOCK_W), dtype=tl.float32)
-        acc_s = tl.zeros((BLOCK_C, BLOCK_W), dtype=tl.float32)
-        for i in tl.static_range(K):
-            hh = h + i - half
-            m = ok & (hh >= 0) & (hh < H)
-            val = tl.load(base + hh * stride_h + w * stride_w, mask=m, other=0.0).to(tl.float32)
-            acc_v += val * tl.load(wv_ptr + c * K + i, mask=c_ok, other=0.0).to(tl.float32)
-        for j in tl.static_range(K):
-            ww = w + j - half
-            m = c_ok & (ww >= 0) & (ww < W)
-            val = tl.load(base + h * stride_h + ww * stride_w, mask=m, other=0.0).to(tl.float32)
-            acc_h += val * tl.load(wh_ptr + c * K + j, mask=c_ok, other=0.0).to(tl.float32)
-        for i in tl.static_range(3):
-            hh = h + i - 1
-            for j in tl.static_range(3):
-                ww = w + j - 1
-                m = c_ok & (hh >= 0) & (hh < H) & (ww >= 0) & (ww < W)
-                val = tl.load(base + hh * stride_h + ww * stride_w, mask=m, other=0.0).to(tl.float32)
-                acc_s += val * tl.load(ws_ptr + c * 9 + i * 3 + j, mask=c_ok, other=0.0).to(tl.float32)
-        acc_v += tl.load(bv_ptr + c, mask=c_ok, other=0.0).to(tl.float32)
-        acc_h += tl.load(bh_ptr + c, mask=c_ok, other=0.0).to(tl.float32)
-        acc_s += tl.load(bs_ptr + c, mask=c_ok, other=0.0).to(tl.float32)
+        # the forward, recomputed
+        acc_v, acc_h, acc_s = _pre_activations(
+            base, h, w, c, c_ok, w_ok, H, W, stride_h, stride_w,
+            wv_ptr, bv_ptr, wh_ptr, bh_ptr, ws_ptr, bs_ptr, K, BLOCK_C, BLOCK_W,
+        )  # fmt: skip
         s = _gelu(acc_v) + _gelu(acc_h) + _gelu(acc_s)
         s = tl.where(c_ok, s, 0.0)
         mean = tl.sum(s, axis=0) / C
