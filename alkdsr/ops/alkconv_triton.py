@@ -42,6 +42,23 @@ if triton is not None:
         return 0.5 * x * (1.0 + tl.erf(x * 0.7071067811865476))
 
     @triton.jit
+    def _program_tile(C, H, W, BLOCK_C: tl.constexpr, BLOCK_W: tl.constexpr):
+        """This program's image row (n, h), its columns w and the channels c, with their in-range masks."""
+        row = tl.program_id(0)  # n * H + h
+        w = tl.program_id(1) * BLOCK_W + tl.arange(0, BLOCK_W)[None, :]
+        c = tl.arange(0, BLOCK_C)[:, None]
+        return row // H, row % H, w, c, c < C, w < W
+
+    @triton.jit
+    def _normalised(acc_v, acc_h, acc_s, c_ok, C, eps):
+        """The pixel norm (without its affine part) of the summed GELUs, and 1 / its standard deviation."""
+        s = tl.where(c_ok, _gelu(acc_v) + _gelu(acc_h) + _gelu(acc_s), 0.0)
+        mean = tl.sum(s, axis=0) / C
+        centred = tl.where(c_ok, s - mean[None, :], 0.0)
+        rstd = tl.rsqrt(tl.sum(centred * centred, axis=0) / C + eps)[None, :]
+        return centred * rstd, rstd
+
+    @triton.jit
     def _pre_activations(
         base, h, w, c, c_ok, w_ok, H, W, stride_h, stride_w,
         wv_ptr, bv_ptr, wh_ptr, bh_ptr, ws_ptr, bs_ptr,
@@ -82,25 +99,13 @@ if triton is not None:
         eps,
         K: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_W: tl.constexpr,
     ):  # fmt: skip
-        row = tl.program_id(0)  # n * H + h
-        n = row // H
-        h = row % H
-        w0 = tl.program_id(1) * BLOCK_W
-        c = tl.arange(0, BLOCK_C)[:, None]
-        w = w0 + tl.arange(0, BLOCK_W)[None, :]
-        c_ok = c < C
-        w_ok = w < W
+        n, h, w, c, c_ok, w_ok = _program_tile(C, H, W, BLOCK_C, BLOCK_W)
         base = y_ptr + n * stride_n + c * stride_c
         acc_v, acc_h, acc_s = _pre_activations(
             base, h, w, c, c_ok, w_ok, H, W, stride_h, stride_w,
             wv_ptr, bv_ptr, wh_ptr, bh_ptr, ws_ptr, bs_ptr, K, BLOCK_C, BLOCK_W,
         )  # fmt: skip
-        s = _gelu(acc_v) + _gelu(acc_h) + _gelu(acc_s)
-        s = tl.where(c_ok, s, 0.0)
-        mean = tl.sum(s, axis=0) / C
-        centred = tl.where(c_ok, s - mean[None, :], 0.0)
-        var = tl.sum(centred * centred, axis=0) / C
-        out = centred * tl.rsqrt(var + eps)[None, :]
+        out, _ = _normalised(acc_v, acc_h, acc_s, c_ok, C, eps)
         out = out * tl.load(lnw_ptr + c, mask=c_ok, other=0.0).to(tl.float32)
         out = out + tl.load(lnb_ptr + c, mask=c_ok, other=0.0).to(tl.float32)
         dst = out_ptr + n * out_stride_n + c * out_stride_c + h * out_stride_h + w * out_stride_w
@@ -121,14 +126,7 @@ if triton is not None:
     ):  # fmt: skip
         # gradients of the three pre-activations (dv, dh, ds: contiguous NCHW float32) and, per
         # program, partial sums of the norm's weight and bias gradients (rows of dlnw, dlnb)
-        row = tl.program_id(0)  # n * H + h
-        n = row // H
-        h = row % H
-        w0 = tl.program_id(1) * BLOCK_W
-        c = tl.arange(0, BLOCK_C)[:, None]
-        w = w0 + tl.arange(0, BLOCK_W)[None, :]
-        c_ok = c < C
-        w_ok = w < W
+        n, h, w, c, c_ok, w_ok = _program_tile(C, H, W, BLOCK_C, BLOCK_W)
         ok = c_ok & w_ok
         base = y_ptr + n * stride_n + c * stride_c
         # the forward, recomputed
@@ -136,12 +134,7 @@ if triton is not None:
             base, h, w, c, c_ok, w_ok, H, W, stride_h, stride_w,
             wv_ptr, bv_ptr, wh_ptr, bh_ptr, ws_ptr, bs_ptr, K, BLOCK_C, BLOCK_W,
         )  # fmt: skip
-        s = _gelu(acc_v) + _gelu(acc_h) + _gelu(acc_s)
-        s = tl.where(c_ok, s, 0.0)
-        mean = tl.sum(s, axis=0) / C
-        centred = tl.where(c_ok, s - mean[None, :], 0.0)
-        rstd = tl.rsqrt(tl.sum(centred * centred, axis=0) / C + eps)[None, :]
-        xhat = centred * rstd
+        xhat, rstd = _normalised(acc_v, acc_h, acc_s, c_ok, C, eps)
 
         # through the norm: d(sum) = rstd * (gx - mean(gx) - xhat * mean(gx * xhat)), gx = g * lnw
         g_at = g_ptr + n * g_stride_n + c * g_stride_c + h * g_stride_h + w * g_stride_w
