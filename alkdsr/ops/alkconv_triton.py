@@ -233,17 +233,9 @@ def _use_triton(y: torch.Tensor) -> bool:
 
 @torch.library.custom_op('alkdsr::alkconv_branches', mutates_args=())
 def alkconv_branches(
-    y: torch.Tensor,
-    wv: torch.Tensor,
-    bv: torch.Tensor,
-    wh: torch.Tensor,
-    bh: torch.Tensor,
-    ws: torch.Tensor,
-    bs: torch.Tensor,
-    lnw: torch.Tensor,
-    lnb: torch.Tensor,
-    eps: float,
-) -> torch.Tensor:
+    y: torch.Tensor, wv: torch.Tensor, bv: torch.Tensor, wh: torch.Tensor, bh: torch.Tensor,
+    ws: torch.Tensor, bs: torch.Tensor, lnw: torch.Tensor, lnb: torch.Tensor, eps: float,
+) -> torch.Tensor:  # fmt: skip
     """ALKConv after its pointwise conv; weights flattened to (C, K), (C, K), (C, 9)."""
     if _use_triton(y):
         return launch_triton(y, wv, bv, wh, bh, ws, bs, lnw, lnb, eps)
@@ -257,17 +249,9 @@ def _(y, wv, bv, wh, bh, ws, bs, lnw, lnb, eps):
 
 @torch.library.custom_op('alkdsr::alkconv_branches_preactivation_grads', mutates_args=())
 def alkconv_branches_preactivation_grads(
-    grad: torch.Tensor,
-    y: torch.Tensor,
-    wv: torch.Tensor,
-    bv: torch.Tensor,
-    wh: torch.Tensor,
-    bh: torch.Tensor,
-    ws: torch.Tensor,
-    bs: torch.Tensor,
-    lnw: torch.Tensor,
-    eps: float,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    grad: torch.Tensor, y: torch.Tensor, wv: torch.Tensor, bv: torch.Tensor, wh: torch.Tensor,
+    bh: torch.Tensor, ws: torch.Tensor, bs: torch.Tensor, lnw: torch.Tensor, eps: float,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
     """Backward of ``alkconv_branches`` up to the depthwise convs: (dv, dh, ds, dlnw, dlnb), float32."""
     if _use_triton(y):
         return launch_triton_backward(grad, y, wv, bv, wh, bh, ws, bs, lnw, eps)
