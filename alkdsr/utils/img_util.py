@@ -127,15 +127,16 @@ def read_image(path: str | os.PathLike) -> ImageData:
     return ImageData(pixels=pixels, format=fmt, icc_profile=icc)
 
 
-def _check_file(path: Path, header: bool = True) -> None:
+def _check_file(path: Path, header: bool = True, namesakes: bool = False) -> None:
     """The checks every reader makes first: a non-empty regular file whose ``header`` shows nothing unusable.
 
-    :func:`read_image` leaves the header to Pillow, which reads it with the same limits.
+    :func:`read_image` leaves the header to Pillow, which reads it with the same limits. ``namesakes``
+    (the benchmark's LR files): a missing file's namesakes in other formats are named.
     """
     try:
         size = path.stat().st_size
     except FileNotFoundError:
-        raise ImageError(f'{path}: no such file{_unreadable_namesakes(path)}') from None
+        raise ImageError(f'{path}: no such file{_unreadable_namesakes(path) if namesakes else ""}') from None
     except OSError as e:
         raise ImageError(f'{path}: cannot read ({e.strerror})') from None
     if path.is_dir():
@@ -150,11 +151,11 @@ def _check_file(path: Path, header: bool = True) -> None:
 
 
 def _unreadable_namesakes(path: Path) -> str:
-    """' (found x.gif, ...)' when files of that name exist in formats alkdsr does not read."""
+    """' (found x.gif, ...)' when files of that name exist in formats the benchmark does not read."""
     if not path.parent.is_dir():
         return ''
     others = sorted(p.name for p in path.parent.glob(f'{glob_escape(path.stem)}.*') if p != path)
-    return f' (found {", ".join(others)}: not a format alkdsr reads)' if others else ''
+    return f' (found {", ".join(others)}: not a format the benchmark reads)' if others else ''
 
 
 def _format_list() -> str:
@@ -378,9 +379,9 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
     return sorted(Path(folder) / name for name in names)
 
 
-def _decode_with_opencv(path: Path, flags: int) -> np.ndarray:
+def _decode_with_opencv(path: Path, flags: int, namesakes: bool = False) -> np.ndarray:
     """OpenCV's decoding of a checked file, its own messages silenced; any file name works (np.fromfile)."""
-    _check_file(path)
+    _check_file(path, namesakes=namesakes)
     try:
         data = np.fromfile(path, dtype=np.uint8)
     except OSError as e:
@@ -421,7 +422,7 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
 
 def read_bgr(path: str | os.PathLike) -> np.ndarray:
     """uint8 (H, W, 3) BGR, as BasicSR reads every image (``cv2.IMREAD_COLOR``)."""
-    return _decode_with_opencv(Path(path), cv2.IMREAD_COLOR)
+    return _decode_with_opencv(Path(path), cv2.IMREAD_COLOR, namesakes=True)
 
 
 def read_training_image(path: str | os.PathLike) -> tuple[np.ndarray, list[str]]:
