@@ -4,12 +4,19 @@
 :func:`install` replaces these pieces of BasicSR 1.4.2 at run time (site-packages untouched):
 
 - ``init_dist``: NCCL on GPUs, gloo on CPU-only machines (``alkdsr.dist``);
+- ``create_train_val_dataloader``: as many epochs as ``total_iter`` needs with the loader's
+  ``drop_last`` (BasicSR plans for the incomplete last batch and stops short of ``total_iter``);
+- ``BaseModel.load_network`` (every model type, ``SRModel`` too): through ``alkdsr.weights``, with
+  ``weights_only=True`` whatever ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` says;
 - ``load_resume_state``: BasicSR's assumes CUDA (``torch.cuda.current_device()``) and unpickles
   the state fully; ours maps it to the training device, reads it with ``weights_only=True``,
   and checks that the network checkpoint of that iteration exists;
 - ``paired_paths_from_folder``: BasicSR lists folders in ``os.scandir`` order, which differs
   between file systems; ours sorts the pairs by name, as the LMDB backend does, so the same
   seed gives the same batches from a folder or an LMDB on any machine;
+- before BasicSR reads the option file, the whole tree (with ``--force_yml`` applied) is checked
+  against what BasicSR reads (``alkdsr.option_schema``: known keys, types, ranges, registry names,
+  plain folder names);
 - ``parse_options`` (train and test): the parsed options are checked before anything else
   happens (``alkdsr.option_checks``: architecture, checkpoint, dataset folders, patch size,
   schedule), and so is every paired dataset (:func:`check_paired_datasets`);
@@ -46,6 +53,7 @@ from .data.image_io import quiet_opencv
 from .errors import AlkdsrError
 from .models.state_io import latest_training_state, read_training_state, remove_stale_temporaries
 from .option_checks import check_options
+from .option_schema import OptionError, apply_force_yml, check_option_tree
 
 EXIT_STOPPED = 128 + 15  # as if ended by SIGTERM, after saving
 
@@ -62,9 +70,14 @@ def install() -> None:
     import basicsr.test as basicsr_test
     import basicsr.train as basicsr_train
     from basicsr.data.data_sampler import EnlargedSampler
+    from basicsr.models.base_model import BaseModel
+
+    from .models.alkdsr_model import ALKDSRModel
 
     alkdsr_dist.install()
     basicsr_train.load_resume_state = load_resume_state
+    basicsr_train.create_train_val_dataloader = _exact_epochs(basicsr_train.create_train_val_dataloader)
+    BaseModel.load_network = ALKDSRModel.load_network  # BasicSR's own torch.load passes no weights_only
     paired_image_dataset.paired_paths_from_folder = sorted_paired_paths_from_folder
     basicsr_train.parse_options = _checked(basicsr_train.parse_options)
     basicsr_test.parse_options = _checked(basicsr_test.parse_options)
@@ -104,10 +117,47 @@ def check_paired_datasets(opt: dict) -> None:
     """
     from basicsr.data.paired_image_dataset import PairedImageDataset
 
-    for dataset_opt in (opt.get('datasets') or {}).values():
+    for phase, dataset_opt in (opt.get('datasets') or {}).items():
         if isinstance(dataset_opt, dict) and dataset_opt.get('type') == 'PairedImageDataset':
-            PairedImageDataset(dataset_opt)
+            dataset = PairedImageDataset(dataset_opt)
             _prechecked.add(json.dumps(dataset_opt, sort_keys=True, default=str))
+            if phase == 'train' and opt.get('is_train'):
+                _check_one_batch(len(dataset), dataset_opt, opt.get('world_size', 1))
+
+
+def _check_one_batch(pairs: int, dataset_opt: dict, world_size: int) -> None:
+    """The loader drops the last incomplete batch: a batch larger than the (enlarged) set gives no iteration."""
+    ratio, batch = dataset_opt.get('dataset_enlarge_ratio', 1), dataset_opt['batch_size_per_gpu']
+    per_process = pairs * ratio // world_size
+    if per_process < batch:
+        raise AlkdsrError(
+            f'datasets: train: batch_size_per_gpu {batch} is larger than the {pairs} training pair(s)'
+            + (f' x dataset_enlarge_ratio {ratio}' if ratio != 1 else '')
+            + (f' / {world_size} processes' if world_size != 1 else '')
+            + ': not one iteration would run; lower the batch or raise dataset_enlarge_ratio'
+        )
+
+
+def _exact_epochs(create_train_val_dataloader):
+    """BasicSR's ``create_train_val_dataloader`` with as many epochs as ``total_iter`` iterations need.
+
+    BasicSR counts ``ceil(pairs / batch)`` iterations per epoch, but its loader drops the last incomplete
+    batch (``drop_last=True``): with 5 pairs and batch 4 it planned 2 iterations an epoch, ran 1, and
+    ended after about half of ``total_iter``. The epochs are counted from the loader's own length.
+    """
+
+    def create_with_exact_epochs(opt, logger):
+        train_loader, sampler, val_loaders, total_epochs, total_iters = create_train_val_dataloader(opt, logger)
+        per_epoch = len(train_loader)
+        if per_epoch == 0:
+            dataset_opt = opt['datasets']['train']
+            _check_one_batch(len(train_loader.dataset), dataset_opt, opt['world_size'])
+        total_epochs = -(-total_iters // per_epoch)
+        logger.info(f'Iterations per epoch (full batches): {per_epoch}; epochs: {total_epochs}')
+        return train_loader, sampler, val_loaders, total_epochs, total_iters
+
+    create_with_exact_epochs.__wrapped__ = create_train_val_dataloader
+    return create_with_exact_epochs
 
 
 def _raised_in(error: BaseException, file_suffix: str) -> bool:
@@ -242,17 +292,20 @@ def _fix_local_rank_flag(argv: list[str]) -> list[str]:
     return [a.replace('--local-rank', '--local_rank', 1) if a.startswith('--local-rank') else a for a in argv]
 
 
-def check_option_file(argv: list[str]) -> None:
-    """The ``-opt`` file must exist and hold a YAML mapping (BasicSR would end in a traceback)."""
+def check_option_file(argv: list[str], is_train: bool = True) -> None:
+    """The ``-opt`` file must exist, hold a YAML mapping and, with ``--force_yml`` applied, pass
+    :func:`alkdsr.option_schema.check_option_tree` (BasicSR would end in a traceback, or worse)."""
     import argparse
 
     import yaml
 
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument('-opt')
+    parser.add_argument('--force_yml', nargs='+', default=[])
     path = parser.parse_known_args(argv[1:])[0].opt
     if path is None:
         return  # BasicSR's parser reports the missing flag
+    force_yml = parser.parse_known_args(argv[1:])[0].force_yml
     try:
         with open(path) as f:
             content = yaml.safe_load(f)
@@ -262,6 +315,11 @@ def check_option_file(argv: list[str]) -> None:
         raise AlkdsrError(f'{path}: not valid YAML ({" ".join(str(e).split())})') from None
     if not isinstance(content, dict):
         raise AlkdsrError(f'{path}: not an option file (expected a YAML mapping of options)')
+    apply_force_yml(content, force_yml)
+    try:
+        check_option_tree(content, is_train)
+    except OptionError as e:
+        raise OptionError(f'{path}: {e}') from None
 
 
 def run(kind: str, prog: str) -> int:
@@ -297,7 +355,7 @@ def end_dataloader_workers(keep=frozenset()) -> None:
 
 def _run_pipeline(kind: str, prog: str, root_path: str) -> int:
     try:
-        check_option_file(sys.argv)
+        check_option_file(sys.argv, is_train=kind == 'train')
         if kind == 'train':
             from basicsr.train import train_pipeline
 
