@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from .errors import AlkdsrError
 from .imageio import FORMATS, ImageData, format_of, read_image, write_image
+from .output_guard import same_file
 from .upscaler import upscale_images
 
 
@@ -118,7 +119,7 @@ def _check_targets(jobs: list[Job]) -> None:
     seen: dict[Path, Path] = {}
     for job in jobs:
         target = job.target.resolve()
-        if target == job.source.resolve():
+        if same_file(job.target, job.source):
             raise AlkdsrError(f'{job.source}: the output would overwrite its input; choose another -o')
         if target in seen:
             raise AlkdsrError(f'{seen[target]} and {job.source} would both be written to {job.target}')

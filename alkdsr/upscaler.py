@@ -37,7 +37,14 @@ def load_upscaler(weights: str | os.PathLike | None = None, device: str | torch.
         weights = default_weights()
         if weights is None:
             raise AlkdsrError('no --weights given and no default weights installed')
-    return load_model(weights, device)
+    model = load_model(weights, device)
+    channels = (model.config.get('num_in_ch', 3), model.config.get('num_out_ch', 3))
+    if channels != (3, 3):
+        raise AlkdsrError(
+            f'{weights}: a network for {channels[0]}-channel images; upscaling feeds it RGB (3 channels), '
+            'which it cannot take'
+        )
+    return model
 
 
 def autocast_dtype(device: torch.device, half: bool = False, bf16: bool = False) -> torch.dtype | None:

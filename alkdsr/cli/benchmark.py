@@ -23,8 +23,9 @@ from tqdm import tqdm
 
 from ..complexity import count_params, paper_multi_adds
 from ..devices import device_name, half_dtype, parse_device, resolve_device
-from ..evaluation import SetResult, evaluate_set, find_set, total_images
+from ..evaluation import SetResult, evaluate_set, find_set, saved_image_path, total_images
 from ..inference import TILE_MODES
+from ..output_guard import refuse_outputs_that_are_inputs
 from ..paper import TABLE4_SETS, paper_result
 from ._options import (
     arch_help,
@@ -80,6 +81,10 @@ def run(args: argparse.Namespace) -> int:
     net = load_checked(args.weights, args.arch, args.scale, device)
     scale = net.upscale
     sets = [find_set(args.data_root, name, scale, make_lr=args.hr_only) for name in dict.fromkeys(args.sets)]
+    refuse_outputs_that_are_inputs(
+        {'--json': args.json, '--save-images': saved_images(args.save_images, sets)},
+        {'--weights': args.weights, '--data-root': [p for s in sets for i in s.images for p in (i.hr_path, i.lr_path)]},
+    )
     info = {
         'arch': display_name(net),
         'scale': scale,
@@ -97,6 +102,13 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         write_json(args.json, results_json(info, results, args, paper_method))
     return 2 if failures else 0
+
+
+def saved_images(save_dir, sets) -> list[Path]:
+    """Where ``--save-images`` writes each image."""
+    if not save_dir:
+        return []
+    return [saved_image_path(Path(save_dir), bench, image) for bench in sets for image in bench.images]
 
 
 def _evaluate(net, sets, device, dtype, args) -> list[SetResult]:

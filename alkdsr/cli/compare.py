@@ -20,6 +20,7 @@ from ..devices import parse_device, resolve_device
 from ..errors import AlkdsrError
 from ..figures import check_box, comparison_panels, draw_comparison, paired_images, pick_box, save_figure
 from ..imageio import read_image, to_eight_bit
+from ..output_guard import refuse_outputs_that_are_inputs
 from ..upscaler import load_upscaler
 
 HELP = 'figure comparing HR, bicubic and checkpoints on a zoomed box, with PSNR/SSIM'
@@ -45,6 +46,7 @@ def run(args) -> int:
     output = Path(args.output)
     if output.suffix.lower() != '.png':
         raise AlkdsrError(f'-o {output}: the figure is written as PNG; use a .png file name')
+    refuse_outputs_that_are_inputs({'-o': output}, {'--hr': args.hr, '--lr': args.lr, '--weights': args.weights})
     labels = args.labels or [Path(w).stem for w in args.weights]
     if len(labels) != max(len(args.weights), 1):
         raise AlkdsrError(f'{len(labels)} --labels for {len(args.weights)} --weights')

@@ -21,6 +21,7 @@ import numpy as np
 from ..errors import AlkdsrError
 from ..imageio import read_image
 from ..onnx_export import FP16_TOLERANCE, FP32_TOLERANCE, MIN_OPSET, export_onnx, max_abs_diff, onnx_session
+from ..output_guard import refuse_outputs_that_are_inputs
 from ..upscaler import colour_tensor, load_upscaler
 
 HELP = 'export a checkpoint to ONNX, optionally verified against PyTorch'
@@ -42,6 +43,9 @@ def run(args) -> int:
     output = Path(args.output)
     if output.suffix.lower() != '.onnx':
         raise AlkdsrError(f'-o {output}: the output file name must end in .onnx')
+    refuse_outputs_that_are_inputs(
+        {'-o': output}, {'--weights': args.weights, '--verify-image': args.verify_image if args.verify else None}
+    )
     model = load_upscaler(args.weights, 'cpu')
     real = _real_inputs(args.verify_image) if args.verify else []
     if args.verify:

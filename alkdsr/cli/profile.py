@@ -25,6 +25,7 @@ import torch
 from ..complexity import count_multi_adds, count_params, lr_size_for_output
 from ..devices import device_name, half_dtype, parse_device, resolve_device
 from ..inference import TILE_MODES, upscale_tensor
+from ..output_guard import refuse_outputs_that_are_inputs
 from ._options import (
     arch_help,
     build_network,
@@ -77,6 +78,7 @@ class Latency:
 
 def run(args: argparse.Namespace) -> int:
     check_output_file(args.json, '--json')
+    refuse_outputs_that_are_inputs({'--json': args.json}, {'--weights': args.weights})
     device = resolve_device(args.device)
     dtype = half_dtype(args.half, device)
     if args.weights:

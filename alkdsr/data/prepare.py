@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 from ..errors import AlkdsrError
 from ..fileio import atomic_write_bytes
+from ..output_guard import refuse_outputs_that_are_inputs
 from .image_io import ImageError, encode_png, list_images, png_shape, read_image, write_png
 from .lmdb_pack import check_key, read_keys, remove_stale_temporaries, write_lmdb
 from .matlab_resize import bicubic_downsample, crop_to_multiple
@@ -399,6 +400,9 @@ def prepare(
         raise AlkdsrError(f'--compression must be 0..9, got {compression}')
     sources = collect_sources(hr_dirs)
     in_place = hr_in_place(hr_dirs, out_dir, sources)
+    planned = [lr_path(out_dir, name, s) for name, _ in sources for s in scales]
+    planned += [] if in_place else [hr_path(out_dir, name) for name, _ in sources]
+    refuse_outputs_that_are_inputs({'OUT_DIR': planned}, {'HR_DIR': [path for _, path in sources]})
     if lmdb:
         check_lmdb_keys(sources)
     align = 0
