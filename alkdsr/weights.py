@@ -135,7 +135,8 @@ def detect_config(state_dict: dict, meta: dict | None = None) -> dict:
         detected = ALKDNet.config_from_state_dict(state_dict)
     except (KeyError, IndexError, ValueError, ZeroDivisionError, TypeError) as e:  # shapes no network has
         problem = _first_line(e)
-        raise CheckpointError(problem if problem.startswith('not an') else f'not an ALKDNet/BSRN checkpoint ({problem})') from None
+        message = problem if problem.startswith('not an') else f'not an ALKDNet/BSRN checkpoint ({problem})'
+        raise CheckpointError(message) from None
     if meta:
         stored = {k: v for k, v in meta.items() if k in detected}
         clash = [k for k in SHAPE_FIELDS if k in stored and stored[k] != detected[k]]
