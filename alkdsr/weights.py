@@ -60,6 +60,9 @@ def _checked(path: Path, state: dict, meta) -> tuple[dict, dict | None]:
     empty = [k for k, v in state.items() if v.numel() == 0]
     if empty:
         raise CheckpointError(f'{path}: tensor {empty[0]} is empty (shape {tuple(state[empty[0]].shape)})')
+    broken = next((k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()), None)
+    if broken:
+        raise CheckpointError(f'{path}: tensor {broken} holds NaN or infinite values')
     try:
         check_stored_config(meta)
     except CheckpointError as e:

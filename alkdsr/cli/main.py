@@ -14,6 +14,7 @@ import sys
 from .. import __version__
 from .._compat import tune_malloc
 from ..errors import AlkdsrError
+from ..fileio import raise_on_sigterm
 
 COMMANDS = ('prepare', 'benchmark', 'profile', 'upscale', 'export', 'compare')
 
@@ -50,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     tune_malloc()
+    raise_on_sigterm()
     try:
         return int(args._run(args) or 0)
     except AlkdsrError as e:

@@ -21,9 +21,11 @@ import time
 from dataclasses import asdict, dataclass
 
 import torch
+from PIL import Image
 
 from ..complexity import count_multi_adds, count_params, lr_size_for_output
 from ..devices import device_name, half_dtype, parse_device, resolve_device
+from ..errors import AlkdsrError
 from ..inference import TILE_MODES, upscale_tensor
 from ..output_guard import refuse_outputs_that_are_inputs
 from ._options import (
@@ -36,6 +38,8 @@ from ._options import (
     positive_int,
     write_json,
 )
+
+MAX_OUTPUT_PIXELS = Image.MAX_IMAGE_PIXELS
 
 HELP = 'params, Multi-Adds, latency and peak memory of a network'
 
@@ -85,13 +89,21 @@ def run(args: argparse.Namespace) -> int:
         net = load_checked(args.weights, args.arch, args.scale, device)
     else:
         net = build_network(args.arch, args.scale or 4).to(device)
+    if args.size[0] * args.size[1] > MAX_OUTPUT_PIXELS:
+        raise AlkdsrError(
+            f'--size {args.size[0]}x{args.size[1]}: more than {MAX_OUTPUT_PIXELS:,} output pixels, the most '
+            'alkdsr reads in an image (a larger one is refused as a decompression bomb)'
+        )
     height, width = lr_size_for_output(net.upscale, args.size)
     multi_adds = count_multi_adds(net, (height, width))
     lr = torch.rand(1, net.config['num_in_ch'], height, width, device=device)
     forward = functools.partial(
         upscale_tensor, net, lr, tile=args.tile, tile_pad=args.tile_pad, dtype=dtype, tile_mode=args.tile_mode
     )
-    latency, memory = measure(forward, lr.device, args.runs, args.warmup)
+    try:
+        latency, memory = measure(forward, lr.device, args.runs, args.warmup)
+    except (torch.OutOfMemoryError, MemoryError):
+        raise AlkdsrError(f'--size {args.size[0]}x{args.size[1]}: out of memory on {device}; use --tile') from None
     report = {
         'arch': display_name(net),
         'scale': net.upscale,
