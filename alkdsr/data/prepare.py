@@ -29,8 +29,9 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from .. import fileio
 from ..errors import AlkdsrError
-from ..fileio import atomic_write_bytes, raise_on_sigterm, remove_stale_temporaries
+from ..fileio import atomic_write_bytes, raise_on_sigterm
 from ..output_guard import refuse_outputs_that_are_inputs
 from .image_io import ImageError, encode_png, list_images, png_shape, read_image, write_png
 from .lmdb_pack import LmdbError, check_key, read_keys, remove_stale_temporaries, write_lmdb
@@ -418,7 +419,7 @@ def prepare(
     sources = collect_sources(hr_dirs)
     check_writable(out_dir)
     for folder in [out_dir / 'HR', *(lr_path(out_dir, 'x', s).parent for s in scales)]:
-        remove_stale_temporaries(folder)  # left by a run that was killed while writing
+        fileio.remove_stale_temporaries(folder)  # left by a run that was killed while writing
     in_place = hr_in_place(hr_dirs, out_dir, sources)
     planned = [lr_path(out_dir, name, s) for name, _ in sources for s in scales]
     planned += [] if in_place else [hr_path(out_dir, name) for name, _ in sources]
