@@ -37,11 +37,15 @@ def load_upscaler(weights: str | os.PathLike | None = None, device: str | torch.
         weights = default_weights()
         if weights is None:
             raise AlkdsrError('no --weights given and no default weights installed')
-    model = load_model(weights, device)
+    return require_rgb(load_model(weights, device), weights)
+
+
+def require_rgb(model: nn.Module, weights) -> nn.Module:
+    """``model``, if it takes and gives RGB images (3 channels), which is what every image is made into."""
     channels = (model.config.get('num_in_ch', 3), model.config.get('num_out_ch', 3))
     if channels != (3, 3):
         raise AlkdsrError(
-            f'{weights}: a network for {channels[0]}-channel images; upscaling feeds it RGB (3 channels), '
+            f'{weights}: a network for {channels[0]}-channel images; images reach it as RGB (3 channels), '
             'which it cannot take'
         )
     return model

@@ -27,6 +27,7 @@ from ..evaluation import SetResult, evaluate_set, find_set, saved_image_path, to
 from ..inference import TILE_MODES
 from ..output_guard import refuse_outputs_that_are_inputs
 from ..paper import TABLE4_SETS, paper_result
+from ..upscaler import require_rgb
 from ._options import (
     arch_help,
     check_output_file,
@@ -78,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     if device.type == 'cuda':  # float32 means float32: no TF32 convolutions or matmuls
         torch.backends.cudnn.allow_tf32 = False
         torch.backends.cuda.matmul.allow_tf32 = False
-    net = load_checked(args.weights, args.arch, args.scale, device)
+    net = require_rgb(load_checked(args.weights, args.arch, args.scale, device), args.weights)
     scale = net.upscale
     sets = [find_set(args.data_root, name, scale, make_lr=args.hr_only) for name in dict.fromkeys(args.sets)]
     refuse_outputs_that_are_inputs(

@@ -44,6 +44,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _on_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -51,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     tune_malloc()
-    raise_on_sigterm()
+    if _on_main_thread():  # signal handlers can only be set there
+        raise_on_sigterm()
     try:
         return int(args._run(args) or 0)
     except AlkdsrError as e:
