@@ -153,24 +153,26 @@ class Level:
         self.required = {'train': (*required, *required_train), 'test': (*required, *required_test)}
 
     def check(self, where: str, value, mode: str) -> None:
+        """Unknown keys first (a misspelt key is also a missing one: the typo is the better message),
+        then the keys a run needs, then each value."""
         if not isinstance(value, dict):
             _fail(where, f'must be a mapping of options (got {value!r})')
+        for key in value:
+            if self._spec(key) is None and not self.open:
+                _fail(f'{where}:{key}' if where else str(key), f'unknown option{suggestion(key, self.keys)}')
         for key in self.required[mode]:
             if value.get(key) is None:
                 run = 'a training' if mode == 'train' else 'a test'
                 _fail(where or 'the option file', f'lacks {key}, which {run} run needs')
         for key, item in value.items():
-            spec = self._spec(key)
-            path = f'{where}:{key}' if where else str(key)
-            if spec is None:
-                if self.open:
-                    continue
-                _fail(path, f'unknown option{suggestion(key, self.keys)}')
+            spec, path = self._spec(key), f'{where}:{key}' if where else str(key)
             if isinstance(spec, Level):
                 if item is not None:
                     spec.check(path, item, mode)
-            else:
-                spec(path, item) if not getattr(spec, 'with_mode', False) else spec(path, item, mode)
+            elif getattr(spec, 'with_mode', False):
+                spec(path, item, mode)
+            elif spec is not None:
+                spec(path, item)
 
     def _spec(self, key):
         if key in self.keys:

@@ -23,13 +23,17 @@ _STATE_SAFE_GLOBALS = [collections.Counter]
 _STATE_NAME = re.compile(r'^(\d+)\.state$')
 
 
+# how torch.save's zip writer words a write that failed (a full disk, a file-size limit)
+_WRITE_FAILURES = ('inline_container', 'PytorchStreamWriter', 'iostream error', 'write failed', 'file write')
+
+
 def atomic_torch_save(obj, path: str | os.PathLike) -> None:
     """``torch.save`` to a temporary file beside ``path``, fsync, rename."""
     with atomic_path(path) as tmp:
         try:
             torch.save(obj, tmp)
         except RuntimeError as e:  # torch.save reports a failed write (a full disk) as a RuntimeError
-            if 'write' not in str(e).lower():
+            if not any(sign in str(e) for sign in _WRITE_FAILURES):
                 raise
             raise OSError(f'torch.save could not write {path}: {str(e).splitlines()[0]}') from e
 
