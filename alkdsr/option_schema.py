@@ -163,7 +163,7 @@ class Level:
         for key in self.required[mode]:
             if value.get(key) is None:
                 run = 'a training' if mode == 'train' else 'a test'
-                _fail(where or 'the option file', f'lacks {key}, which {run} run needs')
+                raise OptionError(f'{f"{where}: " if where else "the option file "}lacks {key}, which {run} run needs')
         for key, item in value.items():
             spec, path = self._spec(key), f'{where}:{key}' if where else str(key)
             if isinstance(spec, Level):

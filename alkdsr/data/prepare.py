@@ -417,18 +417,19 @@ def prepare(
     if not 0 <= compression <= 9:
         raise AlkdsrError(f'--compression must be 0..9, got {compression}')
     sources = collect_sources(hr_dirs)
-    check_writable(out_dir)
-    for folder in [out_dir / 'HR', *(lr_path(out_dir, 'x', s).parent for s in scales)]:
-        fileio.remove_stale_temporaries(folder)  # left by a run that was killed while writing
     in_place = hr_in_place(hr_dirs, out_dir, sources)
     planned = [lr_path(out_dir, name, s) for name, _ in sources for s in scales]
     planned += [] if in_place else [hr_path(out_dir, name) for name, _ in sources]
     refuse_outputs_that_are_inputs({'OUT_DIR': planned}, {'HR_DIR': [path for _, path in sources]})
     if lmdb:
         check_lmdb_keys(sources)
-    align = 0
     if grid is not None:
         grid.check(list(scales))
+    check_writable(out_dir)  # the first thing made: after every check of the arguments
+    for folder in [out_dir / 'HR', *(lr_path(out_dir, 'x', s).parent for s in scales)]:
+        fileio.remove_stale_temporaries(folder)  # left by a run that was killed while writing
+    align = 0
+    if grid is not None:
         align = resolve_subimage_align(out_dir, grid, scales)
         write_subimage_settings(out_dir, grid, align)
     cfg = PrepareConfig(out_dir, scales, overwrite, grid, align, lmdb, compression, in_place)
