@@ -34,7 +34,18 @@ setup(
         'onnx': ['onnx', 'onnxruntime'],
         'plot': ['matplotlib'],
         'demo': ['scikit-image'],
-        'dev': ['pytest', 'pytest-timeout', 'ruff', 'onnx', 'onnxruntime', 'matplotlib', 'scikit-image'],
+        'spandrel': ['spandrel>=0.4'],
+        'dev': [
+            'pytest',
+            'pytest-timeout',
+            'ruff',
+            'onnx',
+            'onnxruntime',
+            'matplotlib',
+            'scikit-image',
+            'spandrel>=0.4',
+            'spandrel_extra_arches',
+        ],
     },
     entry_points={
         'console_scripts': [

@@ -16,6 +16,7 @@ from os import path as osp
 
 import torch
 
+from .errors import AlkdsrError
 from .option_schema import OptionError, suggestion
 
 NETWORK_KEYS = ('network_g', 'network_d')
@@ -35,6 +36,8 @@ def check_options(opt: dict) -> None:
         from .models.alkdsr_model import check_model_options
 
         check_model_options(opt, opt.get('train') or {} if opt.get('is_train') else {})
+    if isinstance(opt.get('path'), dict):
+        resolve_weights_names(opt['path'])
     for key in NETWORK_KEYS:
         if opt.get(key) is not None:
             net = check_network(key, opt[key], opt.get('scale'))
@@ -88,6 +91,22 @@ def check_network(key: str, net_opt, scale: int | None) -> torch.nn.Module | Non
     if key == 'network_g' and isinstance(upscale, int) and scale is not None and upscale != scale:
         raise OptionError(f'{key}: upscale {upscale} but scale: {scale}; the network and the data must agree')
     return net
+
+
+def resolve_weights_names(path_opt: dict) -> None:
+    """Replace registered weights names in ``path: pretrain_network_*`` by their cached files (fetched once).
+
+    BasicSR reads these options as file paths; a value that is neither a file nor a registered name
+    is a one-line error listing the names.
+    """
+    from .zoo import resolve
+
+    for key, value in path_opt.items():
+        if key.startswith('pretrain_network') and isinstance(value, str) and value:
+            try:
+                path_opt[key] = str(resolve(value))
+            except AlkdsrError as e:
+                raise OptionError(f'path: {key} {e}') from None
 
 
 def check_pretrained(path_opt: dict, net: torch.nn.Module | None) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -26,17 +25,8 @@ from .weights import load_model
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 
 
-def default_weights() -> Path | None:
-    """The checkpoint used when none is given; None until default weights ship with alkdsr."""
-    return None
-
-
-def load_upscaler(weights: str | os.PathLike | None = None, device: str | torch.device = 'cpu') -> nn.Module:
-    """The eval-mode network of a checkpoint (or of the default weights), recognised from its contents."""
-    if weights is None:
-        weights = default_weights()
-        if weights is None:
-            raise AlkdsrError('no --weights given and no default weights installed')
+def load_upscaler(weights: str | os.PathLike, device: str | torch.device = 'cpu') -> nn.Module:
+    """The eval-mode network of a checkpoint file or registered weights name, recognised from its contents."""
     return require_rgb(load_model(weights, device), weights)
 
 

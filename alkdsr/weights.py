@@ -19,6 +19,7 @@ import torch
 from .archs.alkdnet_arch import ALKDNet
 from .errors import AlkdsrError
 from .fileio import atomic_path
+from .zoo import resolve as resolve_weights
 
 PARAM_KEYS = ('params_ema', 'params', 'state_dict', 'model', 'net_g')
 ARCH_KEY = 'arch'
@@ -215,25 +216,38 @@ def mismatch_message(path, differences: list[str]) -> str:
 def load_model(path: str | os.PathLike, device: str | torch.device = 'cpu', **overrides) -> ALKDNet:
     """Build the network a checkpoint holds and load it (strict). Returns it in eval mode.
 
+    ``path`` is a checkpoint file or a registered weights name (``alkdnet-x4``, see
+    ``alkdsr weights list``), which is downloaded and verified once, then read from the cache.
     The returned module has ``.upscale`` and ``.config``; ``overrides`` (for example
     ``residual='abrl'``) replace recognised constructor arguments.
     """
+    path = resolve_weights(path)
     try:
         state, meta = read_checkpoint(path)
-        config = {**detect_config(state, meta), **overrides}
+        return model_from_state_dict(state, meta, **overrides).to(device)
     except (CheckpointError, ValueError) as e:
         msg = str(e)
         raise CheckpointError(msg if msg.startswith(str(path)) else f'{path}: {msg}') from None
+
+
+def model_from_state_dict(state: dict, meta: dict | None = None, **overrides) -> ALKDNet:
+    """The network a state dict (and its stored config, if any) holds, loaded strictly, in eval mode.
+
+    The part of ``load_model`` that needs no file, for loaders that read files themselves
+    (spandrel, ``alkdsr.integrations.spandrel``). Raises ValueError (CheckpointError) on weights
+    that are not an ALKDNet's, and on a stored config no network can be built from.
+    """
+    config = {**detect_config(state, meta), **overrides}
     try:
         net = ALKDNet(**{k: v for k, v in config.items() if k != 'preset'})
     except (TypeError, ValueError, AssertionError) as e:
-        raise CheckpointError(f'{path}: no network can be built from it ({_first_line(e)})') from None
+        raise CheckpointError(f'no network can be built from it ({_first_line(e)})') from None
     try:
         net.load_state_dict(state, strict=True)
     except RuntimeError as e:
         detail = ' '.join(line.strip() for line in str(e).splitlines()[1:3]) or str(e)
-        raise CheckpointError(f'{path}: weights do not match the recognised architecture ({detail[:300]})') from None
-    return net.eval().to(device)
+        raise CheckpointError(f'weights do not match the recognised architecture ({detail[:300]})') from None
+    return net.eval()
 
 
 def arch_config(net: torch.nn.Module) -> dict:

@@ -3,12 +3,22 @@ repository in development and CI; tests that need it skip only where it is absen
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
-import alkdsr  # noqa: F401  (registers architectures before basicsr is used)
+# No test reaches the network or a user's cache: named weights resolve in a private, empty cache
+# whose mirror is a local folder that does not exist (a test that needs files serves its own).
+_HOME = tempfile.mkdtemp(prefix='alkdsr-test-home-')
+atexit.register(shutil.rmtree, _HOME, ignore_errors=True)
+os.environ['ALKDSR_HOME'] = _HOME
+os.environ['ALKDSR_WEIGHTS_MIRROR'] = (Path(_HOME) / 'no-mirror').as_uri()
+
+import alkdsr  # noqa: E402, F401  (registers architectures before basicsr is used)
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get('ALKDSR_SHARED', ROOT.parent / 'shared'))

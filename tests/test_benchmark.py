@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -431,18 +432,24 @@ def test_paper_table_is_transcribed_exactly():
 
 @requires_shared
 def test_basicsr_test_pipeline_gives_the_benchmark_numbers(tmp_path, tmp_path_factory):
-    """options/test_ALKDNet_x4.yml through alkdsr/test.py (data and weights paths overridden) on Set5."""
+    """options/test_ALKDNet_x4.yml through alkdsr/test.py on Set5 (data paths overridden), its weights by name.
+
+    ``path: pretrain_network_g: alkdnet-x4`` resolves to the cached file, seeded with ``alkdsr weights import``.
+    """
     root = Path(__file__).resolve().parents[1]
     opt = yaml.safe_load((root / 'options' / 'test_ALKDNet_x4.yml').read_text())
+    assert opt['path']['pretrain_network_g'] == 'alkdnet-x4'
     (set5,) = [d for d in opt['datasets'].values() if d['name'] == 'Set5']
     set5.update(dataroot_gt=str(BENCHMARK / 'Set5' / 'HR'), dataroot_lq=str(BENCHMARK / 'Set5' / 'LR_bicubic' / 'X4'))
     opt['datasets'] = {'test_1': set5}
-    opt['path']['pretrain_network_g'] = str(official_weights(4))
     opt['val']['save_img'] = False
     option_file = tmp_path / 'test_x4.yml'
     option_file.write_text(yaml.safe_dump(opt, sort_keys=False))
+    env = {**os.environ, 'ALKDSR_HOME': str(tmp_path / 'home')}
+    seed = [sys.executable, '-m', 'alkdsr.cli.main', 'weights', 'import', str(official_weights(4))]
+    assert subprocess.run(seed, env=env, capture_output=True, timeout=300).returncode == 0
     cmd = [sys.executable, str(root / 'alkdsr' / 'test.py'), '-opt', str(option_file)]
-    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     (log,) = (tmp_path / 'results' / opt['name']).glob('test_*.log')
     logged = dict(re.findall(r'# (psnr|ssim): ([-\d.]+)', log.read_text()))

@@ -33,6 +33,7 @@ from train_utils import (
 
 from alkdsr.archs import ALKDNet
 from alkdsr.archs.presets import PRESETS, preset_config
+from alkdsr.zoo import WEIGHTS
 
 OPTIONS = ROOT / 'options'
 PAPER_PARAMS = {2: 372_716, 3: 381_371, 4: 393_488}  # docs/architectures.md
@@ -122,11 +123,9 @@ def test_test_options_cover_the_five_benchmarks(model, scale):
     for metric in ('psnr', 'ssim'):
         m = opt['val']['metrics'][metric]
         assert m['crop_border'] == scale and m['test_y_channel'] is True
-    weights = {
-        'ALKDNet': f'weights/official/net_g_ALKDN_x{scale}.pth',
-        'BSRN': f'weights/bsrn_official/net_g_BSRN_x{scale}.pth',
-    }
-    assert opt['path']['pretrain_network_g'] == weights[model]
+    name = opt['path']['pretrain_network_g']  # the authors' weights, by their registered name
+    assert name == f'{model.lower()}-x{scale}'
+    assert (WEIGHTS[name].preset, WEIGHTS[name].scale) == (model.lower(), scale)
     assert build(opt['network_g']).config['preset'] == model.lower()
 
 

@@ -254,7 +254,9 @@ def test_single_file_output_ext_and_batch(tmp_path, tiny_weights):
     ('make_args', 'message'),
     [
         (lambda d, w: ['-i', d / 'missing.png', '-o', d / 'o', '--weights', w], 'missing.png: no such file or folder'),
-        (lambda d, w: ['-i', d / 'a.png', '-o', d / 'o'], 'no --weights given and no default weights installed'),
+        (lambda d, w: ['-i', d / 'a.png', '-o', d / 'o'], 'net_g_ALKDN_x4.pth or run `alkdsr weights import FILE`'),
+        (lambda d, w: ['-i', d / 'a.png', '-o', d / 'o', '--weights', 'alkdnet-x5'], 'nor a registered weights name'),
+        (lambda d, w: ['-i', d / 'a.png', '-o', d / 'o', '--weights', w, '--scale', '4'], 'for x2, not x4 (--scale)'),
         (lambda d, w: ['-i', d / 'a.png', '-o', d, '--weights', w], 'the output would overwrite its input'),
         (
             lambda d, w: ['-i', d / 'a.png', d / 'a.jpg', '-o', d / 'o', '--weights', w, '--ext', 'png'],

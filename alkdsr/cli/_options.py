@@ -18,6 +18,8 @@ from ..archs.presets import DEFAULT_PRESET, PRESETS, preset_config
 from ..errors import AlkdsrError
 from ..fileio import atomic_path
 from ..weights import load_model, read_checkpoint
+from ..zoo import WEIGHTS, default_name
+from ..zoo import resolve as resolve_weights
 
 CLASS_PRESETS = {'alkdn': 'alkdnet', 'bsrn': 'bsrn', 'alkdnet': None}
 SHAPE_KEYS = ('refine_conv', 'kernel_size', 'fusion_kernel_size', 'pixel_norm')  # readable off the weights
@@ -42,11 +44,24 @@ def preset_for_arch(arch: str | None) -> str | None:
     raise AlkdsrError(f'--arch {arch}: unknown architecture; use a {arch_help()}')
 
 
+def weights_or_default(weights: str | None, arch: str | None = None, scale: int | None = None) -> str:
+    """``--weights`` as given, else the registered weights of ``--arch`` (alkdnet) at ``--scale`` (4)."""
+    if weights is not None:
+        return weights
+    preset, scale = preset_for_arch(arch) or DEFAULT_PRESET, scale or 4
+    name = default_name(preset, scale)
+    if name is None:
+        names = ', '.join(WEIGHTS)
+        raise AlkdsrError(f'no registered weights for {preset} x{scale} ({names}); give --weights FILE or NAME')
+    return name
+
+
 def load_checked(
     weights: str | os.PathLike, arch: str | None = None, scale: int | None = None, device='cpu'
 ) -> ALKDNet:
-    """The network a checkpoint holds, checked against (and completed by) ``--arch`` and ``--scale``."""
+    """The network a checkpoint (file or registered name) holds, checked against ``--arch`` and ``--scale``."""
     preset = preset_for_arch(arch)
+    weights = resolve_weights(weights)
     net = load_model(weights)
     if scale is not None and scale != net.upscale:
         raise AlkdsrError(f'{weights}: the weights are for x{net.upscale}, not x{scale} (--scale)')

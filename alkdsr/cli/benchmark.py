@@ -1,11 +1,13 @@
 """PSNR/SSIM of a checkpoint on the SR benchmark sets, next to the paper's Table 4.
 
+  alkdsr benchmark --data-root datasets/benchmark --sets Set5 Set14      # alkdnet-x4, the official weights
   alkdsr benchmark --weights net_g_ALKDN_x4.pth --data-root datasets/benchmark --sets Set5 Set14
 
 Metrics are BasicSR's: Y channel, crop border = scale, uint8 images (see docs/benchmarks.md).
 Each set is DATA_ROOT/SET in the EDSR layout (HR/ and LR_bicubic/X{s}/<name>x{s}.png) or HR
 images only (SET/HR/ or SET/ itself): then LR images are made from the HR ones with MATLAB's
-bicubic imresize. Architecture and scale are recognised from the checkpoint.
+bicubic imresize. Architecture and scale are recognised from the checkpoint; a registered name
+(alkdnet-x4, bsrn-x2, ...: `alkdsr weights list`) is downloaded and verified once, then cached.
 
 Exit status: 0 when every image was evaluated, 2 when an image or option could not be used
 (each problem is reported on one line; the other images are still evaluated).
@@ -36,6 +38,7 @@ from ._options import (
     non_negative_int,
     paper_network,
     positive_int,
+    weights_or_default,
     write_json,
 )
 
@@ -43,7 +46,12 @@ HELP = "PSNR/SSIM on benchmark sets (Set5, Set14, ...) compared with the paper's
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument('--weights', required=True, metavar='PATH', help='checkpoint (.pth or .safetensors)')
+    parser.add_argument(
+        '--weights',
+        metavar='FILE|NAME',
+        help='checkpoint (.pth or .safetensors) or registered name (alkdsr weights list); '
+        'default: the registered weights of --arch (alkdnet) at --scale (4), i.e. alkdnet-x4',
+    )
     parser.add_argument('--arch', metavar='NAME', help=f'check/complete the recognised architecture: {arch_help()}')
     parser.add_argument('--scale', type=positive_int, metavar='S', help='check that the weights are for x S')
     parser.add_argument('--data-root', required=True, metavar='DIR', help='folder holding one folder per set')
@@ -79,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
     if device.type == 'cuda':  # float32 means float32: no TF32 convolutions or matmuls
         torch.backends.cudnn.allow_tf32 = False
         torch.backends.cuda.matmul.allow_tf32 = False
+    args.weights = weights_or_default(args.weights, args.arch, args.scale)
     net = require_rgb(load_checked(args.weights, args.arch, args.scale, device), args.weights)
     scale = net.upscale
     sets = [find_set(args.data_root, name, scale, make_lr=args.hr_only) for name in dict.fromkeys(args.sets)]

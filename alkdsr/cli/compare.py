@@ -22,6 +22,7 @@ from ..figures import check_box, comparison_panels, draw_comparison, paired_imag
 from ..imageio import read_image, to_eight_bit
 from ..output_guard import refuse_outputs_that_are_inputs
 from ..upscaler import load_upscaler
+from ._options import weights_or_default
 
 HELP = 'figure comparing HR, bicubic and checkpoints on a zoomed box, with PSNR/SSIM'
 
@@ -29,7 +30,13 @@ HELP = 'figure comparing HR, bicubic and checkpoints on a zoomed box, with PSNR/
 def add_arguments(parser) -> None:
     parser.add_argument('--hr', required=True, help='the HR (ground truth) image')
     parser.add_argument('--lr', help='the LR image (default: bicubic-downscaled HR)')
-    parser.add_argument('--weights', action='append', default=[], help='a checkpoint; repeat for several')
+    parser.add_argument(
+        '--weights',
+        action='append',
+        default=[],
+        metavar='FILE|NAME',
+        help='a checkpoint or registered name; repeat for several (default: alkdnet-x4)',
+    )
     parser.add_argument('--labels', nargs='+', help='one label per --weights (default: the file names)')
     parser.add_argument('--box', nargs=4, type=int, metavar=('X', 'Y', 'W', 'H'), help='box to zoom, in HR pixels')
     parser.add_argument('--box-size', type=int, default=0, help='side of the automatic box (default: 1/4 of HR)')
@@ -46,12 +53,13 @@ def run(args) -> int:
     output = Path(args.output)
     if output.suffix.lower() != '.png':
         raise AlkdsrError(f'-o {output}: the figure is written as PNG; use a .png file name')
+    args.weights = args.weights or [weights_or_default(None)]
     refuse_outputs_that_are_inputs({'-o': output}, {'--hr': args.hr, '--lr': args.lr, '--weights': args.weights})
     labels = args.labels or [Path(w).stem for w in args.weights]
-    if len(labels) != max(len(args.weights), 1):
+    if len(labels) != len(args.weights):
         raise AlkdsrError(f'{len(labels)} --labels for {len(args.weights)} --weights')
     device = resolve_device(args.device)
-    models = [load_upscaler(w, device) for w in args.weights] or [load_upscaler(None, device)]
+    models = [load_upscaler(w, device) for w in args.weights]
     scale = models[0].upscale
     for weights, model in zip(args.weights, models):
         if model.upscale != scale:

@@ -32,7 +32,9 @@ REAL_CROPS = ((48, 64), (37, 53))  # (height, width) taken from the centre of ea
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument('--weights', help='checkpoint (.pth or .safetensors) to export')
+    parser.add_argument(
+        '--weights', required=True, metavar='FILE|NAME', help='checkpoint (.pth or .safetensors) or registered name'
+    )
     parser.add_argument('-o', '--output', required=True, help='the .onnx file to write')
     parser.add_argument('--opset', type=int, default=MIN_OPSET, help=f'ONNX opset (>= {MIN_OPSET}; {MIN_OPSET})')
     parser.add_argument('--fp16', action='store_true', help='float16 weights, input and output')

@@ -16,7 +16,7 @@ from .._compat import tune_malloc
 from ..errors import AlkdsrError
 from ..fileio import raise_on_sigterm
 
-COMMANDS = ('prepare', 'benchmark', 'profile', 'upscale', 'export', 'compare')
+COMMANDS = ('upscale', 'weights', 'prepare', 'benchmark', 'profile', 'export', 'compare')
 
 
 def _load(name: str):

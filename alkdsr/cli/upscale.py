@@ -16,7 +16,13 @@ default) gives each tile the whole image's CCA statistics and ESA grid, so tiles
 at the cost of a second pass. --backend onnxruntime (the CPU only) runs whole images or fast
 tiles (--tile-mode fast, its default).
 
-Example:
+The network is --weights: a checkpoint file, or a registered name (`alkdsr weights list`),
+downloaded and verified once, then read from the cache. Without --weights, alkdnet-x{--scale}:
+the authors' ALKDNet weights at x4, or at --scale 2 or 3.
+
+Examples:
+  alkdsr upscale -i photo.png -o out/                    # ALKDNet x4 (alkdnet-x4)
+  alkdsr upscale -i photos/ -o photos_x2/ --scale 2      # ALKDNet x2 (alkdnet-x2)
   alkdsr upscale -i photos/ -o photos_x4/ --weights net_g_ALKDN_x4.pth --tile 256
 """
 
@@ -32,9 +38,10 @@ from ..errors import AlkdsrError
 from ..fast import OnnxRuntimeNet, use_fused_kernels
 from ..inference import TILE_MODES
 from ..upscale_jobs import UpscaleRunner, find_jobs
-from ..upscaler import autocast_dtype, load_upscaler
+from ..upscaler import autocast_dtype
+from ._options import load_checked, positive_int, weights_or_default
 
-HELP = 'upscale images (files or folders) with a checkpoint'
+HELP = 'upscale images (files or folders); ALKDNet x4 unless --weights/--scale say otherwise'
 DEFAULT_TILE = {'cpu': 256, 'cuda': 512}  # LR pixels; peak CPU memory about 3 GB at 256 (docs/inference.md)
 
 
@@ -43,7 +50,15 @@ def add_arguments(parser) -> None:
     parser.add_argument('-o', '--output', required=True, help='output folder, or output file for a single image')
     parser.add_argument(
         '--weights',
-        help='checkpoint (.pth or .safetensors; required for now); architecture, variant and scale are read from it',
+        metavar='FILE|NAME',
+        help='checkpoint (.pth or .safetensors) or registered name (alkdsr weights list); architecture, variant '
+        'and scale are read from it (default: alkdnet-x{--scale})',
+    )
+    parser.add_argument(
+        '--scale',
+        type=positive_int,
+        metavar='S',
+        help='upscaling factor: picks alkdnet-xS without --weights (4), checks the weights with it',
     )
     parser.add_argument('--glob', metavar='PATTERN', help="only folder files matching PATTERN, e.g. '*.png'")
     parser.add_argument('--ext', help='output format by suffix (png, jpg, webp, bmp, tif); default: as the input')
@@ -100,7 +115,7 @@ def run(args) -> int:
     device = resolve_device('cpu' if onnx and args.device == 'auto' else args.device)
     args.tile_mode = args.tile_mode or ('fast' if onnx else 'seamless')
     dtype = autocast_dtype(device, half=args.half, bf16=args.bf16)
-    model = load_upscaler(args.weights, device)
+    model = load_checked(weights_or_default(args.weights, scale=args.scale), scale=args.scale, device=device)
     tile = DEFAULT_TILE[device.type] if args.tile is None else args.tile
     model = _backend(model, args, device, tile)
     runner = UpscaleRunner(

@@ -1,0 +1,123 @@
+"""ALKDNet and BSRN in spandrel, the checkpoint loader behind chaiNNer and ComfyUI.
+
+``install()`` adds two architectures to spandrel's ``MAIN_REGISTRY``, the way
+``spandrel_extra_arches.install()`` adds its own: ``BSRN`` (the official BSRN checkpoints and
+any BSRN-preset network) and ``ALKDNet`` (every other ALKDNet-family network). Afterwards
+``spandrel.ModelLoader().load_from_file(path)`` returns an ``ImageModelDescriptor`` for their
+``.pth`` (bare, or with ``params``/``params_ema``, official or alkdsr key names) and
+``.safetensors`` checkpoints.
+
+Detection and settings are ``alkdsr.weights``' (what ``alkdsr.load_model`` uses), applied to the
+state dict spandrel has already read and unwrapped. spandrel hands over the weights only, not the
+config alkdsr stores beside them, so residual learning and ESA padding (which have no weights)
+take the values that ``ALKDNet.config_from_state_dict`` infers: exact for the paper's model, BSRN
+and the ``bsrn_alk*`` presets, not for ``alkdnet_no_norm`` and the ``*abrl`` presets (load those
+with ``alkdsr.load_model``).
+"""
+
+from __future__ import annotations
+
+import torch
+
+try:
+    from spandrel import (
+        MAIN_REGISTRY,
+        Architecture,
+        ArchSupport,
+        ImageModelDescriptor,
+        ModelTiling,
+        SizeRequirements,
+        StateDict,
+    )
+except ImportError as e:  # say which extra brings it
+    raise ImportError(f'alkdsr.integrations.spandrel needs spandrel: pip install "alkdsr[spandrel]" ({e})') from e
+
+from ..archs.alkdnet_arch import ALKDNet
+from ..archs.official_keys import to_alkdsr_names
+from ..archs.presets import preset_of
+from ..weights import detect_config, model_from_state_dict
+
+__all__ = ['ALKDNetArch', 'BSRNArch', 'install']
+
+
+def _recognised_config(state_dict: StateDict) -> dict | None:
+    """The ALKDNet config of a state dict whose keys are exactly that network's, else None.
+
+    Key-based, as spandrel's detection is: the config is read off the keys and shapes by
+    ``alkdsr.weights.detect_config``, and the network it describes (built on the meta device,
+    no memory) must have the same parameter names, so another architecture that shares a few
+    names is not taken for ALKDNet.
+    """
+    try:
+        config = detect_config(state_dict)
+        with torch.device('meta'):
+            expected = ALKDNet(**{k: v for k, v in config.items() if k != 'preset'}).state_dict().keys()
+    except (ValueError, KeyError, IndexError, AttributeError, TypeError):
+        return None
+    return config if set(expected) == set(to_alkdsr_names(state_dict)) else None
+
+
+class _ALKDNetFamily(Architecture[ALKDNet]):
+    """The ALKDNet family in spandrel; ``bsrn`` says which half of it this architecture takes."""
+
+    def __init__(self, id: str, bsrn: bool):
+        super().__init__(id=id, detect=self._detect)
+        self._bsrn = bsrn
+
+    def _detect(self, state_dict: StateDict) -> bool:
+        config = _recognised_config(state_dict)
+        return config is not None and (preset_of(config) == 'bsrn') == self._bsrn
+
+    def load(self, state_dict: StateDict) -> ImageModelDescriptor[ALKDNet]:
+        net = model_from_state_dict(state_dict)
+        config = net.config
+        scale = config['upscale']
+        return ImageModelDescriptor(
+            net,
+            state_dict,
+            architecture=self,
+            purpose='SR' if scale > 1 else 'Restoration',
+            tags=[config['preset'] or 'custom', f'{config["num_feat"]}nf', f'{config["num_block"]}nb'],
+            # measured, not assumed: both precisions run and stay close to float32 on the official
+            # checkpoints (tests/test_spandrel.py, README "Use it from spandrel")
+            supports_half=True,
+            supports_bfloat16=True,
+            scale=scale,
+            input_channels=config['num_in_ch'],
+            output_channels=config['num_out_ch'],
+            # ESA's stride-2 conv and 7x7/3 max-pool need this many pixels per side; the network
+            # pads smaller inputs itself, spandrel's call API does the same
+            size_requirements=SizeRequirements(minimum=net.min_size),
+            # CCA uses whole-image channel statistics and ESA a coarse grid: plain tiles differ
+            # from the untiled result (docs/inference.md, "Tiling")
+            tiling=ModelTiling.DISCOURAGED,
+        )
+
+
+class ALKDNetArch(_ALKDNetFamily):
+    """ALKDNet (the paper's model and its ablation variants) except the BSRN preset."""
+
+    def __init__(self):
+        super().__init__('ALKDNet', bsrn=False)
+
+
+class BSRNArch(_ALKDNetFamily):
+    """BSRN (Li et al., 2022), ALKDNet's baseline, as alkdsr builds it."""
+
+    def __init__(self):
+        super().__init__('BSRN', bsrn=True)
+
+
+def install() -> list[ArchSupport]:
+    """Add ALKDNet and BSRN to spandrel's main registry; returns what was added ([] the second time).
+
+    Call it once before loading (a ComfyUI custom node's ``__init__.py`` is the place, see
+    docs/inference.md); calling it again changes nothing. The architectures are tried after
+    spandrel's own and after any installed before them, and their detection accepts only state
+    dicts with exactly an ALKDNet's parameter names.
+    """
+    return MAIN_REGISTRY.add(
+        ArchSupport.from_architecture(ALKDNetArch()),
+        ArchSupport.from_architecture(BSRNArch()),
+        ignore_duplicates=True,
+    )

@@ -1,0 +1,77 @@
+"""hubconf.py through torch.hub's public API (source='local')."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+import torch
+from conftest import ROOT, SHARED, bsrn_weights, official_weights, requires_shared
+
+from alkdsr.errors import AlkdsrError
+
+torch.set_grad_enabled(False)
+
+
+def hub(entry, **kwargs):
+    return torch.hub.load(str(ROOT), entry, source='local', **kwargs)
+
+
+def n_params(net):
+    return sum(p.numel() for p in net.parameters())
+
+
+def golden_error(net, name):
+    golden = np.load(SHARED / 'golden' / f'{name}_baby_crop.npz')
+    rgb = golden['lq_bgr_uint8'][..., ::-1].astype(np.float32) / 255.0
+    lq = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))[None]
+    return np.abs(net(lq)[0].numpy() - golden['sr_rgb_float32']).max()
+
+
+def test_entry_points_have_docstrings():
+    """What ``torch.hub.help`` shows (it returns the entry point's docstring; it reads GitHub repos only)."""
+    spec = importlib.util.spec_from_file_location('hubconf', ROOT / 'hubconf.py')
+    hubconf = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hubconf)
+    for entry in ('alkdnet', 'bsrn'):
+        doc = getattr(hubconf, entry).__doc__
+        assert 'scale' in doc and 'pretrained' in doc and 'Returns' in doc
+
+
+def test_untrained_networks_have_the_papers_sizes():
+    assert n_params(hub('alkdnet', scale=3)) == 381_371  # the official x3 checkpoint's count
+    assert n_params(hub('bsrn', scale=4)) == 352_400
+    assert hub('alkdnet', scale=2, preset='bsrn_alk9').config['preset'] == 'bsrn_alk9'
+
+
+@requires_shared
+def test_pretrained_path_reproduces_golden():
+    assert golden_error(hub('alkdnet', scale=3, pretrained=str(official_weights(3))), 'official_x3') <= 1e-4
+    assert golden_error(hub('bsrn', scale=2, pretrained=bsrn_weights(2)), 'bsrn_official_x2') <= 1e-4
+
+
+@requires_shared
+def test_pretrained_path_of_another_network_is_refused():
+    with pytest.raises(ValueError, match='x2 alkdnet network, not the x4 alkdnet'):
+        hub('alkdnet', pretrained=str(official_weights(2)))
+    with pytest.raises(ValueError, match='not the x2 bsrn'):
+        hub('bsrn', scale=2, pretrained=str(official_weights(2)))
+    with pytest.raises(AlkdsrError, match='missing.pth: no such checkpoint file'):
+        hub('alkdnet', pretrained=str(ROOT / 'missing.pth'))
+    with pytest.raises(ValueError, match='no published weights'):
+        hub('alkdnet', pretrained=True, preset='bsrn_alk9')
+
+
+@requires_shared
+def test_pretrained_true_fetches_named_weights(tmp_path, monkeypatch):
+    mirror = tmp_path / 'mirror'
+    mirror.mkdir()
+    for folder in ('official', 'bsrn_official'):
+        for src in (SHARED / 'weights' / folder).glob('*.pth'):
+            (mirror / src.name).symlink_to(src)
+    monkeypatch.setenv('ALKDSR_HOME', str(tmp_path / 'home'))
+    monkeypatch.setenv('ALKDSR_WEIGHTS_MIRROR', mirror.as_uri())
+    assert golden_error(hub('alkdnet', scale=4, pretrained=True), 'official_x4') <= 1e-4
+    assert golden_error(hub('bsrn', scale=3, pretrained=True), 'bsrn_official_x3') <= 1e-4
+    assert list((tmp_path / 'home' / 'weights').iterdir())  # fetched into the cache
