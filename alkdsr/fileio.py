@@ -70,15 +70,15 @@ def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
     return stale
 
 
-def raise_on_sigterm() -> None:
+def raise_on_sigterm():
     """Make SIGTERM raise SystemExit(143) in this process, so that ``atomic_path`` removes its temporary file
-    (by default SIGTERM ends the process without running any cleanup)."""
+    (by default SIGTERM ends the process without running any cleanup). Returns the previous handler."""
     import signal
 
     def stop(signum, frame):
         raise SystemExit(128 + signum)
 
-    signal.signal(signal.SIGTERM, stop)
+    return signal.signal(signal.SIGTERM, stop)
 
 
 def _umask() -> int:

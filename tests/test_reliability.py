@@ -387,12 +387,9 @@ def test_sigterm_during_an_upscale_write_leaves_no_temporary_file(tiny_weights, 
 
     monkeypatch.setattr(alkdsr.fileio.os, 'replace', terminated_before_the_rename)
     previous = signal.getsignal(signal.SIGTERM)
-    try:
-        with pytest.raises(SystemExit) as stopped:
-            run_cli('upscale', '-i', tmp_path / 'a.png', '-o', tmp_path / 'out', '--weights', tiny_weights)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    assert stopped.value.code == 143
+    with pytest.raises(SystemExit) as stopped:
+        run_cli('upscale', '-i', tmp_path / 'a.png', '-o', tmp_path / 'out', '--weights', tiny_weights)
+    assert stopped.value.code == 143 and signal.getsignal(signal.SIGTERM) is previous
     assert sorted(p.name for p in (tmp_path / 'out').iterdir()) == []
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 
 from .. import __version__
@@ -57,8 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     tune_malloc()
-    if _on_main_thread():  # signal handlers can only be set there
-        raise_on_sigterm()
+    previous = raise_on_sigterm() if _on_main_thread() else None  # signal handlers can only be set there
     try:
         return int(args._run(args) or 0)
     except AlkdsrError as e:
@@ -67,6 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f'alkdsr {args.command}: interrupted', file=sys.stderr)
         return 130
+    finally:
+        if previous is not None:  # main() called from a program: give it back its handler
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == '__main__':

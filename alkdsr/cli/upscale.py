@@ -38,7 +38,7 @@ from ..errors import AlkdsrError
 from ..fast import OnnxRuntimeNet, use_fused_kernels
 from ..inference import TILE_MODES
 from ..upscale_jobs import UpscaleRunner, find_jobs
-from ..upscaler import autocast_dtype
+from ..upscaler import autocast_dtype, require_rgb
 from ._options import load_checked, positive_int, weights_or_default
 
 HELP = 'upscale images (files or folders); ALKDNet x4 unless --weights/--scale say otherwise'
@@ -115,7 +115,8 @@ def run(args) -> int:
     device = resolve_device('cpu' if onnx and args.device == 'auto' else args.device)
     args.tile_mode = args.tile_mode or ('fast' if onnx else 'seamless')
     dtype = autocast_dtype(device, half=args.half, bf16=args.bf16)
-    model = load_checked(weights_or_default(args.weights, scale=args.scale), scale=args.scale, device=device)
+    weights = weights_or_default(args.weights, scale=args.scale)
+    model = require_rgb(load_checked(weights, scale=args.scale, device=device), weights)
     tile = DEFAULT_TILE[device.type] if args.tile is None else args.tile
     model = _backend(model, args, device, tile)
     runner = UpscaleRunner(
