@@ -113,9 +113,8 @@ def anything(where, value):
 
 def folder_name(where, value):
     """A name that becomes one folder (``experiments/<name>``, ``results/<name>``, ``visualization/<name>``)."""
-    if not isinstance(value, (str, int)) or isinstance(value, bool) or str(value).strip() == '':
+    if not isinstance(value, str) or not value.strip():  # BasicSR joins it to paths: text only
         _fail(where, f'must be a non-empty name (got {value!r})')
-    value = str(value)
     if '/' in value or '\\' in value or value in ('.', '..') or '\0' in value or value != value.strip():
         _fail(
             where,
@@ -203,10 +202,13 @@ def _required_keys(factory, skip: int) -> set[str]:
     return {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.default is p.empty}
 
 
-def typed(kinds: Callable[[], dict], what: str, skip: int = 0, extra=(), required=True, strict_kwargs=False) -> Check:
+def typed(
+    kinds: Callable[[], dict], what: str, skip: int = 0, extra=(), required=True, strict_kwargs=False, needs=()
+) -> Check:
     """A ``{type: Name, **arguments}`` mapping: ``Name`` one of ``kinds()`` (name -> class or function)
     and the arguments ones it takes (after its first ``skip`` parameters); ``extra`` keys BasicSR reads itself.
-    ``strict_kwargs``: check named parameters even when the callable also takes ``**kwargs``."""
+    ``strict_kwargs``: check named parameters even when the callable also takes ``**kwargs``; ``needs``:
+    arguments BasicSR passes on its own that must be given although the callable has a default."""
 
     def check(where, value):
         if not isinstance(value, dict):
@@ -227,7 +229,7 @@ def typed(kinds: Callable[[], dict], what: str, skip: int = 0, extra=(), require
                     _fail(
                         f'{where}:{key}', f'{kind} takes no option {key}{suggestion(key, sorted(names | set(extra)))}'
                     )
-        for key in sorted(_required_keys(known[kind], skip) - set(args)):
+        for key in sorted((_required_keys(known[kind], skip) | set(needs)) - set(args)):
             _fail(where, f'{kind} needs {key}')
         for key, item in args.items():
             if key in NUMERIC_ARGUMENTS:
@@ -346,8 +348,8 @@ PATH = Level(
 
 TRAIN = Level(
     {
-        'optim_g': typed(_optimizers, 'an optimizer', skip=1),
-        'optim_d': typed(_optimizers, 'an optimizer', skip=1),
+        'optim_g': typed(_optimizers, 'an optimizer', skip=1, needs=('lr',)),  # get_optimizer(type, params, lr)
+        'optim_d': typed(_optimizers, 'an optimizer', skip=1, needs=('lr',)),
         'scheduler': typed(_schedulers, 'a learning-rate scheduler', skip=1),
         'total_iter': integer(1, whole_float=True),
         'warmup_iter': integer(-1, whole_float=True),
