@@ -3,3 +3,7 @@
 
 class AlkdsrError(Exception):
     """A problem with the user's input (file, option, data); the CLI prints it and exits 2."""
+
+
+class CheckpointError(AlkdsrError, ValueError):
+    """A checkpoint that cannot be used; the message names the file and the problem."""

@@ -276,7 +276,7 @@ def _registry(name: str) -> Callable[[], dict]:
 
 # ------------------------------------------------------------------ the tree
 
-KNOWN_DATASET_TYPES = ('PairedImageDataset', 'SingleImageDataset')
+KNOWN_DATASET_TYPES = ('PairedImageDataset', 'DevicePairedImageDataset', 'SingleImageDataset')
 
 IO_BACKEND = Level(
     {'type': one_of('disk', 'lmdb', 'memcached'), 'db_paths': anything, 'client_keys': anything,

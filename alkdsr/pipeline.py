@@ -117,9 +117,17 @@ def check_paired_datasets(opt: dict) -> None:
     """
     from basicsr.data.paired_image_dataset import PairedImageDataset
 
+    from .data.device_pairs import DevicePairedImageDataset
+
+    classes = {'PairedImageDataset': PairedImageDataset, 'DevicePairedImageDataset': DevicePairedImageDataset}
     for phase, dataset_opt in (opt.get('datasets') or {}).items():
-        if isinstance(dataset_opt, dict) and dataset_opt.get('type') == 'PairedImageDataset':
-            dataset = PairedImageDataset(dataset_opt)
+        if isinstance(dataset_opt, dict) and dataset_opt.get('type') in classes:
+            if dataset_opt['type'] == 'DevicePairedImageDataset' and opt.get('model_type') != 'ALKDSRModel':
+                raise AlkdsrError(
+                    f'datasets: {dataset_opt.get("phase", "train")}: type DevicePairedImageDataset needs '
+                    f'model_type: ALKDSRModel (got {opt.get("model_type")!r})'
+                )
+            dataset = classes[dataset_opt['type']](dataset_opt)  # DevicePairedImageDataset keeps what it decoded
             _prechecked.add(json.dumps(dataset_opt, sort_keys=True, default=str))
             if phase == 'train' and opt.get('is_train'):
                 _check_one_batch(len(dataset), dataset_opt, opt.get('world_size', 1))

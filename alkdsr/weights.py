@@ -17,17 +17,13 @@ from pathlib import Path
 import torch
 
 from .archs.alkdnet_arch import ALKDNet
-from .errors import AlkdsrError
+from .errors import CheckpointError
 from .fileio import atomic_path
 from .zoo import resolve as resolve_weights
 
 PARAM_KEYS = ('params_ema', 'params', 'state_dict', 'model', 'net_g')
 ARCH_KEY = 'arch'
 SAFETENSORS_META_KEY = 'alkdsr_arch'
-
-
-class CheckpointError(AlkdsrError, ValueError):
-    """A checkpoint that cannot be used; the message names the file and the problem."""
 
 
 def read_checkpoint(path: str | os.PathLike, param_key: str | None = None) -> tuple[dict, dict | None]:

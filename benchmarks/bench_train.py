@@ -4,7 +4,7 @@
     python benchmarks/bench_train.py --device cpu --quick
 
 Each configuration is the model class exactly as a YAML ``train:`` block configures it
-(``amp``, ``compile``, ``channels_last``, fused Adam, EMA); a step is BasicSR's
+(``amp``, ``compile``, ``channels_last``, ``fused_alkconv``, fused Adam, EMA); a step is BasicSR's
 ``optimize_parameters`` (forward, L1 loss, backward, Adam, EMA). Batches are random LR/HR
 pairs already on the device, so the numbers measure the model, not the data loader.
 Prints iterations/s (median over windows), the ratio to the reference, and peak memory.
@@ -34,10 +34,24 @@ CONFIGS = {
     'fp32/tf32 (reference)': ({}, {}),
     'amp bf16': ({'amp': 'bf16'}, {}),
     'amp bf16 + channels_last': ({'amp': 'bf16', 'channels_last': True}, {}),
+    'fp32/tf32 + fused Adam': ({}, {'fused': True}),
     'amp bf16 + fused Adam': ({'amp': 'bf16'}, {'fused': True}),
+    'fp32/tf32 + fused ALKConv + fused Adam': ({'fused_alkconv': True}, {'fused': True}),
+    'amp bf16 + fused ALKConv + fused Adam': ({'amp': 'bf16', 'fused_alkconv': True}, {'fused': True}),
+    'amp bf16 + fused ALKConv + channels_last + fused Adam': (
+        {'amp': 'bf16', 'fused_alkconv': True, 'channels_last': True},
+        {'fused': True},
+    ),
+    'fp32/tf32 + compile + fused Adam': ({'compile': True}, {'fused': True}),
     'amp bf16 + compile + fused Adam': ({'amp': 'bf16', 'compile': True}, {'fused': True}),
+    'fp32/tf32 + compile + fused ALKConv + fused Adam': ({'compile': True, 'fused_alkconv': True}, {'fused': True}),
+    'amp bf16 + compile + fused ALKConv + fused Adam': (
+        {'amp': 'bf16', 'compile': True, 'fused_alkconv': True},
+        {'fused': True},
+    ),
     'amp bf16 + fused Adam + EMA': ({'amp': 'bf16', 'ema_decay': 0.999}, {'fused': True}),
 }
+CUDA_ONLY = ('fused ALKConv',)  # configurations left out on the CPU (the switch is refused there)
 QUICK = ('fp32/tf32 (reference)', 'amp bf16', 'amp bf16 + channels_last')
 
 
@@ -139,6 +153,10 @@ def main(argv=None) -> int:
     args.windows = args.windows or (2 if args.quick else 3)
     args.warmup = args.warmup if args.warmup is not None else (1 if args.quick else 10 if gpu else 2)
     names = [n for n in CONFIGS if (not args.quick or n in QUICK) and (not args.configs or n in args.configs)]
+    names = [n for n in names if gpu or not any(s in n for s in CUDA_ONLY)]
+    unknown = set(args.configs or ()) - set(CONFIGS)
+    if unknown:
+        p.error(f'unknown configurations: {", ".join(sorted(unknown))} (choose from: {", ".join(CONFIGS)})')
     dev = torch.cuda.get_device_name() if gpu else f'CPU, {torch.get_num_threads()} threads'
     header = (
         f'# bench_train: ALKDNet x{args.scale}, batch {args.batch}, LR patch {args.patch}, {dev}, '

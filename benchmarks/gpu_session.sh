@@ -13,6 +13,9 @@
 #    weights/alkdnet_x4_alkdsr.safetensors when it exists; then `alkdsr benchmark` on Set5/Set14.
 #    Commit the result as the new weights only if it measures better (weights/README.md).
 #
+# Issue 16's training session (profile, every training configuration, data loaders, the
+# 2,000-iteration curve comparison, x4 from scratch) is benchmarks/gpu_train_session.py.
+#
 # Expects .whl/ (basicsr 1.4.2 and pure-Python packages the GPU image lacks) and
 # .gpu/data/{train,benchmark} (the 291 training images and Set5/Set14) beside the repository.
 # Everything it measures goes to $OUT (or ./gpu_out).

@@ -19,6 +19,7 @@ SWITCHES = {
     'compile': 'train:compile=true',
     'channels_last': 'train:channels_last=true',
     'fused Adam': 'train:optim_g:fused=true',
+    'fused ALKConv': 'train:fused_alkconv=true',
 }
 
 

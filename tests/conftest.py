@@ -56,3 +56,14 @@ def tiny_weights(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp('weights') / 'tiny_x2.pth'
     save_checkpoint(ALKDNet(upscale=2, num_feat=16, num_block=2).eval(), path)
     return path
+
+
+@pytest.fixture
+def no_grad():
+    """Autograd off for one test: inference tests that call networks directly opt in with
+    ``pytestmark = pytest.mark.usefixtures('no_grad')``, and the training tests keep gradients
+    (a module-level ``torch.set_grad_enabled(False)`` would turn them off for the whole session)."""
+    import torch
+
+    with torch.no_grad():
+        yield

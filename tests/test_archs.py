@@ -11,7 +11,7 @@ from conftest import SHARED, bsrn_weights, official_weights, requires_shared
 
 from alkdsr.archs import PRESETS, ALKDNet
 
-torch.set_grad_enabled(False)
+pytestmark = pytest.mark.usefixtures('no_grad')  # autograd off in these tests only (conftest.no_grad)
 
 # Parameter counts of the official checkpoints (summed over their tensors) and of the issue.
 OFFICIAL_PARAMS = {2: 372_716, 3: 381_371, 4: 393_488}

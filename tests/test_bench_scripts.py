@@ -30,3 +30,22 @@ def test_bench_train_quick_on_cpu(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = json.loads(out.read_text())['rows']
     assert len(rows) == 3 and all('error' not in r and min(r['its']) > 0 for r in rows)
+
+
+def test_gpu_data_pack_unpacks_to_the_same_pixels(shared, tmp_path):
+    """pack_gpu_data.py (lossless WebP, grey images as they are) gives back every image's array."""
+    import cv2
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT / 'benchmarks'))
+    from pack_gpu_data import SETS, main, unpack
+
+    assert main(['--shared', str(shared), '--out', str(tmp_path / 'packed'), '--limit', '3']) == 0
+    manifest = json.loads((tmp_path / 'packed' / 'MANIFEST.json').read_text())
+    assert manifest['images'] == dict.fromkeys(SETS, 3) and manifest['webp_bytes'] < manifest['png_bytes']
+    assert unpack(tmp_path / 'packed', tmp_path / 'png') == 18
+    for name, source in SETS.items():
+        originals = sorted((shared / source).iterdir())[:3]
+        for original in originals:
+            back = cv2.imread(str(tmp_path / 'png' / name / f'{original.stem}.png'), cv2.IMREAD_UNCHANGED)
+            assert np.array_equal(back, cv2.imread(str(original), cv2.IMREAD_UNCHANGED)), original

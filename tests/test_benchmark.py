@@ -32,7 +32,7 @@ from alkdsr.evaluation import find_set, load_pair, read_image
 from alkdsr.paper import TABLE4, TABLE4_SETS
 from alkdsr.weights import save_checkpoint
 
-torch.set_grad_enabled(False)
+pytestmark = pytest.mark.usefixtures('no_grad')  # autograd off in these tests only (conftest.no_grad)
 
 BENCHMARK = SHARED / 'datasets' / 'benchmark'
 GOLDEN = {
@@ -215,6 +215,12 @@ def test_bsrn_multi_adds_match_the_paper():
 # ---------------------------------------------------------------- HR-only mode
 
 
+# docs/benchmarks.md: the LR made from HR is the shipped LR, so the scores differ by 0.0000 dB and
+# 0.00000 SSIM; these are the largest differences that still round to those figures
+HR_ONLY_PSNR_TOL = 5e-5
+HR_ONLY_SSIM_TOL = 5e-6
+
+
 def hr_only_copy(root, set_name: str):
     shutil.copytree(BENCHMARK / set_name / 'HR', root / set_name / 'HR')
     return root
@@ -233,8 +239,8 @@ def test_hr_only_mode_matches_matlab_lr_files(tmp_path, tmp_path_factory):
     assert rc == 0, err
     made = json.loads(out.read_text())['sets']['Set5']
     assert made['lr'] == 'bicubic_from_hr' and files['lr'] == 'lr_files'
-    assert made['psnr'] == pytest.approx(files['psnr'], abs=0.03)
-    assert made['ssim'] == pytest.approx(files['ssim'], abs=0.001)
+    assert made['psnr'] == pytest.approx(files['psnr'], abs=HR_ONLY_PSNR_TOL)
+    assert made['ssim'] == pytest.approx(files['ssim'], abs=HR_ONLY_SSIM_TOL)
 
 
 @pytest.mark.slow
@@ -251,7 +257,8 @@ def test_hr_only_mode_full(tmp_path, tmp_path_factory, scale):
     made = json.loads(out.read_text())['sets']
     for set_name in ('Set5', 'Set14'):
         assert made[set_name]['lr'] == 'bicubic_from_hr'
-        assert made[set_name]['psnr'] == pytest.approx(files[set_name]['psnr'], abs=0.03)
+        assert made[set_name]['psnr'] == pytest.approx(files[set_name]['psnr'], abs=HR_ONLY_PSNR_TOL)
+        assert made[set_name]['ssim'] == pytest.approx(files[set_name]['ssim'], abs=HR_ONLY_SSIM_TOL)
 
 
 @requires_shared
@@ -268,10 +275,11 @@ def test_made_lr_is_the_shipped_lr_and_grey_hr_reads_as_three_channels():
 
 # ---------------------------------------------------------------- tiles
 
-TILED_CI_IMAGES = ('face',)  # the smallest image of Set14 (9 tiles of 64 at x2)
+TILE_TOLERANCE_DB = 0.01  # docs/benchmarks.md: what tiles must keep the benchmark PSNR to
 
 
-def tiled_and_untiled_psnr(weights, names, tile: int, tile_pad: int):
+def tiled_and_untiled_psnr(weights, names, tile: int, tile_pad: int, tile_mode: str = 'seamless'):
+    """The untiled result and the tiled one (or, for tile modes separated by commas, the tiled ones)."""
     from alkdsr.evaluation import evaluate_set
 
     net = _options.load_checked(weights)
@@ -279,17 +287,18 @@ def tiled_and_untiled_psnr(weights, names, tile: int, tile_pad: int):
     if names:
         bench.images = [im for im in bench.images if im.name in names]
     whole = evaluate_set(net, bench)
-    tiled = evaluate_set(net, bench, tile=tile, tile_pad=tile_pad)
-    return whole, tiled
+    tiled = [evaluate_set(net, bench, tile=tile, tile_pad=tile_pad, tile_mode=m) for m in tile_mode.split(',')]
+    return whole, *tiled
 
 
 @requires_shared
-def test_tiled_psnr_matches_untiled_on_set14_x2_subset():
-    whole, tiled = tiled_and_untiled_psnr(official_weights(2), TILED_CI_IMAGES, tile=64, tile_pad=32)
-    assert whole.n == tiled.n == len(TILED_CI_IMAGES)
-    assert tiled.psnr == pytest.approx(whole.psnr, abs=0.01)
-    for name, (psnr, _) in whole.per_image.items():
-        assert tiled.per_image[name][0] == pytest.approx(psnr, abs=0.01), name
+def test_seamless_tiles_keep_the_psnr_where_plain_tiles_do_not():
+    """Set14's comic at x4 in tiles of 40 + 2 x 16 (6 tiles): plain tiles move its PSNR by 0.021 dB
+    (measured), more than the tolerance, seamless ones by 0.004 dB; so the check tells them apart."""
+    whole, seamless, fast = tiled_and_untiled_psnr(official_weights(4), ('comic',), 40, 16, 'seamless,fast')
+    assert whole.n == seamless.n == fast.n == 1
+    assert abs(fast.psnr - whole.psnr) > TILE_TOLERANCE_DB, (fast.psnr, whole.psnr)
+    assert seamless.psnr == pytest.approx(whole.psnr, abs=TILE_TOLERANCE_DB)
 
 
 @pytest.mark.slow
@@ -297,7 +306,7 @@ def test_tiled_psnr_matches_untiled_on_set14_x2_subset():
 def test_tiled_psnr_matches_untiled_on_set14_x2():
     whole, tiled = tiled_and_untiled_psnr(official_weights(2), None, tile=128, tile_pad=32)
     assert whole.n == tiled.n == 14
-    assert tiled.psnr == pytest.approx(whole.psnr, abs=0.01)
+    assert tiled.psnr == pytest.approx(whole.psnr, abs=TILE_TOLERANCE_DB)
 
 
 # ---------------------------------------------------------------- user errors

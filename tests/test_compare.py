@@ -18,7 +18,7 @@ import alkdsr.cli.compare as compare_cli
 from alkdsr.archs import ALKDNet
 from alkdsr.cli.main import main
 
-torch.set_grad_enabled(False)
+pytestmark = pytest.mark.usefixtures('no_grad')  # autograd off in these tests only (conftest.no_grad)
 
 
 def set5(*parts):

@@ -16,7 +16,7 @@ from alkdsr.archs import ALKDNet
 from alkdsr.cli.main import main
 from alkdsr.weights import load_model, save_checkpoint
 
-torch.set_grad_enabled(False)
+pytestmark = pytest.mark.usefixtures('no_grad')  # autograd off in these tests only (conftest.no_grad)
 
 
 def onnx_vs_torch(onnx_path, net, lr: np.ndarray) -> float:

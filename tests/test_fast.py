@@ -16,7 +16,7 @@ from alkdsr.archs import ALKDNet
 from alkdsr.fast import optimize, use_fused_kernels
 from alkdsr.kernels import alkconv_triton
 
-torch.set_grad_enabled(False)
+pytestmark = pytest.mark.usefixtures('no_grad')  # autograd off in these tests only (conftest.no_grad)
 
 
 def small_net(preset='alkdnet', scale=2):

@@ -191,7 +191,10 @@ def test_test_pipeline_reproduces_the_official_scores(shared, tmp_path, model, w
     log = log_path.read_text()
     assert 'Current net - loaded net' not in log  # official names are translated, not reported as mismatches
     expected = json.loads((shared / 'golden' / golden).read_text())
-    for name, metrics in zip(sets, logged_metrics(log)):
+    logged = logged_metrics(log)
+    assert len(logged) == len(sets), logged  # one metric set per dataset, in the option file's order
+    assert re.findall(r'Validation (\S+)\n', log) == sets
+    for name, metrics in zip(sets, logged):
         assert metrics['psnr'] == pytest.approx(expected[f'{name}_x4']['psnr'], abs=1.5e-4)
         assert metrics['ssim'] == pytest.approx(expected[f'{name}_x4']['ssim'], abs=1.5e-4)
         images = sorted((results / 'visualization' / name).glob('*.png'))

@@ -1,7 +1,10 @@
 """Training speed switches on the CPU: each trains, validates and saves a checkpoint that loads.
 
-Every run starts from the same seed, so the first iteration's loss (computed before any update)
-must equal the plain run's: a switch may change speed, not the function being trained.
+Every run starts from the same seed and draws the same patches, so the first iteration's loss
+(computed before any update) and the second's (after one optimizer step) must equal the plain
+run's: a switch may change speed, not the function being trained or the step taken.
+tests/test_learning.py follows the switches for more steps in-process; torch.compile is checked
+here only, as its compilation (tens of seconds on 2 cores, even with aot_eager) is paid once.
 """
 
 from __future__ import annotations
@@ -24,6 +27,9 @@ from train_utils import (
 )
 
 import alkdsr
+from alkdsr.errors import AlkdsrError
+from alkdsr.kernels import alkconv_triton
+from alkdsr.models.alkdsr_model import check_model_options
 from alkdsr.weights import read_checkpoint
 
 ADAM = {'type': 'Adam', 'lr': 1e-3, 'betas': [0.9, 0.999]}
@@ -51,12 +57,14 @@ SWITCHES = {
         None,
     ),
 }
-# reduced precision changes the first loss by rounding only; on CUDA float32 convs use TF32
+if alkconv_triton.available():  # on the CPU it is refused (test_fused_alkconv_needs_cuda_and_triton)
+    SWITCHES['fused_alkconv'] = ({'fused_alkconv': True}, 'fused_alkconv: ALKConv branches and norm as one Triton')
+# reduced precision changes the losses by rounding only; on CUDA float32 convs use TF32
 LOW_PRECISION_RTOL = 2e-2
 FP32_RTOL = 2e-3 if CUDA else 1e-4
 
 
-def first_loss_rtol(train: dict) -> float:
+def loss_rtol(train: dict) -> float:
     low = train.get('amp') == 'bf16' or (train.get('amp') == 'fp16' and CUDA)
     return LOW_PRECISION_RTOL if low else FP32_RTOL
 
@@ -95,7 +103,7 @@ def test_speed_switch_trains_validates_and_saves(switch, pairs, plain_losses, tm
         assert note in log
     losses = _losses(log)
     assert len(losses) == 2 and all(map(torch.isfinite, torch.tensor(losses)))
-    assert losses[0] == pytest.approx(plain_losses[0], rel=first_loss_rtol(train))
+    assert losses == pytest.approx(plain_losses, rel=loss_rtol(train))
     assert 'Validation val_pairs' in log and '# psnr:' in log
 
     ckpt = checkpoints(tmp_path, switch)['net_g_2']
@@ -114,7 +122,7 @@ def test_speed_switch_trains_validates_and_saves(switch, pairs, plain_losses, tm
 @pytest.mark.slow
 def test_compile_inductor(pairs, plain_losses, tmp_path):
     log = _train(tmp_path, _options(pairs, 'inductor', compile=True))
-    assert _losses(log)[0] == pytest.approx(plain_losses[0], rel=FP32_RTOL)
+    assert _losses(log) == pytest.approx(plain_losses, rel=FP32_RTOL)
     read_checkpoint(checkpoints(tmp_path, 'inductor')['net_g_2'])
 
 
@@ -126,3 +134,24 @@ def test_cuda_prefetch(pairs, plain_losses, tmp_path):
     assert 'Use cuda prefetch dataloader' in log
     assert _losses(log)[0] == pytest.approx(plain_losses[0], rel=FP32_RTOL)
     read_checkpoint(checkpoints(tmp_path, 'prefetch')['net_g_2'])
+
+
+def test_device_resident_pairs_train_on_the_same_patches(pairs, plain_losses, tmp_path):
+    """DevicePairedImageDataset draws BasicSR's decisions: the same seed gives the plain run's losses."""
+    opt = _options(pairs, 'device_pairs')
+    opt['datasets']['train']['type'] = 'DevicePairedImageDataset'
+    losses = _losses(_train(tmp_path, opt))
+    assert len(losses) == len(plain_losses) == 2
+    assert losses == pytest.approx(plain_losses, rel=FP32_RTOL)
+    read_checkpoint(checkpoints(tmp_path, 'device_pairs')['net_g_2'])
+
+
+@pytest.mark.skipif(alkconv_triton.available(), reason='checks the refusal where CUDA or Triton is missing')
+def test_fused_alkconv_needs_cuda_and_triton():
+    with pytest.raises(AlkdsrError) as caught:
+        check_model_options({'num_gpu': 0}, {'fused_alkconv': True})
+    message = str(caught.value)
+    assert message.startswith('train: fused_alkconv needs a CUDA device and Triton (') and '\n' not in message
+    check_model_options({'num_gpu': 0}, {'fused_alkconv': False})
+    with pytest.raises(AlkdsrError, match='fused_alkconv must be true or false'):
+        check_model_options({'num_gpu': 0}, {'fused_alkconv': 'yes'})

@@ -24,7 +24,7 @@ from alkdsr.seamless import aligned_esa
 from alkdsr.upscaler import load_upscaler, upscale_image
 from alkdsr.weights import save_checkpoint
 
-torch.set_grad_enabled(False)
+pytestmark = pytest.mark.usefixtures('no_grad')  # autograd off in these tests only (conftest.no_grad)
 RNG = np.random.default_rng(0)
 
 

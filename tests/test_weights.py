@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import os
 import pickle
+from pathlib import Path
 
 import pytest
 import torch
@@ -11,7 +14,7 @@ from conftest import bsrn_weights, official_weights, requires_shared
 from alkdsr.archs import PRESETS, ALKDNet
 from alkdsr.weights import CheckpointError, detect_config, load_model, read_checkpoint, save_checkpoint
 
-torch.set_grad_enabled(False)
+pytestmark = pytest.mark.usefixtures('no_grad')  # autograd off in these tests only (conftest.no_grad)
 
 
 @requires_shared
@@ -98,19 +101,37 @@ def test_truncated_and_empty_and_foreign_files(tmp_path):
         load_model(tmp_path / 'missing.pth')
 
 
-def test_save_is_atomic_when_interrupted(tmp_path, monkeypatch):
+@pytest.mark.parametrize('writer', ['save_checkpoint', 'atomic_torch_save'])
+def test_a_save_that_dies_mid_write_keeps_the_old_file(writer, tmp_path, monkeypatch):
+    """torch.save writes half of the new file's bytes, then the process is interrupted: the old
+    checkpoint (or training state) is untouched and the half-written temporary file is gone."""
+    from alkdsr.models.state_io import atomic_torch_save
+
     path = tmp_path / 'w.pth'
     save_checkpoint(ALKDNet(upscale=2), path)
     before = path.read_bytes()
+    real_save, cut = torch.save, {}
 
-    def boom(*args, **kwargs):
+    def dies_mid_write(obj, f, *args, **kwargs):
+        buffer = io.BytesIO()
+        real_save(obj, buffer, *args, **kwargs)
+        with open(f, 'wb') as out:
+            out.write(buffer.getvalue()[: buffer.tell() // 2])
+            out.flush()
+            cut.update(file=Path(f), size=os.fstat(out.fileno()).st_size, full=buffer.tell())
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(torch, 'save', boom)
+    monkeypatch.setattr(torch, 'save', dies_mid_write)
     with pytest.raises(KeyboardInterrupt):
-        save_checkpoint(ALKDNet(upscale=4), path)
+        if writer == 'save_checkpoint':
+            save_checkpoint(ALKDNet(upscale=4), path)
+        else:
+            atomic_torch_save({'iter': 6, 'epoch': 1, 'optimizers': [], 'schedulers': []}, path)
+    assert 0 < cut['size'] < cut['full']  # the interrupted write had put part of the file on disk
+    assert cut['file'].parent == tmp_path and cut['file'] != path and not cut['file'].exists()
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ['w.pth']
+    assert load_model(path).upscale == 2
 
 
 def test_a_file_that_is_not_a_checkpoint_is_named_as_such(tmp_path):

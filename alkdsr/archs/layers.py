@@ -70,7 +70,8 @@ class ALKConv(nn.Module):
     A k x k receptive field from a k x 1 and a 1 x k depthwise conv beside a 3 x 3 one:
     F_out = Norm_pixel(GELU(DW_kx1(F)) + GELU(DW_1xk(F)) + GELU(DW_3x3(F))), F = PW(F_in).
     The branches cannot be merged into one conv: each has its own GELU. With ``fused`` set
-    (see ``alkdsr.fast``), CUDA inference runs everything after ``pw`` as one Triton kernel.
+    (``alkdsr.fast.use_fused_kernels``; training: ``train: fused_alkconv``), CUDA runs everything
+    after ``pw`` as one Triton kernel, with a fused backward for training.
     """
 
     fused = False
@@ -87,7 +88,7 @@ class ALKConv(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.pw(x)
-        if self.fused and x.is_cuda and not torch.is_grad_enabled():
+        if self.fused and x.is_cuda:
             return self._fused_branches(x)
         x = F.gelu(self.vertical(x)) + F.gelu(self.horizontal(x)) + F.gelu(self.square(x))
         return self.norm(x)

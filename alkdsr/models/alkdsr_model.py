@@ -8,7 +8,13 @@ Beside BasicSR's options it reads, under ``train:``
 - ``compile``: ``false``, ``true`` or a dict of ``torch.compile`` arguments: compiles the
   training forward pass only; saving, EMA and validation use the plain module.
 - ``channels_last``: ``false``/``true``: NHWC memory format for the network and its inputs.
+- ``fused_alkconv``: ``false``/``true``: every ALKConv after its pointwise conv runs as one Triton
+  kernel, forward and backward (``alkdsr.kernels.alkconv_triton``); CUDA with Triton only.
 - ``nan_policy``: ``stop`` (default) or ``skip``: what a non-finite loss does.
+
+With ``datasets: train: type: DevicePairedImageDataset`` the training batches are crop and flip
+decisions; the model gathers the patches from the images it keeps on the device
+(``alkdsr.data.device_pairs``).
 
 On SIGTERM (see ``alkdsr.stopping``) it saves the last finished iteration at the start of the
 next one and stops training with ``TrainingStopped``.
@@ -36,8 +42,11 @@ from torch.nn.parallel import DataParallel, DistributedDataParallel
 from .. import stopping
 from ..archs.alkdnet_arch import ALKDNet
 from ..archs.official_keys import to_alkdsr_names
+from ..data.device_pairs import DevicePairs
 from ..dist import ddp_device_ids
 from ..errors import AlkdsrError
+from ..fast import use_fused_kernels
+from ..kernels import alkconv_triton
 from ..weights import CheckpointError, arch_config, config_differences, mismatch_message, read_checkpoint
 from .state_io import atomic_torch_save
 
@@ -73,6 +82,7 @@ class ALKDSRModel(SRModel):
         self.last_saved_iter = None
         self.start_iter = 0
         self.stop_agreed = False
+        self.device_pairs = None  # the training images, on the device, for DevicePairedImageDataset
         check_model_options(opt, train_opt if is_train else {})
         super().__init__(opt)
 
@@ -97,6 +107,9 @@ class ALKDSRModel(SRModel):
             self.train_net = torch.compile(self.net_g, **kwargs)
         if self.channels_last:
             logger.info('channels_last: network and inputs in NHWC memory format.')
+        if train_opt.get('fused_alkconv', False):
+            use_fused_kernels(self.get_bare_model(self.net_g))
+            logger.info('fused_alkconv: ALKConv branches and norm as one Triton kernel, forward and backward.')
         if self.nan_policy == 'skip':
             logger.info('nan_policy: skip - optimizer steps with a non-finite loss are skipped.')
 
@@ -168,6 +181,11 @@ class ALKDSRModel(SRModel):
         raise stopping.TrainingStopped(message, finished_iter)
 
     def feed_data(self, data):
+        if DevicePairs.is_decisions(data):  # datasets: train: type: DevicePairedImageDataset
+            if self.device_pairs is None:
+                train_set = self.opt['datasets']['train']
+                self.device_pairs = DevicePairs.from_options(train_set, self.opt['scale'], self.device)
+            data = self.device_pairs.batch(data)
         super().feed_data(data)
         if self.channels_last:
             self.lq = self.lq.contiguous(memory_format=torch.channels_last)
@@ -332,6 +350,12 @@ def check_model_options(opt: dict, train_opt: dict) -> None:
         raise AlkdsrError('train: compile must be true, false or a dict of torch.compile arguments')
     if not isinstance(train_opt.get('channels_last', False), bool):
         raise AlkdsrError(f'train: channels_last must be true or false (got {train_opt["channels_last"]!r})')
+    fused = train_opt.get('fused_alkconv', False)
+    if not isinstance(fused, bool):
+        raise AlkdsrError(f'train: fused_alkconv must be true or false (got {fused!r})')
+    if fused and not (num_gpu and alkconv_triton.available()):
+        missing = 'Triton is not installed' if alkconv_triton.triton is None else 'no CUDA device is used'
+        raise AlkdsrError(f'train: fused_alkconv needs a CUDA device and Triton ({missing}); set it to false')
 
 
 def _cpu_state_dict(net: torch.nn.Module) -> dict:

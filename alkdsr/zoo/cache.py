@@ -19,7 +19,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from ..errors import AlkdsrError
+from ..errors import AlkdsrError, CheckpointError
 from .registry import WEIGHTS, PretrainedWeights
 
 HOME_ENV = 'ALKDSR_HOME'
@@ -121,7 +121,7 @@ def resolve(weights: str | os.PathLike) -> Path:
         return path
     if str(weights) in WEIGHTS:
         return fetch(str(weights))
-    raise WeightsError(f'{weights}: no such checkpoint file, nor a registered weights name ({", ".join(WEIGHTS)})')
+    raise CheckpointError(f'{weights}: no such checkpoint file, nor a registered weights name ({", ".join(WEIGHTS)})')
 
 
 def _download(url: str, destination: Path, progress: bool) -> None:
