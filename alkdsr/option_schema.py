@@ -364,6 +364,7 @@ TRAIN = Level(
         'compile': anything,
         'channels_last': anything,
         'nan_policy': anything,
+        'fused_alkconv': anything,
     },
     required_train=('optim_g', 'scheduler', 'total_iter'),
 )
