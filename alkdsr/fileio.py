@@ -54,7 +54,7 @@ def temporary_prefix(path: Path) -> str:
     return f'.{name}.'
 
 
-_TEMPORARY = re.compile(r'^\..+\.[^.]{8}\.tmp(\.\w+)?$')  # what atomic_path names its temporary files
+_TEMPORARY = re.compile(r'^\..+\.tmp(\.\w+)?$')  # what atomic_path names its temporary files
 
 
 def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
