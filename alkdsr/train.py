@@ -9,16 +9,22 @@ to ``./experiments/<name>/`` (models, training_states, log, the option file), te
 logs to ``./tb_logger/<name>/``; ``--auto_resume`` continues from the newest training state.
 
 ``alkdsr/train.py`` and ``alkdsr/test.py`` call :func:`run`. Before BasicSR's pipeline starts (and
-makes any folder or log), the option file is read and parsed as BasicSR parses it, and checked:
+makes any folder or log), the option file is read and checked:
+
+- the whole tree, with ``--force_yml`` applied, against what BasicSR reads (``alkdsr.utils.option_schema``:
+  known keys, types, ranges, registry names, plain folder names);
+
+then parsed as BasicSR parses it, and checked again:
 
 - the options themselves (``alkdsr.utils.option_checks``: architecture, checkpoint, dataset folders,
   patch size, schedule);
 - every dataset of a registered alkdsr type (``ALKDSRPairedImageDataset``): built once for its checks
   (``alkdsr.data.paired_image_dataset``: pairing, image headers, LMDB values, sizes against the scale
-  and the patch).
+  and the patch), and the training set for at least one full batch.
 
 Each mistake is one line ``<prog>: error: ...`` and exit status 2. The BasicSR fixes the pipelines need
-(CPU ``init_dist``, a safe ``load_resume_state``, ...) are installed by ``alkdsr.utils.compat.install``.
+(CPU ``init_dist``, safe ``load_resume_state`` and ``load_network``, exact epochs, ...) are installed by
+``alkdsr.utils.compat.install``.
 Training runs with SIGTERM handled by ``alkdsr.utils.stopping``: it saves the last finished iteration
 and exits with status 143.
 """
@@ -37,8 +43,10 @@ import traceback
 from alkdsr.errors import AlkdsrError
 from alkdsr.utils import compat, stopping
 from alkdsr.utils.option_checks import check_options
+from alkdsr.utils.option_schema import OptionError, apply_force_yml, check_option_tree
 
 EXIT_STOPPED = 128 + 15  # as if ended by SIGTERM, after saving
+
 
 def parse_and_check(root_path: str, is_train: bool) -> dict:
     """The options as BasicSR's ``parse_options`` makes them from the command line, checked."""
@@ -69,9 +77,9 @@ def check_datasets(opt: dict) -> None:
     """
     from basicsr.utils.registry import DATASET_REGISTRY
 
-    from alkdsr.data.paired_image_dataset import ALKDSRPairedImageDataset
+    from alkdsr.data.paired_image_dataset import ALKDSRPairedImageDataset, check_one_batch
 
-    for dataset_opt in (opt.get('datasets') or {}).values():
+    for phase, dataset_opt in (opt.get('datasets') or {}).items():
         kind = dataset_opt.get('type') if isinstance(dataset_opt, dict) else None
         if kind == 'DevicePairedImageDataset' and opt.get('model_type') != 'ALKDSRModel':
             raise AlkdsrError(
@@ -79,7 +87,9 @@ def check_datasets(opt: dict) -> None:
                 f'model_type: ALKDSRModel (got {opt.get("model_type")!r})'
             )
         if kind in DATASET_REGISTRY and issubclass(DATASET_REGISTRY.get(kind), ALKDSRPairedImageDataset):
-            DATASET_REGISTRY.get(kind)(dataset_opt)  # DevicePairedImageDataset keeps what it decoded
+            dataset = DATASET_REGISTRY.get(kind)(dataset_opt)  # DevicePairedImageDataset keeps what it decoded
+            if phase == 'train' and opt.get('is_train'):
+                check_one_batch(len(dataset), dataset_opt, opt.get('world_size', 1))
 
 
 def _without_launcher(argv: list[str]) -> list[str]:
@@ -106,17 +116,20 @@ def _fix_local_rank_flag(argv: list[str]) -> list[str]:
     return [a.replace('--local-rank', '--local_rank', 1) if a.startswith('--local-rank') else a for a in argv]
 
 
-def check_option_file(argv: list[str]) -> None:
-    """The ``-opt`` file must exist and hold a YAML mapping (BasicSR would end in a traceback)."""
+def check_option_file(argv: list[str], is_train: bool = True) -> None:
+    """The ``-opt`` file must exist, hold a YAML mapping and, with ``--force_yml`` applied, pass
+    :func:`alkdsr.utils.option_schema.check_option_tree` (BasicSR would end in a traceback, or worse)."""
     import argparse
 
     import yaml
 
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument('-opt')
+    parser.add_argument('--force_yml', nargs='+', default=[])
     path = parser.parse_known_args(argv[1:])[0].opt
     if path is None:
         return  # BasicSR's parser reports the missing flag
+    force_yml = parser.parse_known_args(argv[1:])[0].force_yml
     try:
         with open(path) as f:
             content = yaml.safe_load(f)
@@ -126,6 +139,11 @@ def check_option_file(argv: list[str]) -> None:
         raise AlkdsrError(f'{path}: not valid YAML ({" ".join(str(e).split())})') from None
     if not isinstance(content, dict):
         raise AlkdsrError(f'{path}: not an option file (expected a YAML mapping of options)')
+    apply_force_yml(content, force_yml)
+    try:
+        check_option_tree(content, is_train)
+    except OptionError as e:
+        raise OptionError(f'{path}: {e}') from None
 
 
 def run(kind: str, prog: str) -> int:
@@ -161,7 +179,7 @@ def end_dataloader_workers(keep=frozenset()) -> None:
 
 def _run_pipeline(kind: str, prog: str, root_path: str) -> int:
     try:
-        check_option_file(sys.argv)
+        check_option_file(sys.argv, is_train=kind == 'train')
         if kind == 'train':
             from basicsr.train import train_pipeline
 

@@ -11,6 +11,7 @@ Images are small (about 24 x 20) so the whole corpus runs through a tiny network
 
 from __future__ import annotations
 
+import functools
 import io
 import struct
 import zlib
@@ -385,3 +386,189 @@ def mismatched_pair(hr_dir: Path, lr_dir: Path, name: str, scale: int, lr_size=(
     (hr_dir / f'{name}.png').write_bytes(rgb_png(seed=30))
     w, h = lr_size
     (lr_dir / f'{name}x{scale}.png').write_bytes(rgb_png(h, w, seed=31))
+
+
+# ---------------------------------------------------------------- round two (issue 15): whole classes of mistakes
+#
+# Each entry is one case of a class of docs/robustness.md's "Mistakes, by class" table, with the text its one
+# line must contain. ``listed``: a reproduction from issue 15 itself (False: a new case of the same class).
+# tests/test_reliability.py runs them; test_the_mistakes_table_is_the_corpus keeps the table and these lists equal.
+
+
+@dataclass(frozen=True)
+class Mistake:
+    name: str
+    what: str
+    expect: str
+    listed: bool = True
+    klass: int = 0  # the class of docs/robustness.md's table (1-7)
+
+
+def _of_class(klass: int):
+    return functools.partial(Mistake, klass=klass)
+
+
+M1, M2, M3, M4, M5 = (_of_class(k) for k in range(1, 6))
+
+
+# class 1: an output that is one of the command's own inputs. argv placeholders: {image} an input image,
+# {weights} the checkpoint, {link} a symlink to {image}, {hardlink} a hard link to {image}, {tmp} the test's folder,
+# {root} = {tmp}/x2, a benchmark root holding the set x2 (its images directly in it: {root}/x2/a.png)
+OUTPUT_IS_INPUT: dict[str, tuple[Mistake, tuple[str, ...]]] = {
+    m.name: (m, argv)
+    for m, argv in (
+        (M1('compare -o HR', 'compare -o the --hr image', '-o {image}: is the input --hr {image}'),
+         ('compare', '--hr', '{image}', '--weights', '{weights}', '-o', '{image}')),
+        (M1('benchmark --json image', 'benchmark --json over an image of the set',
+                 '--json {root}/x2/a.png: is the input --data-root {root}/x2/a.png'),
+         ('benchmark', '--weights', '{weights}', '--data-root', '{root}', '--sets', 'x2', '--hr-only',
+          '--device', 'cpu', '--json', '{root}/x2/a.png')),
+        (M1('profile --json weights', 'profile --json over the weights file',
+                 '--json {weights}: is the input --weights {weights}'),
+         ('profile', '--weights', '{weights}', '--size', '8x8', '--json', '{weights}')),
+        (M1('compare -o symlink', 'compare -o a symlink to the --hr image', '-o {link}: is the input --hr {image}',
+                 listed=False),
+         ('compare', '--hr', '{image}', '--weights', '{weights}', '-o', '{link}')),
+        (M1('compare -o hard link', 'compare -o a hard link to the --hr image',
+                 '-o {hardlink}: is the input --hr {image}', listed=False),
+         ('compare', '--hr', '{image}', '--weights', '{weights}', '-o', '{hardlink}')),
+        (M1('export -o --verify-image', 'export -o over a --verify-image (named .onnx)',
+                 '-o {tmp}/photo.onnx: is the input --verify-image {tmp}/photo.onnx', listed=False),
+         ('export', '--weights', '{weights}', '-o', '{tmp}/photo.onnx', '--verify', '--verify-image',
+          '{tmp}/photo.onnx')),
+        (M1('benchmark --save-images over its set', 'benchmark --save-images writing into the set it reads',
+                 '--save-images {tmp}/x2/x2/a.png: is the input --data-root', listed=False),
+         ('benchmark', '--weights', '{weights}', '--data-root', '{tmp}/x2', '--sets', 'x2', '--hr-only',
+          '--device', 'cpu', '--save-images', '{tmp}')),
+        (M1('prepare LR over an HR input', "prepare: the LR of 'a.png' is another HR input, 'ax2.png'",
+                 'OUT_DIR {tmp}/LR_bicubic/X2/ax2.png: is the input HR_DIR {tmp}/LR_bicubic/X2/ax2.png',
+                 listed=False),
+         ('prepare', '{tmp}/LR_bicubic/X2', '{tmp}', '--scales', '2', '--workers', '1')),
+    )
+}  # fmt: skip
+
+
+def _tree_change(path: str, value) -> Callable[[dict], None]:
+    """Set (or, with value DELETE, remove) the option at ``a:b:c``."""
+
+    def change(opt: dict) -> None:
+        *parents, last = path.split(':')
+        node = opt
+        for key in parents:
+            node = node[key]
+        if value is DELETE:
+            node.pop(last)
+        else:
+            node[last] = value
+
+    return change
+
+
+DELETE = object()
+
+# classes 2-4 in option files: (mistake, mode 'train' or 'test', change to a working option file, --force_yml)
+OPTION_MISTAKES: dict[str, tuple[Mistake, str, Callable[[dict], None], tuple[str, ...]]] = {
+    m.name: (m, mode, change, force)
+    for m, mode, change, force in (
+        # class 2: names that would escape experiments/ or results/
+        (M2('name ../../x', 'name: ../../somewhere', "name: '../../victim' is not a plain folder name"),
+         'train', _tree_change('name', '../../victim'), ()),
+        (M2('name absolute', 'name: an absolute path', "is not a plain folder name"),
+         'train', _tree_change('name', '/victim'), ()),
+        (M2('name empty', "name: ''", "name: must be a non-empty name (got '')"),
+         'train', _tree_change('name', ''), ()),
+        (M2('test name ..', 'test.py, name: ..', "name: '..' is not a plain folder name"),
+         'test', _tree_change('name', '..'), ()),
+        (M2('dataset name a/b', 'a dataset name with a separator (visualization/<name>/)',
+                 "datasets:val:name: 'a/b' is not a plain folder name", listed=False),
+         'test', _tree_change('datasets:val:name', 'a/b'), ()),
+        (M2('--force_yml name=../x', 'a name escaping through --force_yml', "name: '../victim' is not a plain",
+                 listed=False), 'train', lambda opt: None, ('name=../victim',)),
+        # class 3: keys, registry names, types and ranges
+        (M3('total_iters', 'train: total_iters (typo)',
+                 'train:total_iters: unknown option; did you mean total_iter?'),
+         'train', lambda opt: opt['train'].update(total_iters=opt['train'].pop('total_iter')), ()),
+        (M3('batch_size_per_gpuu', 'datasets: train: batch_size_per_gpuu',
+                 'datasets:train:batch_size_per_gpuu: unknown option; did you mean batch_size_per_gpu?'),
+         'train', _tree_change('datasets:train:batch_size_per_gpuu', 2), ()),
+        (M3('gt_szie', 'datasets: train: gt_szie',
+                 'datasets:train:gt_szie: unknown option; did you mean gt_size?'),
+         'train', _tree_change('datasets:train:gt_szie', 64), ()),
+        (M3('no network_g', 'network_g missing', 'lacks network_g, which a training run needs'),
+         'train', _tree_change('network_g', DELETE), ()),
+        (M3('no train', 'train missing', 'lacks train, which a training run needs'),
+         'train', _tree_change('train', DELETE), ()),
+        (M3('no logger', 'logger missing', 'lacks logger, which a training run needs'),
+         'train', _tree_change('logger', DELETE), ()),
+        (M3('no val (test)', 'test.py without val', 'lacks val, which a test run needs'),
+         'test', _tree_change('val', DELETE), ()),
+        (M3('optimizer AdamW', 'an optimizer BasicSR 1.4.2 does not build',
+                 "train:optim_g:type: 'AdamW' is not an optimizer BasicSR knows; did you mean Adam?"),
+         'train', _tree_change('train:optim_g:type', 'AdamW'), ()),
+        (M3('loss L1loss', 'an unknown loss', "train:pixel_opt:type: 'L1loss' is not a loss BasicSR knows; "
+                 'did you mean L1Loss?'), 'train', _tree_change('train:pixel_opt:type', 'L1loss'), ()),
+        (M3('scheduler CosineAnnealing', 'an unknown scheduler',
+                 "'CosineAnnealing' is not a learning-rate scheduler BasicSR knows; "
+                 'did you mean CosineAnnealingRestartLR?'),
+         'train', _tree_change('train:scheduler:type', 'CosineAnnealing'), ()),
+        (M3('metric calculate_psnrr', 'an unknown metric',
+                 "val:metrics:psnr:type: 'calculate_psnrr' is not a metric BasicSR knows; "
+                 'did you mean calculate_psnr?'),
+         'test', _tree_change('val:metrics:psnr:type', 'calculate_psnrr'), ()),
+        (M3('lr 1e-3 (text)', 'lr: 1e-3, which YAML reads as text',
+                 "train:optim_g:lr: must be a number (got '1e-3') (YAML reads 1e-3 as text"),
+         'train', _tree_change('train:optim_g:lr', '1e-3'), ()),
+        (M3('lr negative', 'lr: -0.001', 'train:optim_g:lr: must be > 0 (got -0.001)'),
+         'train', _tree_change('train:optim_g:lr', -0.001), ()),
+        (M3('batch 0', 'batch_size_per_gpu: 0', 'datasets:train:batch_size_per_gpu: must be >= 1 (got 0)'),
+         'train', _tree_change('datasets:train:batch_size_per_gpu', 0), ()),
+        (M3('workers -1', 'num_worker_per_gpu: -1', 'datasets:train:num_worker_per_gpu: must be >= 0 (got -1)'),
+         'train', _tree_change('datasets:train:num_worker_per_gpu', -1), ()),
+        (M3('--force_yml without =', '--force_yml train:total_iter', '--force_yml train:total_iter: expected '
+                 'KEY:SUBKEY=VALUE'), 'train', lambda opt: None, ('train:total_iter',)),
+        (M3('--force_yml unknown key', '--force_yml trian:total_iter=3',
+                 '--force_yml trian:total_iter=3: the option file has no mapping trian; did you mean train?'),
+         'train', lambda opt: None, ('trian:total_iter=3',)),
+        (M3('network argument typo', 'network_g: num_fet', "unexpected keyword argument 'num_fet'; did you mean "
+                 'num_feat?', listed=False), 'train', _tree_change('network_g:num_fet', 16), ()),
+        (M3('phase tarin', 'datasets: tarin (a phase BasicSR rejects)',
+                 'datasets:tarin: unknown phase: a train run takes train or train_<n> and val or val_<n>; '
+                 'did you mean train?', listed=False), 'train',
+         lambda opt: opt['datasets'].update(tarin=opt['datasets'].pop('train')), ()),
+        (M3('Adam argument typo', 'optim_g: beta (for betas)', 'train:optim_g:beta: Adam takes no option beta; '
+                 'did you mean betas?', listed=False), 'train', _tree_change('train:optim_g:beta', [0.9, 0.99]), ()),
+        # class 4: runs that would do nothing and exit 0
+        (M4('total_iter 0', 'total_iter: 0', 'train:total_iter: must be >= 1 (got 0)'),
+         'train', _tree_change('train:total_iter', 0), ()),
+        (M4('batch larger than the set', 'batch 5 for 4 pairs',
+                 'datasets: train: batch_size_per_gpu 5 is larger than the 4 training pair(s)'),
+         'train', lambda opt: opt['datasets']['train'].update(batch_size_per_gpu=5, dataset_enlarge_ratio=1), ()),
+        (M4('test without weights', 'test.py without pretrain_network_g (a random network scored)',
+                 'path: lacks pretrain_network_g, which a test run needs'),
+         'test', _tree_change('path:pretrain_network_g', DELETE), ()),
+        (M4('save_checkpoint_freq 0', 'logger: save_checkpoint_freq: 0',
+                 'logger:save_checkpoint_freq: must be >= 1 (got 0)', listed=False),
+         'train', _tree_change('logger:save_checkpoint_freq', 0), ()),
+        (M4('val_freq 0', 'val: val_freq: 0', 'val:val_freq: must be >= 1 (got 0)', listed=False),
+         'train', lambda opt: opt.update(val={'val_freq': 0, 'save_img': False}), ()),
+    )
+}  # fmt: skip
+
+# class 5: crafted or unusual checkpoints, through every command that takes weights
+CHECKPOINT_MISTAKES: dict[str, Mistake] = {
+    m.name: m
+    for m in (
+        M5('missing keys', 'a safetensors file without the shallow layer', 'not an ALKDNet/BSRN state dict '
+                '(missing shallow.pw.weight)'),
+        M5('zero-sized tensor', 'a tensor of shape (0, 12, 1, 1)', 'tensor shallow.pw.weight is empty'),
+        M5('oddly shaped tensor', 'a 1-D tensor where a convolution is', 'not an ALKDNet/BSRN checkpoint'),
+        M5('metadata of the wrong type', "alkdsr_arch with upscale 'two'", "the stored config has upscale 'two'"),
+        M5('metadata not JSON', 'alkdsr_arch that is not JSON', 'its alkdsr_arch metadata is not JSON'),
+        M5('folder as --weights', 'a folder', 'a folder, not a checkpoint file'),
+        M5('metadata a list', 'alkdsr_arch that is a JSON list', 'the stored config is not a mapping',
+                listed=False),
+        M5('NaN weights', 'a tensor holding NaN', 'holds NaN or infinite values', listed=False),
+        M5('num_replicas 0', 'alkdsr_arch with num_replicas 0', 'the stored config has num_replicas 0',
+                listed=False),
+    )
+}  # fmt: skip

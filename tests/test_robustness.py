@@ -386,7 +386,7 @@ def test_an_option_file_without_datasets_is_one_line(pairs, tmp_path, monkeypatc
     assert (
         rc == 2
         and err
-        == "alkdsr-train: error: the option file lacks the option 'datasets' (see options/ for complete files)\n"
+        == f'alkdsr-train: error: {tmp_path / "opt.yml"}: the option file lacks datasets, which a training run needs\n'
     )
 
 

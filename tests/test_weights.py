@@ -136,5 +136,5 @@ def test_a_save_that_dies_mid_write_keeps_the_old_file(writer, tmp_path, monkeyp
 
 def test_a_file_that_is_not_a_checkpoint_is_named_as_such(tmp_path):
     (tmp_path / 'photo.pth').write_bytes(b'\x89PNG\r\n\x1a\n' + b'\x00' * 64)
-    with pytest.raises(CheckpointError, match='not a PyTorch checkpoint'):
+    with pytest.raises(CheckpointError, match=r'not a checkpoint \(neither a PyTorch zip archive or pickle'):
         read_checkpoint(tmp_path / 'photo.pth')

@@ -34,11 +34,13 @@ from alkdsr.cli._options import (
     weights_or_default,
     write_json,
 )
+from alkdsr.inference.image import require_rgb
 from alkdsr.inference.tiling import TILE_MODES
 from alkdsr.metrics.complexity import count_params, paper_multi_adds
-from alkdsr.metrics.evaluation import SetResult, evaluate_set, find_set, total_images
+from alkdsr.metrics.evaluation import SetResult, evaluate_set, find_set, saved_image_path, total_images
 from alkdsr.metrics.paper import TABLE4_SETS, paper_result
 from alkdsr.utils.devices import device_name, half_dtype, parse_device, resolve_device
+from alkdsr.utils.output_guard import refuse_outputs_that_are_inputs
 
 HELP = "PSNR/SSIM on benchmark sets (Set5, Set14, ...) compared with the paper's Table 4"
 
@@ -86,9 +88,13 @@ def run(args: argparse.Namespace) -> int:
         torch.backends.cudnn.allow_tf32 = False
         torch.backends.cuda.matmul.allow_tf32 = False
     args.weights = weights_or_default(args.weights, args.arch, args.scale)
-    net = load_checked(args.weights, args.arch, args.scale, device)
+    net = require_rgb(load_checked(args.weights, args.arch, args.scale, device), args.weights)
     scale = net.upscale
     sets = [find_set(args.data_root, name, scale, make_lr=args.hr_only) for name in dict.fromkeys(args.sets)]
+    refuse_outputs_that_are_inputs(
+        {'--json': args.json, '--save-images': saved_images(args.save_images, sets)},
+        {'--weights': args.weights, '--data-root': [p for s in sets for i in s.images for p in (i.hr_path, i.lr_path)]},
+    )
     info = {
         'arch': display_name(net),
         'scale': scale,
@@ -106,6 +112,13 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         write_json(args.json, results_json(info, results, args, paper_method))
     return 2 if failures else 0
+
+
+def saved_images(save_dir, sets) -> list[Path]:
+    """Where ``--save-images`` writes each image."""
+    if not save_dir:
+        return []
+    return [saved_image_path(Path(save_dir), bench, image) for bench in sets for image in bench.images]
 
 
 def _evaluate(net, sets, device, dtype, args) -> list[SetResult]:

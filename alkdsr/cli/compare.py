@@ -22,6 +22,7 @@ from alkdsr.inference.image import load_upscaler
 from alkdsr.metrics.figures import check_box, comparison_panels, draw_comparison, paired_images, pick_box, save_figure
 from alkdsr.utils.devices import parse_device, resolve_device
 from alkdsr.utils.img_util import read_image, to_eight_bit
+from alkdsr.utils.output_guard import refuse_outputs_that_are_inputs
 
 HELP = 'figure comparing HR, bicubic and checkpoints on a zoomed box, with PSNR/SSIM'
 
@@ -53,6 +54,7 @@ def run(args) -> int:
     if output.suffix.lower() != '.png':
         raise AlkdsrError(f'-o {output}: the figure is written as PNG; use a .png file name')
     args.weights = args.weights or [weights_or_default(None)]
+    refuse_outputs_that_are_inputs({'-o': output}, {'--hr': args.hr, '--lr': args.lr, '--weights': args.weights})
     labels = args.labels or [Path(w).stem for w in args.weights]
     if len(labels) != len(args.weights):
         raise AlkdsrError(f'{len(labels)} --labels for {len(args.weights)} --weights')

@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,7 @@ from alkdsr.inference.onnx_util import (
     onnx_session,
 )
 from alkdsr.utils.img_util import read_image
+from alkdsr.utils.output_guard import refuse_outputs_that_are_inputs
 
 HELP = 'export a checkpoint to ONNX, optionally verified against PyTorch'
 
@@ -51,6 +53,9 @@ def run(args) -> int:
     output = Path(args.output)
     if output.suffix.lower() != '.onnx':
         raise AlkdsrError(f'-o {output}: the output file name must end in .onnx')
+    refuse_outputs_that_are_inputs(
+        {'-o': output}, {'--weights': args.weights, '--verify-image': args.verify_image if args.verify else None}
+    )
     model = load_upscaler(args.weights, 'cpu')
     real = _real_inputs(args.verify_image) if args.verify else []
     if args.verify:
@@ -66,7 +71,7 @@ def run(args) -> int:
     worst, session = 0.0, onnx_session(output)
     for name, lr in _random_inputs() + real:
         diff = max_abs_diff(session, model, lr)
-        worst = max(worst, diff)
+        worst = max(worst, diff) if math.isfinite(diff) else math.inf  # NaN compares as neither more nor less
         print(f'verify {name} {"x".join(map(str, lr.shape))}: max |onnx - torch| = {diff:.3g}')
     verdict = 'passed' if worst <= tolerance else 'FAILED'
     print(f'verify: {verdict}, max |diff| {worst:.3g} (tolerance {tolerance:g})')

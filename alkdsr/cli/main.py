@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 
 from alkdsr import __version__
 from alkdsr.errors import AlkdsrError
 from alkdsr.utils.devices import tune_malloc
+from alkdsr.utils.fileio import raise_on_sigterm
 
 COMMANDS = ('upscale', 'weights', 'prepare', 'benchmark', 'profile', 'export', 'compare')
 
@@ -32,6 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _on_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -39,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     tune_malloc()
+    previous = raise_on_sigterm() if _on_main_thread() else None  # signal handlers can only be set there
     try:
         return int(args._run(args) or 0)
     except AlkdsrError as e:
@@ -47,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f'alkdsr {args.command}: interrupted', file=sys.stderr)
         return 130
+    finally:
+        if previous is not None:  # main() called from a program: give it back its handler
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == '__main__':

@@ -21,6 +21,7 @@ import time
 from dataclasses import asdict, dataclass
 
 import torch
+from PIL import Image
 
 from alkdsr.cli._options import (
     arch_help,
@@ -32,9 +33,13 @@ from alkdsr.cli._options import (
     positive_int,
     write_json,
 )
+from alkdsr.errors import AlkdsrError
 from alkdsr.inference.tiling import TILE_MODES, upscale_tensor
 from alkdsr.metrics.complexity import count_multi_adds, count_params, lr_size_for_output
 from alkdsr.utils.devices import device_name, half_dtype, parse_device, resolve_device
+from alkdsr.utils.output_guard import refuse_outputs_that_are_inputs
+
+MAX_OUTPUT_PIXELS = Image.MAX_IMAGE_PIXELS
 
 HELP = 'params, Multi-Adds, latency and peak memory of a network'
 
@@ -77,19 +82,28 @@ class Latency:
 
 def run(args: argparse.Namespace) -> int:
     check_output_file(args.json, '--json')
+    refuse_outputs_that_are_inputs({'--json': args.json}, {'--weights': args.weights})
     device = resolve_device(args.device)
     dtype = half_dtype(args.half, device)
     if args.weights:
         net = load_checked(args.weights, args.arch, args.scale, device)
     else:
         net = build_network(args.arch, args.scale or 4).to(device)
+    if args.size[0] * args.size[1] > MAX_OUTPUT_PIXELS:
+        raise AlkdsrError(
+            f'--size {args.size[0]}x{args.size[1]}: more than {MAX_OUTPUT_PIXELS:,} output pixels, the most '
+            'alkdsr reads in an image (a larger one is refused as a decompression bomb)'
+        )
     height, width = lr_size_for_output(net.upscale, args.size)
     multi_adds = count_multi_adds(net, (height, width))
     lr = torch.rand(1, net.config['num_in_ch'], height, width, device=device)
     forward = functools.partial(
         upscale_tensor, net, lr, tile=args.tile, tile_pad=args.tile_pad, dtype=dtype, tile_mode=args.tile_mode
     )
-    latency, memory = measure(forward, lr.device, args.runs, args.warmup)
+    try:
+        latency, memory = measure(forward, lr.device, args.runs, args.warmup)
+    except (torch.OutOfMemoryError, MemoryError):
+        raise AlkdsrError(f'--size {args.size[0]}x{args.size[1]}: out of memory on {device}; use --tile') from None
     report = {
         'arch': display_name(net),
         'scale': net.upscale,

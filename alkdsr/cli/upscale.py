@@ -36,7 +36,7 @@ from tqdm import tqdm
 from alkdsr.archs.arch_util import use_fused_kernels
 from alkdsr.cli._options import load_checked, positive_int, weights_or_default
 from alkdsr.errors import AlkdsrError
-from alkdsr.inference.image import autocast_dtype
+from alkdsr.inference.image import autocast_dtype, require_rgb
 from alkdsr.inference.jobs import UpscaleRunner, find_jobs
 from alkdsr.inference.onnx_util import OnnxRuntimeNet
 from alkdsr.inference.tiling import TILE_MODES
@@ -116,7 +116,8 @@ def run(args) -> int:
     device = resolve_device('cpu' if onnx and args.device == 'auto' else args.device)
     args.tile_mode = args.tile_mode or ('fast' if onnx else 'seamless')
     dtype = autocast_dtype(device, half=args.half, bf16=args.bf16)
-    model = load_checked(weights_or_default(args.weights, scale=args.scale), scale=args.scale, device=device)
+    weights = weights_or_default(args.weights, scale=args.scale)
+    model = require_rgb(load_checked(weights, scale=args.scale, device=device), weights)
     tile = DEFAULT_TILE[device.type] if args.tile is None else args.tile
     model = _backend(model, args, device, tile)
     runner = UpscaleRunner(

@@ -54,6 +54,9 @@ def remove_stale_temporaries(target: Path) -> list[Path]:
     return stale
 
 
+LmdbError = lmdb.Error  # what lmdb raises for a full disk or map, besides OSError
+
+
 def write_lmdb(
     target: str | os.PathLike,
     items: Iterable[tuple[str, bytes, tuple[int, int, int]]],

@@ -189,6 +189,19 @@ def check_paired_dataset(opt: dict, paths: list[dict]) -> None:
     _check_sizes(opt, paths, gt, lq, gt_sizes, lq_sizes)
 
 
+def check_one_batch(pairs: int, dataset_opt: dict, world_size: int) -> None:
+    """The loader drops the last incomplete batch: a batch larger than the (enlarged) set gives no iteration."""
+    ratio, batch = dataset_opt.get('dataset_enlarge_ratio', 1), dataset_opt['batch_size_per_gpu']
+    per_process = pairs * ratio // world_size
+    if per_process < batch:
+        raise AlkdsrError(
+            f'datasets: train: batch_size_per_gpu {batch} is larger than the {pairs} training pair(s)'
+            + (f' x dataset_enlarge_ratio {ratio}' if ratio != 1 else '')
+            + (f' / {world_size} processes' if world_size != 1 else '')
+            + ': not one iteration would run; lower the batch or raise dataset_enlarge_ratio'
+        )
+
+
 def _check_sizes(opt: dict, paths: list[dict], gt: Source, lq: Source, gt_sizes: dict, lq_sizes: dict) -> None:
     scale, train = int(opt.get('scale') or 1), opt.get('phase') == 'train'
     patch = opt.get('gt_size') if train else None

@@ -21,6 +21,7 @@ import json
 import math
 import multiprocessing
 import os
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,11 +31,12 @@ import numpy as np
 from basicsr.data.transforms import mod_crop
 from tqdm import tqdm
 
-from alkdsr.data.lmdb_pack import check_key, read_keys, remove_stale_temporaries, write_lmdb
+from alkdsr.data.lmdb_pack import LmdbError, check_key, read_keys, remove_stale_temporaries, write_lmdb
 from alkdsr.data.matlab_resize import bicubic_downsample
 from alkdsr.data.subimages import SubimageGrid, subimage_name
 from alkdsr.errors import AlkdsrError
-from alkdsr.utils.fileio import atomic_write_bytes
+from alkdsr.utils import fileio
+from alkdsr.utils.fileio import atomic_write_bytes, raise_on_sigterm
 from alkdsr.utils.img_util import (
     ImageError,
     decode_png,
@@ -45,6 +47,7 @@ from alkdsr.utils.img_util import (
     read_training_image,
     write_png,
 )
+from alkdsr.utils.output_guard import refuse_outputs_that_are_inputs
 
 SUBIMAGE_SETTINGS = 'subimages.json'
 
@@ -151,6 +154,16 @@ def hr_in_place(hr_dirs: list[Path], out_dir: Path, sources: list[tuple[str, Pat
         if path.suffix != '.png':
             raise AlkdsrError(f'{path}: HR folder is OUT_DIR/HR, so its images must be .png; choose another OUT_DIR')
     return True
+
+
+def check_writable(out_dir: Path) -> None:
+    """OUT_DIR can be made and written: else one line naming it, not one error per image."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out_dir):
+            pass
+    except OSError as e:
+        raise AlkdsrError(f'{out_dir}: cannot write there ({e.strerror or e})') from None
 
 
 def check_lmdb_keys(sources: list[tuple[str, Path]]) -> None:
@@ -343,7 +356,12 @@ def pack_lmdbs(cfg: PrepareConfig, results: list[ImageResult], imap, summary: Pr
         jobs = [(k, p, m, cfg.compression) for k, p, m in entries]
         size = sum(p.stat().st_size for _, p, _ in entries)
         values = tqdm(imap(load_lmdb_value, jobs), total=len(jobs), unit='img', desc=target.name, disable=None)
-        write_lmdb(target, values, cfg.compression, size_hint=size)
+        try:
+            write_lmdb(target, values, cfg.compression, size_hint=size)
+        except (OSError, LmdbError) as e:  # a full disk, say: the temporary LMDB is gone, the target untouched
+            summary.problems.append(f'{target}: cannot write the LMDB ({e})')
+            log(summary.problems[-1])
+            continue
         summary.lmdbs_written.append(target)
 
 
@@ -379,6 +397,7 @@ def _pool(processes: int):
 
 def _init_worker() -> None:
     cv2.setNumThreads(1)  # the pool is the parallelism; keep OpenCV from oversubscribing the cores
+    raise_on_sigterm()  # pool.terminate() sends SIGTERM: a write in progress removes its temporary file
 
 
 def prepare(
@@ -406,11 +425,18 @@ def prepare(
         raise AlkdsrError(f'--compression must be 0..9, got {compression}')
     sources = collect_sources(hr_dirs)
     in_place = hr_in_place(hr_dirs, out_dir, sources)
+    planned = [lr_path(out_dir, name, s) for name, _ in sources for s in scales]
+    planned += [] if in_place else [hr_path(out_dir, name) for name, _ in sources]
+    refuse_outputs_that_are_inputs({'OUT_DIR': planned}, {'HR_DIR': [path for _, path in sources]})
     if lmdb:
         check_lmdb_keys(sources)
-    align = 0
     if grid is not None:
         grid.check(list(scales))
+    check_writable(out_dir)  # the first thing made: after every check of the arguments
+    for folder in [out_dir / 'HR', *(lr_path(out_dir, 'x', s).parent for s in scales)]:
+        fileio.remove_stale_temporaries(folder)  # left by a run that was killed while writing
+    align = 0
+    if grid is not None:
         align = resolve_subimage_align(out_dir, grid, scales)
         write_subimage_settings(out_dir, grid, align)
     cfg = PrepareConfig(out_dir, scales, overwrite, grid, align, lmdb, compression, in_place)

@@ -28,7 +28,18 @@ LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 
 def load_upscaler(weights: str | os.PathLike, device: str | torch.device = 'cpu') -> nn.Module:
     """The eval-mode network of a checkpoint file or registered weights name, recognised from its contents."""
-    return load_model(weights, device)
+    return require_rgb(load_model(weights, device), weights)
+
+
+def require_rgb(model: nn.Module, weights) -> nn.Module:
+    """``model``, if it takes and gives RGB images (3 channels), which is what every image is made into."""
+    channels = (model.config.get('num_in_ch', 3), model.config.get('num_out_ch', 3))
+    if channels != (3, 3):
+        raise AlkdsrError(
+            f'{weights}: a network for {channels[0]}-channel images; images reach it as RGB (3 channels), '
+            'which it cannot take'
+        )
+    return model
 
 
 def autocast_dtype(device: torch.device, half: bool = False, bf16: bool = False) -> torch.dtype | None:

@@ -21,7 +21,9 @@ from tqdm import tqdm
 
 from alkdsr.errors import AlkdsrError
 from alkdsr.inference.image import upscale_images
+from alkdsr.utils.fileio import remove_stale_temporaries
 from alkdsr.utils.img_util import FORMATS, ImageData, format_of, read_image, write_image
+from alkdsr.utils.output_guard import same_file
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,10 @@ def find_jobs(
     sources: list[tuple[Path, Path]] = []  # (file, path relative to the output folder)
     any_folder = False
     for item in inputs:
+        if item.is_dir() and same_file(item, output):
+            raise AlkdsrError(
+                f'-o {output} is the input folder {item}: the results would replace its images; choose another -o'
+            )
         if item.is_dir():
             any_folder = True
             sources += [(f, f.relative_to(item)) for f in _folder_images(item, glob, exclude=output)]
@@ -100,10 +106,8 @@ def _folder_images(folder: Path, glob: str | None, exclude: Path) -> list[Path]:
     """Image files under ``folder`` (recursively, sorted), skipping hidden files and the output folder."""
     exclude = exclude.resolve()
     found = []
-    for path in sorted(folder.rglob('*')):
+    for path in sorted(_walk_files(folder)):
         rel = path.relative_to(folder)
-        if any(part.startswith('.') for part in rel.parts) or not path.is_file():
-            continue
         if glob is not None and not fnmatch.fnmatch(rel.as_posix(), glob):
             continue
         if glob is None and format_of(path) is None:
@@ -114,11 +118,25 @@ def _folder_images(folder: Path, glob: str | None, exclude: Path) -> list[Path]:
     return found
 
 
+def _walk_files(folder: Path):
+    """Every non-hidden file under ``folder``; a subfolder that cannot be listed is an error, not skipped."""
+
+    def unreadable(error: OSError):
+        raise AlkdsrError(f'{error.filename}: cannot read the folder ({error.strerror or error})')
+
+    for root, dirs, files in os.walk(folder, onerror=unreadable):
+        dirs[:] = [d for d in dirs if not d.startswith('.')]
+        for name in files:
+            path = Path(root) / name
+            if not name.startswith('.') and path.is_file():
+                yield path
+
+
 def _check_targets(jobs: list[Job]) -> None:
     seen: dict[Path, Path] = {}
     for job in jobs:
         target = job.target.resolve()
-        if target == job.source.resolve():
+        if same_file(job.target, job.source):
             raise AlkdsrError(f'{job.source}: the output would overwrite its input; choose another -o')
         if target in seen:
             raise AlkdsrError(f'{seen[target]} and {job.source} would both be written to {job.target}')
@@ -148,6 +166,8 @@ class UpscaleRunner:
     def run(self, jobs: list[Job], report: Callable[[str], None] | None = None) -> Summary:
         """Process ``jobs``; ``report`` gets one line per failure ('<file>: <problem>')."""
         summary = Summary()
+        for folder in sorted({job.target.parent for job in jobs}):
+            remove_stale_temporaries(folder)  # left by a run that was killed while writing
         pending: list[Job] = []
         with tqdm(total=len(jobs), unit='image', disable=None, file=sys.stderr, dynamic_ncols=True) as bar:
 
@@ -156,6 +176,10 @@ class UpscaleRunner:
                 (report or _print_failure)(message)
 
             for job in jobs:
+                if job.target.is_dir():
+                    fail(f'{job.target}: a folder is where the output of {job.source} would go')
+                    bar.update()
+                    continue
                 if job.target.exists() and not self.overwrite:
                     summary.skipped += 1
                     bar.update()

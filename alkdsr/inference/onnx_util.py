@@ -60,6 +60,13 @@ def _pad_indices(n: torch.Tensor, target: torch.Tensor, reflect: torch.Tensor) -
     return torch.where(reflect, reflected, replicated)
 
 
+def max_opset() -> int:
+    """The newest opset the TorchScript exporter of this PyTorch writes."""
+    from torch.onnx import _constants
+
+    return getattr(_constants, 'ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET', _constants.ONNX_MAX_OPSET)
+
+
 def export_onnx(net: nn.Module, path: str | os.PathLike, opset: int = MIN_OPSET, fp16: bool = False) -> None:
     """Write ``net`` as ONNX (input 'lr', output 'sr', both N x 3 x H x W, dynamic N/H/W), atomically.
 
@@ -67,6 +74,8 @@ def export_onnx(net: nn.Module, path: str | os.PathLike, opset: int = MIN_OPSET,
     """
     if opset < MIN_OPSET:
         raise AlkdsrError(f'--opset {opset}: opset {MIN_OPSET} or later is needed')
+    if opset > max_opset():
+        raise AlkdsrError(f'--opset {opset}: this PyTorch exports opsets {MIN_OPSET} to {max_opset()}')
     dtype = torch.float16 if fp16 else torch.float32
     wrapper = OnnxUpscaler(copy.deepcopy(net).cpu().to(dtype)).eval()
     example = torch.rand(1, wrapper.net.config.get('num_in_ch', 3), 32, 32, dtype=dtype)

@@ -203,10 +203,17 @@ def evaluate_set(
             sr = super_resolve(net, lr, device, tile=tile, tile_pad=tile_pad, dtype=dtype, tile_mode=tile_mode)
             result.per_image[image.name] = y_psnr_ssim(sr, hr, bench.scale)
             if save_dir is not None:
-                save_png(Path(save_dir) / bench.name / f'x{bench.scale}' / f'{image.name}.png', sr)
+                try:
+                    save_png(saved_image_path(Path(save_dir), bench, image), sr)
+                except AlkdsrError as e:  # the score stands; the file is one failure line, the run goes on
+                    result.failures.append(str(e))
         if on_image is not None:
             on_image(image.name)
     return result
+
+
+def saved_image_path(save_dir: Path, bench: BenchmarkSet, image: BenchmarkImage) -> Path:
+    return save_dir / bench.name / f'x{bench.scale}' / f'{image.name}.png'
 
 
 def save_png(path: Path, img: np.ndarray) -> None:

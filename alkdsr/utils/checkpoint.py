@@ -30,22 +30,47 @@ SAFETENSORS_META_KEY = 'alkdsr_arch'
 def read_checkpoint(path: str | os.PathLike, param_key: str | None = None) -> tuple[dict, dict | None]:
     """Return ``(state_dict, arch_config_or_None)`` from a .pth or .safetensors file."""
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f'{path}: a folder, not a checkpoint file (give the .pth or .safetensors file in it)')
     if not path.is_file():
         raise CheckpointError(f'{path}: no such checkpoint file')
     if path.stat().st_size == 0:
         raise CheckpointError(f'{path}: empty file, not a checkpoint')
-    if path.suffix == '.safetensors':
-        return _read_safetensors(path)
     with open(path, 'rb') as f:
-        head = f.read(4)
+        head = f.read(9)
+    if _looks_like_safetensors(head) or path.suffix.lower() == '.safetensors':  # the contents decide, not the name
+        return _checked(path, *_read_safetensors(path))
     if not (head.startswith(b'PK\x03\x04') or head[:1] == b'\x80'):
-        raise CheckpointError(f'{path}: not a PyTorch checkpoint (neither a zip archive nor a pickle)')
+        raise CheckpointError(
+            f'{path}: not a checkpoint (neither a PyTorch zip archive or pickle, nor a safetensors file)'
+        )
     ckpt = torch_load_safely(path, 'checkpoint')
     if not isinstance(ckpt, dict):
         raise CheckpointError(f'{path}: expected a dict of tensors, found {type(ckpt).__name__}')
     meta = ckpt.get(ARCH_KEY) if isinstance(ckpt.get(ARCH_KEY), dict) else None
     state = _select_params(ckpt, param_key, path)
+    return _checked(path, state, meta)
+
+
+def _checked(path: Path, state: dict, meta) -> tuple[dict, dict | None]:
+    """Everything a checkpoint holds is checked where it is read: tensors that are not empty, and a stored
+    config that is a mapping of the constructor's arguments with values of their types."""
+    empty = [k for k, v in state.items() if v.numel() == 0]
+    if empty:
+        raise CheckpointError(f'{path}: tensor {empty[0]} is empty (shape {tuple(state[empty[0]].shape)})')
+    broken = next((k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()), None)
+    if broken:
+        raise CheckpointError(f'{path}: tensor {broken} holds NaN or infinite values')
+    try:
+        check_stored_config(meta)
+    except CheckpointError as e:
+        raise CheckpointError(f'{path}: {e}') from None
     return state, meta
+
+
+def _looks_like_safetensors(head: bytes) -> bool:
+    """A safetensors file starts with the length of its JSON header (8 bytes, little-endian), then '{'."""
+    return len(head) == 9 and head[8:9] == b'{' and 2 <= int.from_bytes(head[:8], 'little') < 100_000_000
 
 
 def torch_load_safely(path: str | os.PathLike, what: str, map_location='cpu', safe_globals=()):
@@ -77,7 +102,10 @@ def _read_safetensors(path: Path) -> tuple[dict, dict | None]:
             state = {k: f.get_tensor(k) for k in f.keys()}
     except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(f'{path}: truncated or corrupt safetensors file ({e})') from None
-    meta = json.loads(meta_str) if meta_str else None
+    try:
+        meta = json.loads(meta_str) if meta_str else None
+    except ValueError:
+        raise CheckpointError(f'{path}: its {SAFETENSORS_META_KEY} metadata is not JSON') from None
     return _strip_module_prefix(state), meta
 
 
@@ -100,8 +128,16 @@ def _strip_module_prefix(state: dict) -> dict:
 
 
 def detect_config(state_dict: dict, meta: dict | None = None) -> dict:
-    """ALKDNet constructor arguments for a checkpoint: its stored config, else read off the weights."""
-    detected = ALKDNet.config_from_state_dict(state_dict)
+    """ALKDNet constructor arguments for a checkpoint: its stored config, else read off the weights.
+
+    Weights of shapes no ALKDNet or BSRN has (a crafted file) are one line, not a traceback.
+    """
+    try:
+        detected = ALKDNet.config_from_state_dict(state_dict)
+    except (KeyError, IndexError, ValueError, ZeroDivisionError, TypeError) as e:  # shapes no network has
+        problem = _first_line(e)
+        message = problem if problem.startswith('not an') else f'not an ALKDNet/BSRN checkpoint ({problem})'
+        raise CheckpointError(message) from None
     if meta:
         stored = {k: v for k, v in meta.items() if k in detected}
         clash = [k for k in SHAPE_KEYS if k in stored and stored[k] != detected[k]]
@@ -109,6 +145,31 @@ def detect_config(state_dict: dict, meta: dict | None = None) -> dict:
             raise CheckpointError(f'stored config disagrees with the weights on {", ".join(clash)}')
         detected.update(stored)
     return detected
+
+
+# the types of a stored config's values (others: int); which keys it may hold: archs.presets.CONFIG_KEYS
+CONFIG_TYPES = {'refine_conv': str, 'residual': str, 'pixel_norm': bool, 'preset': (str, type(None))}
+
+
+def check_stored_config(meta) -> None:
+    """The config stored beside the weights holds the constructor's arguments, each of its type."""
+    if meta is None:
+        return
+    if not isinstance(meta, dict):
+        raise CheckpointError(f'the stored config is not a mapping (found {type(meta).__name__})')
+    for key, value in meta.items():
+        if key in CONFIG_KEYS or key in CONFIG_TYPES:
+            kind = CONFIG_TYPES.get(key, int)
+            valid = isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
+            if kind is int and valid and value < (0 if key == 'esa_padding' else 1):
+                valid = False
+            if not valid:
+                raise CheckpointError(f'the stored config has {key} {value!r}, not a valid value')
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return f'{type(error).__name__}: {text}' if isinstance(error, (KeyError, ZeroDivisionError, IndexError)) else text
 
 
 def config_differences(config: dict, state: dict, meta: dict | None) -> list[str]:
@@ -154,15 +215,18 @@ def model_from_state_dict(state: dict, meta: dict | None = None, **overrides) ->
 
     The part of ``load_model`` that needs no file, for loaders that read files themselves
     (spandrel, ``alkdsr.integrations.spandrel``). Raises ValueError (CheckpointError) on weights
-    that are not an ALKDNet's.
+    that are not an ALKDNet's, and on a stored config no network can be built from.
     """
     config = {**detect_config(state, meta), **overrides}
-    net = ALKDNet(**{k: v for k, v in config.items() if k != 'preset'})
+    try:
+        net = ALKDNet(**{k: v for k, v in config.items() if k != 'preset'})
+    except (TypeError, ValueError, AssertionError) as e:
+        raise CheckpointError(f'no network can be built from it ({_first_line(e)})') from None
     try:
         net.load_state_dict(state, strict=True)
     except RuntimeError as e:
-        first = str(e).splitlines()[0]
-        raise CheckpointError(f'weights do not match the recognised architecture ({first})') from None
+        detail = ' '.join(line.strip() for line in str(e).splitlines()[1:3]) or str(e)
+        raise CheckpointError(f'weights do not match the recognised architecture ({detail[:300]})') from None
     return net.eval()
 
 

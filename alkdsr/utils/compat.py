@@ -17,6 +17,13 @@ Before ``alkdsr/train.py`` and ``alkdsr/test.py`` run BasicSR's pipelines (:func
 - the DataLoader workers of ``basicsr.data.build_dataloader`` die of the SIGTERM a job scheduler sends
   the whole process group, which fails the main process before it can save: its ``worker_init_fn``
   becomes ``alkdsr.utils.stopping.worker_init_fn`` (BasicSR's seeding, SIGTERM left to the main process);
+- ``basicsr.train.create_train_val_dataloader`` counts ``ceil(pairs / batch)`` iterations per epoch, but
+  its loader drops the last incomplete batch (``drop_last=True``), so training stops short of
+  ``total_iter``: :func:`exact_epochs` counts the epochs from the loader's own length;
+- ``BaseModel.load_network`` (every model type, ``SRModel`` too) calls ``torch.load`` without
+  ``weights_only``, so it unpickles whatever a checkpoint holds (and ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD``
+  turns even torch's safe default off): it becomes ``ALKDSRModel.load_network``, which reads through
+  ``alkdsr.utils.checkpoint`` with ``weights_only=True`` whatever that variable says;
 - the training loop tells the epoch only to ``EnlargedSampler.set_epoch``, and a stop on SIGTERM between
   checkpoints must save it: ``set_epoch`` also tells ``alkdsr.utils.stopping``.
 """
@@ -103,15 +110,42 @@ def install() -> None:
     import basicsr.utils.dist_util as basicsr_dist_util
     import basicsr.utils.options as basicsr_options
     from basicsr.data.data_sampler import EnlargedSampler
+    from basicsr.models.base_model import BaseModel
 
+    from alkdsr.models.alkdsr_model import ALKDSRModel
     from alkdsr.utils.dist_util import init_dist
 
     basicsr_dist_util.init_dist = basicsr_options.init_dist = init_dist
     basicsr_train.load_resume_state = load_resume_state
+    basicsr_train.create_train_val_dataloader = exact_epochs(basicsr_train.create_train_val_dataloader)
+    BaseModel.load_network = ALKDSRModel.load_network  # BasicSR's own torch.load passes no weights_only
     _basicsr_worker_init_fn = basicsr_data.worker_init_fn
     basicsr_data.worker_init_fn = worker_init_fn
     EnlargedSampler.set_epoch = _noting_epoch(EnlargedSampler.set_epoch)
     _installed = True
+
+
+def exact_epochs(create_train_val_dataloader):
+    """BasicSR's ``create_train_val_dataloader`` with as many epochs as ``total_iter`` iterations need.
+
+    BasicSR counts ``ceil(pairs / batch)`` iterations per epoch, but its loader drops the last incomplete
+    batch (``drop_last=True``): with 5 pairs and batch 4 it planned 2 iterations an epoch, ran 1, and
+    ended after about half of ``total_iter``. The epochs are counted from the loader's own length.
+    """
+    from alkdsr.data.paired_image_dataset import check_one_batch
+
+    def create_with_exact_epochs(opt, logger):
+        train_loader, sampler, val_loaders, total_epochs, total_iters = create_train_val_dataloader(opt, logger)
+        per_epoch = len(train_loader)
+        if per_epoch == 0:
+            dataset_opt = opt['datasets']['train']
+            check_one_batch(len(train_loader.dataset), dataset_opt, opt['world_size'])
+        total_epochs = -(-total_iters // per_epoch)
+        logger.info(f'Iterations per epoch (full batches): {per_epoch}; epochs: {total_epochs}')
+        return train_loader, sampler, val_loaders, total_epochs, total_iters
+
+    create_with_exact_epochs.__wrapped__ = create_train_val_dataloader
+    return create_with_exact_epochs
 
 
 def worker_init_fn(worker_id, num_workers, rank, seed):
@@ -143,7 +177,8 @@ def load_resume_state(opt: dict):
     import torch
     from basicsr.utils import check_resume
 
-    from alkdsr.utils.training_state import read_training_state, remove_stale_temporaries
+    from alkdsr.utils.fileio import remove_stale_temporaries
+    from alkdsr.utils.training_state import read_training_state
 
     path = _resume_state_path(opt)
     if path is None:

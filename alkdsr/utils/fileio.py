@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -18,7 +19,7 @@ def atomic_path(path: str | os.PathLike, durable: bool = True):
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp' + path.suffix, dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=temporary_prefix(path), suffix='.tmp' + path.suffix, dir=path.parent)
     os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a finished file gets the usual mode
     os.close(fd)
     try:
@@ -39,6 +40,45 @@ def atomic_path(path: str | os.PathLike, durable: bool = True):
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+
+NAME_MAX = 255  # bytes in one file name on Linux, macOS and Windows file systems
+_RANDOM_AND_DOTS = 2 + 8 + len('.tmp')  # '.' <name> '.' <8 random characters> '.tmp' <suffix>
+
+
+def temporary_prefix(path: Path) -> str:
+    """``.<name>.`` for the temporary file beside ``path``, ``<name>`` shortened so that a legal output
+    name (up to 255 bytes) still has a legal temporary name."""
+    room = NAME_MAX - _RANDOM_AND_DOTS - len(path.suffix.encode())
+    name = path.name.encode()[:room].decode(errors='ignore')
+    return f'.{name}.'
+
+
+_TEMPORARY = re.compile(r'^\..+\.tmp(\.\w+)?$')  # what atomic_path names its temporary files
+
+
+def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files (``.<name>.<random>.tmp<suffix>``) a killed writer left in ``folder``.
+
+    Only for folders one process writes at a time (a command's own outputs, training's checkpoints).
+    """
+    folder = Path(folder)
+    stale = [p for p in folder.glob('.*.tmp*') if p.is_file() and _TEMPORARY.match(p.name)] if folder.is_dir() else []
+    for path in stale:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+    return stale
+
+
+def raise_on_sigterm():
+    """Make SIGTERM raise SystemExit(143) in this process, so that ``atomic_path`` removes its temporary file
+    (by default SIGTERM ends the process without running any cleanup). Returns the previous handler."""
+    import signal
+
+    def stop(signum, frame):
+        raise SystemExit(128 + signum)
+
+    return signal.signal(signal.SIGTERM, stop)
 
 
 def _umask() -> int:

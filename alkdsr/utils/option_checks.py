@@ -10,17 +10,16 @@ iteration. :func:`check_options` turns each into one line naming the option.
 
 from __future__ import annotations
 
+import inspect
+import re
 from os import path as osp
 
 import torch
 
 from alkdsr.errors import AlkdsrError
+from alkdsr.utils.option_schema import OptionError, suggestion
 
 NETWORK_KEYS = ('network_g', 'network_d')
-
-
-class OptionError(AlkdsrError):
-    """An option that cannot work; the message names it."""
 
 
 def check_options(opt: dict) -> None:
@@ -29,7 +28,10 @@ def check_options(opt: dict) -> None:
 
     model_type = opt.get('model_type')
     if model_type is not None and model_type not in MODEL_REGISTRY:
-        raise OptionError(f'model_type: {model_type!r} is not a registered model (alkdsr: ALKDSRModel)')
+        raise OptionError(
+            f'model_type: {model_type!r} is not a registered model (alkdsr: ALKDSRModel)'
+            + suggestion(model_type, MODEL_REGISTRY._obj_map)
+        )
     check_model = getattr(MODEL_REGISTRY.get(model_type), 'check_options', None) if model_type else None
     if check_model is not None:  # a model with checks of its own options (ALKDSRModel's)
         check_model(opt, opt.get('train') or {} if opt.get('is_train') else {})
@@ -72,13 +74,16 @@ def check_network(key: str, net_opt, scale: int | None) -> torch.nn.Module | Non
     if kind not in ARCH_REGISTRY:
         raise OptionError(
             f'{key}: type {kind!r} is not a registered architecture (alkdsr registers ALKDNet, ALKDN and BSRN)'
+            + suggestion(kind, ARCH_REGISTRY._obj_map)
         )
     args = {k: v for k, v in net_opt.items() if k != 'type'}
     try:
         with torch.device('meta'):  # built for its arguments' sake only: no memory for weights
             net = ARCH_REGISTRY.get(kind)(**args)
     except (TypeError, ValueError, KeyError, AssertionError) as e:
-        raise OptionError(f'{key}: {kind}({_arguments(args)}): {e}') from None
+        unexpected = re.search(r"unexpected keyword argument '(\w+)'", str(e))
+        hint = suggestion(unexpected[1], inspect.signature(ARCH_REGISTRY.get(kind)).parameters) if unexpected else ''
+        raise OptionError(f'{key}: {kind}({_arguments(args)}): {e}{hint}') from None
     except Exception:  # an architecture that cannot be built on the meta device: BasicSR builds it later
         return None
     upscale = getattr(net, 'upscale', None)
@@ -134,7 +139,10 @@ def check_dataset_options(phase: str, dataset: dict, scale: int | None) -> None:
         raise OptionError(f'{where}: expected a mapping of dataset options')
     kind = dataset.get('type')
     if kind not in DATASET_REGISTRY:
-        raise OptionError(f'{where}: type {kind!r} is not a registered dataset (e.g. ALKDSRPairedImageDataset)')
+        raise OptionError(
+            f'{where}: type {kind!r} is not a registered dataset (e.g. ALKDSRPairedImageDataset)'
+            + suggestion(kind, DATASET_REGISTRY._obj_map)
+        )
     for key in ('dataroot_gt', 'dataroot_lq'):
         folder = dataset.get(key)
         if folder is not None and not osp.isdir(str(folder)):

@@ -9,7 +9,6 @@ with ``weights_only=True``: they hold only tensors, numbers and plain containers
 from __future__ import annotations
 
 import collections
-import contextlib
 import os
 import re
 from pathlib import Path
@@ -22,13 +21,21 @@ from alkdsr.utils.fileio import atomic_path
 # MultiStepRestartLR keeps its milestones in a Counter, a plain dict subclass
 _STATE_SAFE_GLOBALS = [collections.Counter]
 _STATE_NAME = re.compile(r'^(\d+)\.state$')
-_TEMPORARY = re.compile(r'^\..+\.tmp(\.\w+)?$')  # what alkdsr.utils.fileio.atomic_path names its temporary files
+
+
+# how torch.save's zip writer words a write that failed (a full disk, a file-size limit)
+_WRITE_FAILURES = ('inline_container', 'PytorchStreamWriter', 'iostream error', 'write failed', 'file write')
 
 
 def atomic_torch_save(obj, path: str | os.PathLike) -> None:
     """``torch.save`` to a temporary file beside ``path``, fsync, rename."""
     with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+        try:
+            torch.save(obj, tmp)
+        except RuntimeError as e:  # torch.save reports a failed write (a full disk) as a RuntimeError
+            if not any(sign in str(e) for sign in _WRITE_FAILURES):
+                raise
+            raise OSError(f'torch.save could not write {path}: {str(e).splitlines()[0]}') from e
 
 
 def read_training_state(path: str | os.PathLike, map_location=None) -> dict:
@@ -38,16 +45,6 @@ def read_training_state(path: str | os.PathLike, map_location=None) -> dict:
     if not isinstance(state, dict) or not {'iter', 'epoch', 'optimizers', 'schedulers'} <= set(state):
         raise CheckpointError(f'{path}: not a BasicSR training state (needs iter, epoch, optimizers, schedulers)')
     return state
-
-
-def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
-    """Delete the temporary files (``.<name>.<random>.tmp<suffix>``) a process killed while saving left."""
-    folder = Path(folder)
-    stale = [p for p in folder.glob('.*.tmp*') if p.is_file() and _TEMPORARY.match(p.name)] if folder.is_dir() else []
-    for path in stale:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-    return stale
 
 
 def latest_training_state(folder: str | os.PathLike) -> Path | None:
