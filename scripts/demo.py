@@ -130,7 +130,9 @@ def run_step(cmd: list[str], cwd: Path, log_path: Path, show, threads: int | Non
 
 
 def prepare(images: Path, data: Path, started: float) -> None:
-    alkdsr = [sys.executable, '-m', 'alkdsr.cli.main', 'prepare']
+    # a handful of images: one process prepares them faster than a pool of workers starts (each
+    # worker imports torch and BasicSR, several seconds on 2 cores)
+    alkdsr = [sys.executable, '-m', 'alkdsr.cli.main', 'prepare', '--workers', '1']
     train = alkdsr + [str(images / 'train'), str(data / 'train'), '--scales', str(SCALE)]
     train += ['--subimages', '--crop-size', '128', '--step', '64']
     run_step(train, ROOT, data / 'prepare_train.log', lambda line: 'HR images ->' in line or 'sub-images' in line)

@@ -17,6 +17,8 @@ _HOME = tempfile.mkdtemp(prefix='alkdsr-test-home-')
 atexit.register(shutil.rmtree, _HOME, ignore_errors=True)
 os.environ['ALKDSR_HOME'] = _HOME
 os.environ['ALKDSR_WEIGHTS_MIRROR'] = (Path(_HOME) / 'no-mirror').as_uri()
+if os.environ.get('PYTEST_XDIST_WORKER'):
+    os.environ['OMP_NUM_THREADS'] = '1'
 
 import alkdsr  # noqa: E402, F401  (registers architectures before basicsr is used)
 

@@ -8,7 +8,7 @@ a network trained uphill. These do, on the CPU, on one thread:
   1/LOSS_FACTOR of the first one and below INPUT_BLIND_FRACTION of the best L1 any output that
   ignores the LR input can reach (the per-pixel median of the batch's HR images); BasicSR's own
   ``SRModel`` with ALKDNet, an independent implementation of the step, gives the same losses;
-- each training switch that runs on the CPU (channels_last, EMA, bf16 autocast, nan_policy:
+- each training switch that runs on the CPU (channels_last, fused Adam, EMA, bf16 autocast, nan_policy:
   skip) follows the plain run's losses for SWITCH_STEPS steps within a stated tolerance, and
   lowers the loss by SWITCH_FACTOR; torch.compile is left to tests/test_train_switches.py
   (first two iterations through alkdsr/train.py), as compiling even with the aot_eager backend
@@ -21,7 +21,7 @@ Measured (CPU, torch 2.14.1): fixed batch, L1 0.438 -> 0.0587 after 60 steps (fa
 5); input-blind bound 0.171 (the trained loss is 0.34 of it, stated 0.5); SRModel's losses equal
 ALKDSRModel's exactly; after 10 steps (plain: 0.438 -> 0.137, factor 3.2, stated 2) channels_last
 is within 2.3e-7 relative of the plain losses (stated 1e-5), bf16 within 1.6e-3 (stated 1e-2),
-EMA and nan_policy: skip are held to 1e-5 too; real run (200 iterations, validations every 50):
+fused Adam, EMA and nan_policy: skip are held to 1e-5 too; real run (200 iterations, validations every 50):
 26.91 -> 27.45 dB (+0.54, stated +0.3), bicubic 28.75 dB (1.30 dB above, stated at most 2.5).
 
 Mutation check, applied by hand one at a time to alkdsr/ and reverted (the tests that failed):
@@ -154,6 +154,7 @@ def test_basicsr_sr_model_with_alkdnet_learns_alike(plain_losses, fixed_batch, t
 SWITCHES = {
     'channels_last': ({'channels_last': True}, FP32_RTOL),
     'bf16': ({'amp': 'bf16'}, BF16_RTOL),
+    'fused_adam': ({'optim_g': {'type': 'Adam', 'lr': 1e-3, 'betas': [0.9, 0.999], 'fused': True}}, FP32_RTOL),
 }
 
 

@@ -1,5 +1,8 @@
 """Training speed switches on the CPU: each trains, validates and saves a checkpoint that loads.
 
+The float32 switches run together in one alkdsr/train.py run and again with bf16 autocast (the
+switches compose), fp16 autocast alone (on the CPU it falls back to float32 with a note).
+
 Every run starts from the same seed and draws the same patches, so the first iteration's loss
 (computed before any update) and the second's (after one optimizer step) must equal the plain
 run's: a switch may change speed, not the function being trained or the step taken.
@@ -37,28 +40,31 @@ CUDA = torch.cuda.is_available()  # num_gpu: auto trains on the GPU where there 
 DEVICE = 'cuda' if CUDA else 'cpu'
 FP16_ON_CPU = 'amp: fp16 needs CUDA; training in float32 on the CPU.'
 FP16_NOTE = 'amp: autocast to torch.float16 on cuda' if CUDA else FP16_ON_CPU
+NOTES = {  # what the log says of each switch
+    'amp_bf16': f'amp: autocast to torch.bfloat16 on {DEVICE}',
+    'amp_fp16': FP16_NOTE,
+    'compile': 'compile: torch.compile(net_g',
+    'channels_last': 'channels_last: network and inputs in NHWC',
+    'ema': 'Use Exponential Moving Average with decay: 0.9',
+}
+# inductor needs minutes to compile on 2 cores (test_compile_inductor, marked slow); aot_eager
+# still traces the network with dynamo and AOTAutograd
+FLOAT32_SWITCHES = {
+    'compile': {'backend': 'aot_eager'},
+    'channels_last': True,
+    'optim_g': {**ADAM, 'fused': True},
+    'ema_decay': 0.9,
+}
+# One run per precision, every float32 switch at once: each alkdsr/train.py run costs seconds of start-up
+# alone, and tests/test_learning.py follows channels_last, fused Adam, EMA and bf16 one by one for ten steps.
 SWITCHES = {
-    'amp_bf16': ({'amp': 'bf16'}, f'amp: autocast to torch.bfloat16 on {DEVICE}'),
-    'amp_fp16': ({'amp': 'fp16'}, FP16_NOTE),
-    # inductor needs minutes to compile on 2 cores (test_compile_inductor, marked slow); aot_eager
-    # still traces the network with dynamo and AOTAutograd
-    'compile': ({'compile': {'backend': 'aot_eager'}}, 'compile: torch.compile(net_g'),
-    'channels_last': ({'channels_last': True}, 'channels_last: network and inputs in NHWC'),
-    'fused_adam': ({'optim_g': {**ADAM, 'fused': True}}, None),
-    'ema': ({'ema_decay': 0.9}, 'Use Exponential Moving Average with decay: 0.9'),
-    'all': (
-        {
-            'amp': 'bf16',
-            'compile': {'backend': 'aot_eager'},
-            'channels_last': True,
-            'optim_g': {**ADAM, 'fused': True},
-            'ema_decay': 0.9,
-        },
-        None,
-    ),
+    'amp_fp16': ({'amp': 'fp16'}, ['amp_fp16']),
+    'float32_switches': (FLOAT32_SWITCHES, ['compile', 'channels_last', 'ema']),
+    'all': ({**FLOAT32_SWITCHES, 'amp': 'bf16'}, ['amp_bf16', 'compile', 'channels_last', 'ema']),
 }
 if alkconv_triton.available():  # on the CPU it is refused (test_fused_alkconv_needs_cuda_and_triton)
-    SWITCHES['fused_alkconv'] = ({'fused_alkconv': True}, 'fused_alkconv: ALKConv branches and norm as one Triton')
+    NOTES['fused_alkconv'] = 'fused_alkconv: ALKConv branches and norm as one Triton'
+    SWITCHES['fused_alkconv'] = ({'fused_alkconv': True}, ['fused_alkconv'])
 # reduced precision changes the losses by rounding only; on CUDA float32 convs use TF32
 LOW_PRECISION_RTOL = 2e-2
 FP32_RTOL = 2e-3 if CUDA else 1e-4
@@ -97,10 +103,9 @@ def plain_losses(pairs, tmp_path_factory):
 
 @pytest.mark.parametrize('switch', list(SWITCHES))
 def test_speed_switch_trains_validates_and_saves(switch, pairs, plain_losses, tmp_path):
-    train, note = SWITCHES[switch]
+    train, notes = SWITCHES[switch]
     log = _train(tmp_path, _options(pairs, switch, **train))
-    if note:
-        assert note in log
+    assert all(NOTES[note] in log for note in notes), [NOTES[note] for note in notes if NOTES[note] not in log]
     losses = _losses(log)
     assert len(losses) == 2 and all(map(torch.isfinite, torch.tensor(losses)))
     assert losses == pytest.approx(plain_losses, rel=loss_rtol(train))

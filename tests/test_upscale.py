@@ -176,7 +176,9 @@ def test_every_preset_saved_fresh_is_recognised(tmp_path, suffix):
         save_checkpoint(net, tmp_path / f'{preset}{suffix}')
         loaded = load_upscaler(tmp_path / f'{preset}{suffix}')
         assert loaded.config == net.config and loaded.config['preset'] == preset and loaded.upscale == scale
-        assert all(torch.equal(loaded.state_dict()[k], v) for k, v in net.state_dict().items())
+        saved = loaded.state_dict()
+        assert saved.keys() == net.state_dict().keys()
+        assert all(torch.equal(saved[k], v) for k, v in net.state_dict().items())
 
 
 def test_existing_outputs_are_skipped_unless_overwrite(tmp_path, tiny_weights, capsys):
