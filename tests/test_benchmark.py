@@ -441,28 +441,40 @@ def test_paper_table_is_transcribed_exactly():
 
 
 @requires_shared
-def test_basicsr_test_pipeline_gives_the_benchmark_numbers(tmp_path, tmp_path_factory):
-    """options/test_ALKDNet_x4.yml through alkdsr/test.py on Set5 (data paths overridden), its weights by name.
+def test_basicsr_test_pipeline_gives_the_benchmark_numbers(tmp_path, tmp_path_factory, monkeypatch):
+    """options/test_ALKDNet_x4.yml through alkdsr/test.py on Set5 and Set14 (data paths overridden), its
+    weights by name: the golden PSNR/SSIM of the official code, and the numbers of ``alkdsr benchmark``.
 
     ``path: pretrain_network_g: alkdnet-x4`` resolves to the cached file, seeded with ``alkdsr weights import``.
     """
     root = Path(__file__).resolve().parents[1]
     opt = yaml.safe_load((root / 'options' / 'test_ALKDNet_x4.yml').read_text())
-    assert opt['path']['pretrain_network_g'] == 'alkdnet-x4'
-    (set5,) = [d for d in opt['datasets'].values() if d['name'] == 'Set5']
-    set5.update(dataroot_gt=str(BENCHMARK / 'Set5' / 'HR'), dataroot_lq=str(BENCHMARK / 'Set5' / 'LR_bicubic' / 'X4'))
-    opt['datasets'] = {'test_1': set5}
-    opt['val']['save_img'] = False
+    assert opt['path']['pretrain_network_g'] == 'alkdnet-x4' and opt['val']['save_img']
+    sets = ['Set5', 'Set14']
+    opt['datasets'] = {key: d for key, d in opt['datasets'].items() if d['name'] in sets}
+    for d in opt['datasets'].values():
+        folder = BENCHMARK / d['name']
+        d.update(dataroot_gt=str(folder / 'HR'), dataroot_lq=str(folder / 'LR_bicubic' / 'X4'))
     option_file = tmp_path / 'test_x4.yml'
     option_file.write_text(yaml.safe_dump(opt, sort_keys=False))
-    env = {**os.environ, 'ALKDSR_HOME': str(tmp_path / 'home')}
-    seed = [sys.executable, '-m', 'alkdsr.cli.main', 'weights', 'import', str(official_weights(4))]
-    assert subprocess.run(seed, env=env, capture_output=True, timeout=300).returncode == 0
+    monkeypatch.setenv('ALKDSR_HOME', str(tmp_path / 'home'))
+    assert run_cli('weights', 'import', official_weights(4))[0] == 0
     cmd = [sys.executable, str(root / 'alkdsr' / 'test.py'), '-opt', str(option_file)]
-    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(cmd, cwd=tmp_path, env=dict(os.environ), capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    (log,) = (tmp_path / 'results' / opt['name']).glob('test_*.log')
-    logged = dict(re.findall(r'# (psnr|ssim): ([-\d.]+)', log.read_text()))
-    ours = benchmark_json(tmp_path_factory, 'alkdnet', 4, ('Set5', 'Set14'))['json']['sets']['Set5']
-    assert float(logged['psnr']) == pytest.approx(ours['psnr'], abs=6e-5)  # the log rounds to 4 decimals
-    assert float(logged['ssim']) == pytest.approx(ours['ssim'], abs=6e-5)
+    results = tmp_path / 'results' / opt['name']
+    (log,) = results.glob('test_*.log')
+    log = log.read_text()
+    assert 'Current net - loaded net' not in log  # official names are translated, not reported as mismatches
+    assert re.findall(r'Validation (\S+)\n', log) == sets
+    blocks = re.split(r'Validation \S+\n', log)[1:]
+    logged = [dict(re.findall(r'# (psnr|ssim): ([-\d.]+)', block)) for block in blocks]
+    assert [set(m) for m in logged] == [{'psnr', 'ssim'}] * len(sets), logged  # one metric set per dataset
+    golden = json.loads(GOLDEN['alkdnet'].read_text())
+    ours = benchmark_json(tmp_path_factory, 'alkdnet', 4, ('Set5', 'Set14'))['json']['sets']
+    for name, metrics in zip(sets, logged):
+        for key in ('psnr', 'ssim'):
+            assert float(metrics[key]) == pytest.approx(ours[name][key], abs=6e-5)  # the log rounds to 4 decimals
+            assert float(metrics[key]) == pytest.approx(golden[f'{name}_x4'][key], abs=1.5e-4)
+        images = sorted((results / 'visualization' / name).glob('*.png'))
+        assert len(images) == len(list((BENCHMARK / name / 'HR').glob('*.png')))

@@ -169,12 +169,14 @@ def _test_run(tmp_path, option_file):
 @pytest.mark.parametrize(
     'model,weights,golden,sets',
     [
-        ('ALKDNet', 'official/net_g_ALKDN_x4.pth', 'official_benchmark_psnr_ssim.json', ['Set5', 'Set14']),
         ('BSRN', 'bsrn_official/net_g_BSRN_x4.pth', 'bsrn_official_benchmark_psnr_ssim.json', ['Set5']),
     ],
 )
 def test_test_pipeline_reproduces_the_official_scores(shared, tmp_path, model, weights, golden, sets):
-    """options/test_*_x4.yml through alkdsr/test.py, pointed at ../shared: the measured golden PSNR/SSIM."""
+    """options/test_*_x4.yml through alkdsr/test.py, pointed at ../shared: the measured golden PSNR/SSIM.
+
+    ALKDNet's, its weights by name, is test_benchmark.py::test_basicsr_test_pipeline_gives_the_benchmark_numbers.
+    """
     opt = load(OPTIONS / f'test_{model}_x4.yml')
     opt['datasets'] = {k: d for k, d in opt['datasets'].items() if d['name'] in sets}
     for d in opt['datasets'].values():
