@@ -22,11 +22,16 @@ $(STAMP): setup.py Makefile
 	$(PY) -m pip install -q --no-build-isolation -e '.[dev]'
 	touch $(STAMP)
 
+# One pytest worker per CPU, each test file in one worker (its module fixtures are built once); most of the
+# suite's time is Python starting torch and BasicSR in subprocesses, which two cores do side by side.
+# tests/conftest.py gives each worker one torch thread, so workers do not fight over the cores.
+PYTEST := $(PY) -m pytest -q -n auto --dist loadfile
+
 test: $(STAMP)
-	$(PY) -m pytest -q tests
+	$(PYTEST) tests
 
 test-slow: $(STAMP)
-	$(PY) -m pytest -q -m slow tests
+	$(PYTEST) -m slow tests
 
 demo: $(STAMP)
 	$(PY) scripts/demo.py

@@ -38,6 +38,7 @@ setup(
         'dev': [
             'pytest',
             'pytest-timeout',
+            'pytest-xdist',
             'ruff',
             'onnx',
             'onnxruntime',

@@ -54,9 +54,13 @@ def parse_and_check(root_path: str, is_train: bool) -> dict:
 
     argv = sys.argv
     sys.argv = _without_launcher(argv)  # no process group yet: BasicSR's own parse starts it
+    printed = io.StringIO()  # 'Disable distributed.', printed by BasicSR's parse, is not for the user
     try:
-        with contextlib.redirect_stdout(io.StringIO()):  # 'Disable distributed.', printed by BasicSR's parse
+        with contextlib.redirect_stdout(printed):
             opt, _ = parse_options(root_path, is_train=is_train)
+    except SystemExit:
+        sys.stdout.write(printed.getvalue())  # what --help prints (BasicSR's argparse) before it exits
+        raise
     except KeyError as e:
         if not _raised_in(e, 'basicsr/utils/options.py'):
             raise  # not a missing option (an environment variable a launcher should set, say)

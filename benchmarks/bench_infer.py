@@ -103,7 +103,7 @@ CPU_PATHS = {
     'onnxruntime + malloc tuning': dict(malloc=True, onnxruntime=True),
     'compile + malloc tuning': dict(malloc=True, compile=True),
 }
-CPU_QUICK = ('eager fp32 (reference)', 'eager fp32 + malloc tuning', 'channels_last + malloc tuning')
+CPU_QUICK = ('eager fp32 (reference)', 'channels_last + malloc tuning')  # each path is a process of its own
 
 
 def save_json(args, rows: list[dict]) -> None:

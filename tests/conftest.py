@@ -18,9 +18,17 @@ atexit.register(shutil.rmtree, _HOME, ignore_errors=True)
 os.environ['ALKDSR_HOME'] = _HOME
 os.environ['ALKDSR_WEIGHTS_MIRROR'] = (Path(_HOME) / 'no-mirror').as_uri()
 if os.environ.get('PYTEST_XDIST_WORKER'):
+    # `make test` runs a pytest worker per CPU: one torch thread each (and in the subprocesses they start,
+    # unless a test sets its own), as two workers with a thread per CPU each spent a third of the CPU
+    # time waiting for each other's threads
     os.environ['OMP_NUM_THREADS'] = '1'
 
 import alkdsr  # noqa: E402, F401  (registers architectures before basicsr is used)
+
+if os.environ.get('PYTEST_XDIST_WORKER'):
+    import torch
+
+    torch.set_num_threads(1)
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get('ALKDSR_SHARED', ROOT.parent / 'shared'))
@@ -69,3 +77,12 @@ def no_grad():
 
     with torch.no_grad():
         yield
+
+
+def pytest_collection_finish(session):
+    """Autograd is on when the tests start: a test module that turns it off at import turns it off for every
+    test of the session (the training tests in this process included), in an order that depends on the run."""
+    import torch
+
+    if not torch.is_grad_enabled():
+        raise pytest.UsageError('a test module turned autograd off at import; use the no_grad fixture instead')

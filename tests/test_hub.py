@@ -11,7 +11,7 @@ from conftest import ROOT, SHARED, bsrn_weights, official_weights, requires_shar
 
 from alkdsr.errors import AlkdsrError
 
-torch.set_grad_enabled(False)
+pytestmark = pytest.mark.usefixtures('no_grad')  # autograd off in these tests only (conftest.no_grad)
 
 
 def hub(entry, **kwargs):

@@ -13,7 +13,7 @@ from alkdsr.utils.checkpoint import save_checkpoint
 spandrel = pytest.importorskip('spandrel')
 from alkdsr.integrations.spandrel import ALKDNetArch, BSRNArch, install  # noqa: E402
 
-torch.set_grad_enabled(False)
+pytestmark = pytest.mark.usefixtures('no_grad')  # autograd off in these tests only (conftest.no_grad)
 
 install()
 CHECKPOINTS = [('ALKDNet', official_weights, 'official'), ('BSRN', bsrn_weights, 'bsrn_official')]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import signal
 import sys
 
@@ -56,9 +57,25 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f'alkdsr {args.command}: interrupted', file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        if not _stdout_closed():
+            raise  # a pipe of ours broke, not the reader of our output
+        return 128 + signal.SIGPIPE  # `alkdsr weights list | head`: the reader has what it wanted
     finally:
         if previous is not None:  # main() called from a program: give it back its handler
             signal.signal(signal.SIGTERM, previous)
+
+
+def _stdout_closed() -> bool:
+    """Whether standard output is a pipe whose reader has gone; if so, it is pointed at os.devnull, so that
+    Python's own flush at exit does not fail on it again (the recipe of Python's signal documentation)."""
+    try:
+        sys.stdout.flush()
+        return False
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return True
 
 
 if __name__ == '__main__':
