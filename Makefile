@@ -22,10 +22,11 @@ $(STAMP): setup.py Makefile
 	$(PY) -m pip install -q --no-build-isolation -e '.[dev]'
 	touch $(STAMP)
 
-# One pytest worker per CPU, each test file in one worker (its module fixtures are built once); most of the
-# suite's time is Python starting torch and BasicSR in subprocesses, which two cores do side by side.
-# tests/conftest.py gives each worker one torch thread, so workers do not fight over the cores.
-PYTEST := $(PY) -m pytest -q -n auto --dist loadfile
+# One pytest worker per CPU, taking tests from each other when idle (the longest file alone would otherwise
+# end the run on one core): most of the suite's time is Python starting torch and BasicSR in subprocesses,
+# which two cores do side by side. tests/conftest.py gives each worker one torch thread, so that the workers
+# do not fight over the cores.
+PYTEST := $(PY) -m pytest -q -n auto --dist worksteal
 
 test: $(STAMP)
 	$(PYTEST) tests

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import signal
+import sys
 import time
 
 import cv2
@@ -12,6 +13,7 @@ import pytest
 import torch
 from conftest import requires_shared
 from train_utils import (
+    ROOT,
     SCALE,
     checkpoints,
     experiment,
@@ -181,6 +183,18 @@ def test_option_mistake_is_one_line_before_training(pairs, tmp_path):
     )
     assert 'Traceback' not in proc.stderr
     assert not checkpoints(tmp_path, 'bad')
+
+
+def test_help_prints_basicsrs_usage(monkeypatch, capsys):
+    """``alkdsr/train.py -h``: the option check hides what BasicSR prints while parsing, not the usage."""
+    from alkdsr.train import parse_and_check
+
+    monkeypatch.setattr(sys, 'argv', ['train.py', '-h'])
+    with pytest.raises(SystemExit) as stop:
+        parse_and_check(str(ROOT), is_train=True)
+    assert stop.value.code == 0
+    usage = capsys.readouterr().out
+    assert all(flag in usage for flag in ('-opt OPT', '--auto_resume', '--force_yml')), usage
 
 
 def test_missing_option_file_is_one_line(tmp_path):

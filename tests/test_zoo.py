@@ -179,6 +179,17 @@ def test_import_seeds_the_cache_and_refuses_other_files(tmp_path, home, capsys):
     assert rows['alkdnet-x2'][2] == '372,716'  # the parameter count README and the tests state
 
 
+def test_a_reader_that_closes_the_pipe_early_ends_the_listing_quietly(home, monkeypatch):
+    """`alkdsr weights list | head -1`: exit status 141 as after SIGPIPE, no traceback, nothing left to flush."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    with os.fdopen(write_end, 'w') as closed_pipe:  # block-buffered, as stdout is into a pipe
+        monkeypatch.setattr(sys, 'stdout', closed_pipe)
+        assert main(['weights', 'list']) == 141
+        closed_pipe.write('more')
+        closed_pipe.flush()  # now os.devnull: Python's flush at exit does not fail either
+
+
 def test_unknown_names_are_one_line_listing_the_names(tmp_path, home, capsys):
     assert main(['benchmark', '--weights', 'alkdnet-x9', '--data-root', str(BENCHMARK), '--sets', 'Set5']) == 2
     err = capsys.readouterr().err.strip()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import select
 import signal
 import sys
 
@@ -50,7 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     tune_malloc()
     previous = raise_on_sigterm() if _on_main_thread() else None  # signal handlers can only be set there
     try:
-        return int(args._run(args) or 0)
+        status = int(args._run(args) or 0)
+        sys.stdout.flush()  # a reader that closed the pipe early shows here, not in Python's flush at exit
+        return status
     except AlkdsrError as e:
         print(f'alkdsr {args.command}: error: {e}', file=sys.stderr)
         return 2
@@ -70,12 +73,19 @@ def _stdout_closed() -> bool:
     """Whether standard output is a pipe whose reader has gone; if so, it is pointed at os.devnull, so that
     Python's own flush at exit does not fail on it again (the recipe of Python's signal documentation)."""
     try:
-        sys.stdout.flush()
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a file (a program's own stream)
         return False
-    except BrokenPipeError:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return True
+    if not hasattr(select, 'poll'):
+        return False
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    if not any(events & select.POLLERR for _, events in poller.poll(0)):  # a pipe without a reader
+        return False
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+    return True
 
 
 if __name__ == '__main__':
