@@ -26,14 +26,14 @@ fused Adam, EMA and nan_policy: skip are held to 1e-5 too; real run (200 iterati
 
 Mutation check, applied by hand one at a time to alkdsr/ and reverted (the tests that failed):
 
-- loss sign flipped before backward (``(-l_total).backward()`` in ALKDSRModel._step): all seven
+- loss sign flipped before backward (``(-l_total).backward()`` in ALKDSRModel._step): all eight
   (fixed-batch loss rises to 14, real run stuck at 9.80 dB);
-- no optimizer step (``self.optimizer_g.step()`` removed): all seven (loss stays 0.438, PSNR
+- no optimizer step (``self.optimizer_g.step()`` removed): all eight (loss stays 0.438, PSNR
   13.72 dB at every validation);
 - detached loss (``l_total = l_total.detach().requires_grad_()``: backward runs, no gradient
-  reaches the network): all seven, as without a step;
+  reaches the network): all eight, as without a step;
 - shuffled LR/HR pairing (PairedImageDataset's training items given the next item's LR image):
-  all seven: the fixed batch falls by 2.8 only (0.515 -> 0.181), by 1.7 after 10 steps; the real
+  all eight: the fixed batch falls by 2.8 only (0.515 -> 0.181), by 1.7 after 10 steps; the real
   run gains 4.5 dB by learning colours (18.85 -> 23.31 dB) but ends 5.4 dB under bicubic.
 """
 
