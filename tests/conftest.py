@@ -18,17 +18,12 @@ atexit.register(shutil.rmtree, _HOME, ignore_errors=True)
 os.environ['ALKDSR_HOME'] = _HOME
 os.environ['ALKDSR_WEIGHTS_MIRROR'] = (Path(_HOME) / 'no-mirror').as_uri()
 if os.environ.get('PYTEST_XDIST_WORKER'):
-    # `make test` runs a pytest worker per CPU: one torch thread each (and in the subprocesses they start,
-    # unless a test sets its own), as two workers with a thread per CPU each spent a third of the CPU
-    # time waiting for each other's threads
+    # `make test` runs a pytest worker per CPU: one torch thread each (read when torch is imported, just
+    # below, and in the subprocesses they start unless a test sets its own), as two workers with a thread
+    # per CPU each spent a third of the CPU time waiting for each other's threads
     os.environ['OMP_NUM_THREADS'] = '1'
 
 import alkdsr  # noqa: E402, F401  (registers architectures before basicsr is used)
-
-if os.environ.get('PYTEST_XDIST_WORKER'):
-    import torch
-
-    torch.set_num_threads(1)
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get('ALKDSR_SHARED', ROOT.parent / 'shared'))

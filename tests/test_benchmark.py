@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -460,7 +459,7 @@ def test_basicsr_test_pipeline_gives_the_benchmark_numbers(tmp_path, tmp_path_fa
     monkeypatch.setenv('ALKDSR_HOME', str(tmp_path / 'home'))
     assert run_cli('weights', 'import', official_weights(4))[0] == 0
     cmd = [sys.executable, str(root / 'alkdsr' / 'test.py'), '-opt', str(option_file)]
-    proc = subprocess.run(cmd, cwd=tmp_path, env=dict(os.environ), capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)  # ALKDSR_HOME set above
     assert proc.returncode == 0, proc.stderr[-2000:]
     results = tmp_path / 'results' / opt['name']
     (log,) = results.glob('test_*.log')
