@@ -29,6 +29,7 @@ setup(
         'tqdm',
         'lmdb',
         'safetensors',
+        'torchdata>=0.11',  # StatefulDataLoader: the training loader resumes mid-epoch
     ],
     extras_require={
         'onnx': ['onnx', 'onnxruntime'],

@@ -41,6 +41,27 @@ def make_pairs(folder: Path, names=('astronaut', 'chelsea', 'coffee', 'rocket'),
     return folder
 
 
+def make_patch_pairs(folder: Path, count: int = 15, size: int = 48) -> Path:
+    """``count`` HR images of ``size`` x ``size`` from different places of scikit-image photos, with their
+    MATLAB-bicubic x4 LR, in the EDSR layout: a set of many small pairs, for runs of many short epochs."""
+    import skimage.data
+    from basicsr.utils.matlab_functions import imresize
+
+    hr_dir, lr_dir = folder / 'HR', folder / 'LR_bicubic' / f'X{SCALE}'
+    hr_dir.mkdir(parents=True)
+    lr_dir.mkdir(parents=True)
+    photos = [getattr(skimage.data, name)() for name in ('astronaut', 'chelsea', 'coffee', 'rocket')]
+    for i in range(count):
+        rgb = photos[i % len(photos)]
+        top = (rgb.shape[0] - size) * (i // len(photos) + 1) // (count // len(photos) + 2)
+        left = (rgb.shape[1] - size) * (i % 3 + 1) // 4
+        hr = np.ascontiguousarray(rgb[top : top + size, left : left + size, ::-1])  # BGR for cv2
+        lr = imresize(hr.astype(np.float64) / 255.0, 1 / SCALE)
+        cv2.imwrite(str(hr_dir / f'p{i:02d}.png'), hr)
+        cv2.imwrite(str(lr_dir / f'p{i:02d}x{SCALE}.png'), np.clip(np.round(lr * 255), 0, 255).astype(np.uint8))
+    return folder
+
+
 def make_lmdbs(pairs: Path, out: Path) -> tuple[Path, Path]:
     """HR and LR LMDBs (same keys, the HR file stems) with BasicSR's own lmdb_util."""
     from basicsr.utils.lmdb_util import make_lmdb_from_imgs

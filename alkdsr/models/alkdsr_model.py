@@ -19,6 +19,12 @@ decisions; the model gathers the patches from the images it keeps on the device
 On SIGTERM (see ``alkdsr.utils.stopping``) it saves the last finished iteration at the start of the
 next one and stops training with ``TrainingStopped``.
 
+Resuming continues the interrupted run exactly: each training state also holds, for every rank, the
+resume point of the training loader (``alkdsr.data.resumable_loader``: the position in the epoch, the
+workers' and this process's random states) after the batches trained so far, and a resume starts
+the loader there. Validation leaves the random state as it found it, so that a run resumed after a
+validation draws what the uninterrupted run drew.
+
 Networks are loaded through ``alkdsr.utils.checkpoint`` (``weights_only``, official ALKDN/BSRN names
 translated, so no key-mismatch warnings for official checkpoints) and saved with the network's
 config beside ``params``; every checkpoint and training state is written atomically.
@@ -31,6 +37,7 @@ from collections import OrderedDict
 from contextlib import nullcontext
 from os import path as osp
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from basicsr.models.sr_model import SRModel
@@ -42,10 +49,11 @@ from torch.nn.parallel import DataParallel, DistributedDataParallel
 from alkdsr.archs.alkdnet_arch import ALKDNet
 from alkdsr.archs.arch_util import use_fused_kernels
 from alkdsr.archs.official_keys import to_alkdsr_names
+from alkdsr.data import resumable_loader
 from alkdsr.data.device_pairs import DevicePairs
 from alkdsr.errors import AlkdsrError
 from alkdsr.ops import alkconv_triton
-from alkdsr.utils import stopping
+from alkdsr.utils import random_state, stopping
 from alkdsr.utils.checkpoint import CheckpointError, arch_config, config_differences, mismatch_message, read_checkpoint
 from alkdsr.utils.dist_util import ddp_device_ids
 from alkdsr.utils.training_state import atomic_torch_save
@@ -88,6 +96,8 @@ class ALKDSRModel(SRModel):
         self.last_saved_iter = None
         self.start_iter = 0
         self.stop_agreed = False
+        self.batches_trained = 0  # training batches this process has fed to optimize_parameters
+        self.data_state = None  # the resume points of every rank's training loader, for the next training state
         self.device_pairs = None  # the training images, on the device, for DevicePairedImageDataset
         check_model_options(opt, train_opt if is_train else {})
         super().__init__(opt)
@@ -138,11 +148,22 @@ class ALKDSRModel(SRModel):
 
     # ---------------------------------------------------------------- training
     def update_learning_rate(self, current_iter, warmup_iter=-1):
-        """Called at the start of every iteration: the place to stop between two (see alkdsr.utils.stopping)."""
+        """BasicSR's schedule, each scheduler stepping from its own last rate; called at the start of every
+        iteration, so also the place to stop between two (see alkdsr.utils.stopping).
+
+        BasicSR writes the warm-up rate over the scheduler's in the optimizer, and a scheduler that computes
+        its rate from the optimizer's (``MultiStepRestartLR``) then goes on from the last warm-up rate:
+        with ``warmup_iter: 4`` it kept 3/4 of the learning rate after the warm-up. The scheduler's own
+        last rates are put back before it steps.
+        """
         if self._stop_requested():
             self._stop(current_iter - 1)
         last = current_iter >= self.opt['train']['total_iter']
         stopping.set_phase(stopping.AFTER_LOOP if last else stopping.IN_LOOP)
+        if 1 < current_iter <= warmup_iter:
+            for scheduler in self.schedulers:
+                for group, lr in zip(scheduler.optimizer.param_groups, scheduler.get_last_lr()):
+                    group['lr'] = lr
         super().update_learning_rate(current_iter, warmup_iter)
 
     def _stop_requested(self) -> bool:
@@ -173,8 +194,7 @@ class ALKDSRModel(SRModel):
             done = f'no iteration finished since the start (iteration {finished_iter}), nothing to save'
         else:
             if self.last_saved_iter != finished_iter:
-                epoch = stopping.current_epoch()
-                self.save(0 if epoch is None else epoch, finished_iter)
+                self.save(None, finished_iter)  # the epoch is the resume point's
             done = (
                 f'saved {osp.join(models, f"net_g_{finished_iter}.pth")} and '
                 f'{osp.join(states, f"{finished_iter}.state")}'
@@ -202,6 +222,7 @@ class ALKDSRModel(SRModel):
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
     def optimize_parameters(self, current_iter):
+        self.batches_trained += 1
         self.optimizer_g.zero_grad(set_to_none=True)
         with self._autocast():
             output = self.train_net(self.lq)
@@ -273,6 +294,17 @@ class ALKDSRModel(SRModel):
         self.optimizer_g.zero_grad(set_to_none=True)
 
     # -------------------------------------------------------------- validation
+    def validation(self, dataloader, current_iter, tb_logger, save_img=False):
+        """BasicSR's validation, leaving the random state as it was (it draws seeds for its DataLoader).
+
+        BasicSR saves a checkpoint before it validates the same iteration: the training state of that
+        iteration is written again after the validation, with the best scores that include it.
+        """
+        with random_state.preserved():
+            super().validation(dataloader, current_iter, tb_logger, save_img)
+        if self.is_train and current_iter == self.last_saved_iter and self.data_state is not None:
+            self.save_training_state(self.data_state['ranks'][0]['epoch'], current_iter)
+
     def test(self):
         """Inference with the plain (uncompiled, unwrapped) network, or its EMA copy, in float32."""
         net = self.net_g_ema if hasattr(self, 'net_g_ema') else self.get_bare_model(self.net_g)
@@ -285,7 +317,18 @@ class ALKDSRModel(SRModel):
 
     # --------------------------------------------------------- saving/loading
     def save(self, epoch, current_iter):
-        super().save(epoch, current_iter)
+        """BasicSR's save, the training state with every rank's resume point (a collective when distributed).
+
+        ``epoch`` is the resume point's when there is one: after the last batch of an epoch the loader may
+        already stand at the start of the next one.
+        """
+        self.data_state = None
+        loader = resumable_loader.current()
+        if current_iter != -1 and self.is_train and loader is not None:
+            points = resumable_loader.gather_points(loader.resume_point(self.batches_trained), self.opt['dist'])
+            self.data_state = {'ranks': points}
+            epoch = points[0]['epoch']
+        super().save(0 if epoch is None else epoch, current_iter)
         self.last_saved_iter = current_iter
 
     @master_only
@@ -305,7 +348,8 @@ class ALKDSRModel(SRModel):
 
     @master_only
     def save_training_state(self, epoch, current_iter):
-        """BasicSR's training state (plus the fp16 gradient scaler), written atomically."""
+        """BasicSR's training state, written atomically, plus what an exact resume needs: the fp16 gradient
+        scaler, every rank's resume point of the training loader, and validation's best scores."""
         if current_iter == -1:
             return
         state = {
@@ -316,6 +360,10 @@ class ALKDSRModel(SRModel):
         }
         if getattr(self, 'grad_scaler', None) is not None:
             state['grad_scaler'] = self.grad_scaler.state_dict()
+        if self.data_state is not None:
+            state['data'] = self.data_state
+        if hasattr(self, 'best_metric_results'):  # validation's "Best: ... @ iter", which BasicSR forgets on resume
+            state['best_metric_results'] = _plain_numbers(self.best_metric_results)
         _save_with_retries(state, osp.join(self.opt['path']['training_states'], f'{current_iter}.state'))
 
     def resume_training(self, resume_state):
@@ -324,6 +372,27 @@ class ALKDSRModel(SRModel):
             self.grad_scaler.load_state_dict(resume_state['grad_scaler'])
         self.last_saved_iter = resume_state['iter']
         self.start_iter = resume_state['iter']
+        if 'best_metric_results' in resume_state:
+            self.best_metric_results = resume_state['best_metric_results']
+        self._resume_data(resume_state)
+
+    def _resume_data(self, resume_state):
+        """Start the training loader where the saved run stood, or say in one line why the data order will differ."""
+        loader = resumable_loader.current()
+        if loader is None:
+            return
+        points = (resume_state.get('data') or {}).get('ranks')
+        if not points:
+            why = 'it holds no data position (written by BasicSR or an older alkdsr)'
+        elif len(points) != self.opt['world_size']:
+            why = f'it was saved by {len(points)} processes, this run has {self.opt["world_size"]}'
+        else:
+            why = loader.resume_from(points[self.opt['rank']])
+        if why:
+            get_root_logger().warning(
+                f'{self.opt["path"]["resume_state"]}: {why}; training resumes from the start of epoch '
+                f'{resume_state["epoch"]}, as BasicSR does, so the data order will differ from an uninterrupted run.'
+            )
 
     def load_network(self, net, load_path, strict=True, param_key='params'):
         """Load weights through alkdsr.utils.checkpoint (weights_only; official names translated).
@@ -367,6 +436,13 @@ def check_model_options(opt: dict, train_opt: dict) -> None:
     if fused and not (num_gpu and alkconv_triton.available()):
         missing = 'Triton is not installed' if alkconv_triton.triton is None else 'no CUDA device is used'
         raise AlkdsrError(f'train: fused_alkconv needs a CUDA device and Triton ({missing}); set it to false')
+
+
+def _plain_numbers(tree):
+    """``tree`` with NumPy scalars (BasicSR's metrics return them) as Python numbers, which ``weights_only`` reads."""
+    if isinstance(tree, dict):
+        return {key: _plain_numbers(value) for key, value in tree.items()}
+    return tree.item() if isinstance(tree, np.generic) else tree
 
 
 def _cpu_state_dict(net: torch.nn.Module) -> dict:

@@ -12,20 +12,21 @@ Before ``alkdsr/train.py`` and ``alkdsr/test.py`` run BasicSR's pipelines (:func
 - ``init_dist`` always uses NCCL and calls ``torch.cuda.set_device(rank % num_gpus)``, which divides
   by zero on a machine without GPUs: ``alkdsr.utils.dist_util.init_dist`` uses gloo there;
 - ``basicsr.train.load_resume_state`` calls ``torch.cuda.current_device()`` (fails on the CPU) and
-  unpickles the training state fully (runs any code in it): :func:`load_resume_state` maps it to the
-  training device, reads it with ``weights_only=True`` and checks what resuming needs;
+  unpickles the training state fully (runs any code in it): :func:`load_resume_state` reads it to the CPU
+  (the optimizers move their states to their parameters' devices; the random states must stay there),
+  with ``weights_only=True``, and checks what resuming needs;
 - the DataLoader workers of ``basicsr.data.build_dataloader`` die of the SIGTERM a job scheduler sends
   the whole process group, which fails the main process before it can save: its ``worker_init_fn``
   becomes ``alkdsr.utils.stopping.worker_init_fn`` (BasicSR's seeding, SIGTERM left to the main process);
 - ``basicsr.train.create_train_val_dataloader`` counts ``ceil(pairs / batch)`` iterations per epoch, but
   its loader drops the last incomplete batch (``drop_last=True``), so training stops short of
-  ``total_iter``: :func:`exact_epochs` counts the epochs from the loader's own length;
+  ``total_iter``; and its training loader cannot resume in the middle of an epoch (the loop replays the
+  saved epoch from its first batch, with other random crops): :func:`exact_epochs` counts the epochs from
+  the loader's own length and makes the training loader resumable (``alkdsr.data.resumable_loader``);
 - ``BaseModel.load_network`` (every model type, ``SRModel`` too) calls ``torch.load`` without
   ``weights_only``, so it unpickles whatever a checkpoint holds (and ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD``
   turns even torch's safe default off): it becomes ``ALKDSRModel.load_network``, which reads through
   ``alkdsr.utils.checkpoint`` with ``weights_only=True`` whatever that variable says;
-- the training loop tells the epoch only to ``EnlargedSampler.set_epoch``, and a stop on SIGTERM between
-  checkpoints must save it: ``set_epoch`` also tells ``alkdsr.utils.stopping``.
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ import sys
 from os import path as osp
 
 from alkdsr.errors import AlkdsrError
-from alkdsr.utils import stopping
 
 _ALIAS = 'torchvision.transforms.functional_tensor'
 
@@ -109,7 +109,6 @@ def install() -> None:
     import basicsr.train as basicsr_train
     import basicsr.utils.dist_util as basicsr_dist_util
     import basicsr.utils.options as basicsr_options
-    from basicsr.data.data_sampler import EnlargedSampler
     from basicsr.models.base_model import BaseModel
 
     from alkdsr.models.alkdsr_model import ALKDSRModel
@@ -121,21 +120,24 @@ def install() -> None:
     BaseModel.load_network = ALKDSRModel.load_network  # BasicSR's own torch.load passes no weights_only
     _basicsr_worker_init_fn = basicsr_data.worker_init_fn
     basicsr_data.worker_init_fn = worker_init_fn
-    EnlargedSampler.set_epoch = _noting_epoch(EnlargedSampler.set_epoch)
     _installed = True
 
 
 def exact_epochs(create_train_val_dataloader):
-    """BasicSR's ``create_train_val_dataloader`` with as many epochs as ``total_iter`` iterations need.
+    """BasicSR's ``create_train_val_dataloader`` with as many epochs as ``total_iter`` iterations need,
+    and a training loader that resumes where the interrupted run stopped.
 
     BasicSR counts ``ceil(pairs / batch)`` iterations per epoch, but its loader drops the last incomplete
     batch (``drop_last=True``): with 5 pairs and batch 4 it planned 2 iterations an epoch, ran 1, and
     ended after about half of ``total_iter``. The epochs are counted from the loader's own length.
     """
     from alkdsr.data.paired_image_dataset import check_one_batch
+    from alkdsr.data.resumable_loader import make_resumable
 
     def create_with_exact_epochs(opt, logger):
         train_loader, sampler, val_loaders, total_epochs, total_iters = create_train_val_dataloader(opt, logger)
+        train_loader = make_resumable(train_loader)
+        sampler = train_loader.sampler  # the loop's set_epoch starts the loader's epochs
         per_epoch = len(train_loader)
         if per_epoch == 0:
             dataset_opt = opt['datasets']['train']
@@ -163,18 +165,8 @@ def worker_init_fn(worker_id, num_workers, rank, seed):
     seeding(worker_id, num_workers=num_workers, rank=rank, seed=seed)
 
 
-def _noting_epoch(set_epoch):
-    def set_epoch_and_note(self, epoch):
-        set_epoch(self, epoch)
-        stopping.note_epoch(epoch)
-
-    set_epoch_and_note.__wrapped__ = set_epoch
-    return set_epoch_and_note
-
-
 def load_resume_state(opt: dict):
     """Replacement for ``basicsr.train.load_resume_state`` that works on the CPU and unpickles nothing unsafe."""
-    import torch
     from basicsr.utils import check_resume
 
     from alkdsr.utils.fileio import remove_stale_temporaries
@@ -183,9 +175,7 @@ def load_resume_state(opt: dict):
     path = _resume_state_path(opt)
     if path is None:
         return None
-    on_gpu = opt.get('num_gpu', 0) != 0 and torch.cuda.is_available()
-    device = torch.device('cuda', torch.cuda.current_device()) if on_gpu else torch.device('cpu')
-    state = read_training_state(path, map_location=device)
+    state = read_training_state(path, map_location='cpu')
     for folder in (opt['path']['models'], opt['path']['training_states']):
         remove_stale_temporaries(folder)  # left by a process killed while saving
     check_resume(opt, state['iter'])

@@ -28,7 +28,6 @@ BEFORE_LOOP, IN_LOOP, AFTER_LOOP = 'before the first iteration', 'in the loop', 
 
 _requested: int | None = None  # the signal received, until training has stopped
 _phase = BEFORE_LOOP  # where training is: only IN_LOOP does a request wait for the next iteration
-_epoch: int | None = None  # the epoch the training loop is in (from the sampler's set_epoch)
 
 
 class TrainingStopped(Exception):
@@ -81,13 +80,3 @@ def requested() -> bool:
 
 def signal_name() -> str:
     return signal.Signals(_requested).name if _requested is not None else 'a request'
-
-
-def note_epoch(epoch: int) -> None:
-    """Called when the training sampler starts an epoch: the epoch a stop saves in the state."""
-    global _epoch
-    _epoch = epoch
-
-
-def current_epoch() -> int | None:
-    return _epoch
