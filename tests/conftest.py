@@ -1,5 +1,6 @@
 """Shared fixtures. ``../shared`` (weights, golden outputs, benchmark images) sits beside the
-repository in development and CI; tests that need it skip only where it is absent."""
+repository in development and CI; tests that need it skip where it is absent, except under ``CI=true``,
+where a missing ``../shared`` or optional package fails the run (:func:`missing_under_ci`)."""
 
 from __future__ import annotations
 
@@ -72,6 +73,30 @@ def no_grad():
 
     with torch.no_grad():
         yield
+
+
+def missing_under_ci() -> list[str]:
+    """What the suite needs that is not there: ../shared's parts, spandrel, onnxruntime, Triton's interpreter.
+
+    Where any is missing, the tests that need it skip; under ``CI=true`` (``.ci/run`` sets it) the run fails
+    instead (:func:`pytest_sessionstart`), so CI cannot go green by skipping. Only the CUDA tests skip there.
+    """
+    import importlib.util
+
+    needed = {
+        f'{SHARED}/{part}': (SHARED / part).is_dir()
+        for part in ('weights/official', 'weights/bsrn_official', 'golden', 'datasets/benchmark', 'paper')
+    }
+    for module in ('spandrel', 'spandrel_extra_arches', 'onnxruntime', 'triton'):
+        needed[f'the Python package {module}'] = importlib.util.find_spec(module) is not None
+    if needed['the Python package triton']:
+        needed["Triton's CPU interpreter"] = importlib.util.find_spec('triton.runtime.interpreter') is not None
+    return [what for what, present in needed.items() if not present]
+
+
+def pytest_sessionstart(session):
+    if os.environ.get('CI') == 'true' and (missing := missing_under_ci()):
+        raise pytest.UsageError(f'CI=true but the tests that need these would skip: {", ".join(missing)}')
 
 
 def pytest_collection_finish(session):

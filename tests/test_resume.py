@@ -61,7 +61,7 @@ MULTISTEP = {
     'restart_weights': [0.5],
 }
 WARMUP = 4
-CASES = {'workers0-cosine': (0, COSINE), 'workers2-multistep': (2, MULTISTEP)}
+CASES = {'workers0-cosine': (0, COSINE, False), 'workers2-multistep': (2, MULTISTEP, True)}  # True: deterministic
 
 
 def closed_form_lr(iteration: int, schedule: dict) -> float:
@@ -103,13 +103,13 @@ def pairs(tmp_path_factory) -> Path:
 @pytest.fixture(scope='module', params=list(CASES))
 def reference(request, pairs, tmp_path_factory) -> tuple[Path, Path, dict]:
     """The uninterrupted run: (its working directory, its option file, its schedule)."""
-    workers, schedule = CASES[request.param]
+    workers, schedule, deterministic = CASES[request.param]
     cwd = tmp_path_factory.mktemp(request.param)
     opt = train_options('run', pairs / 'HR', pairs / 'LR_bicubic' / f'X{SCALE}', TOTAL, SAVE_FREQ, VAL_FREQ)
     opt['network_g']['num_block'] = 1
     opt['datasets']['train'].update(gt_size=32, batch_size_per_gpu=5, dataset_enlarge_ratio=1)
     opt['datasets']['train']['num_worker_per_gpu'] = workers
-    opt['train'].update(ema_decay=0.9, warmup_iter=WARMUP, scheduler=schedule)
+    opt['train'].update(ema_decay=0.9, warmup_iter=WARMUP, scheduler=schedule, deterministic=deterministic)
     opt['train']['optim_g']['lr'] = LR
     option_file = write_options(opt, cwd / 'run.yml')
     proc = train(cwd, option_file)
@@ -156,7 +156,8 @@ def assert_closed_form(lrs: dict[int, float], schedule: dict) -> None:
 # ------------------------------------------------------------------------------------ the comparisons
 def assert_same_checkpoint(a: Path, b: Path) -> None:
     first, second = torch.load(a, weights_only=True), torch.load(b, weights_only=True)
-    for key in ('params', 'params_ema'):
+    assert first.keys() == second.keys()
+    for key in {'params', 'params_ema'} & first.keys():
         assert first[key].keys() == second[key].keys()
         different = [n for n in first[key] if not torch.equal(first[key][n], second[key][n])]
         assert not different, f'{b.name} {key}: {len(different)} tensors differ from the reference, e.g. {different[0]}'
@@ -280,3 +281,35 @@ def test_a_changed_data_layout_resumes_as_basicsr_does(reference, tmp_path):
     assert proc.returncode == 0, failure(proc)
     notes = [line for line in train_logs(tmp_path, 'run')[-1].splitlines() if 'data order will differ' in line]
     assert len(notes) == 1 and f'num_workers {workers} -> {1 - workers // 2}' in notes[0], notes
+
+
+def y_psnr(net: torch.nn.Module, pairs: Path) -> float:
+    """Mean Y-channel PSNR (border SCALE) of ``net`` on the training pairs, which the runs also validate on."""
+    import cv2
+    from basicsr.metrics import calculate_psnr
+
+    scores = []
+    for hr_path in sorted((pairs / 'HR').glob('*.png')):
+        lr = cv2.imread(str(pairs / 'LR_bicubic' / f'X{SCALE}' / f'{hr_path.stem}x{SCALE}.png'))
+        x = torch.from_numpy(lr[:, :, ::-1].astype('float32') / 255).permute(2, 0, 1)[None]
+        with torch.no_grad():
+            sr = net(x)[0].clamp(0, 1).permute(1, 2, 0).numpy()[:, :, ::-1]
+        sr = (sr * 255).round().astype('uint8')
+        scores.append(calculate_psnr(sr, cv2.imread(str(hr_path)), crop_border=SCALE, test_y_channel=True))
+    return sum(scores) / len(scores)
+
+
+@ONE_CASE
+def test_validation_scores_the_ema_weights(reference, pairs):
+    """At iteration 12 the run saves, then validates: the logged PSNR is that of the saved ``params_ema``,
+    which differs from that of ``params``."""
+    from alkdsr.utils.checkpoint import model_from_state_dict, read_checkpoint
+
+    cwd, _, _ = reference
+    checkpoint = experiment(cwd, 'run') / 'models' / 'net_g_12.pth'
+    assert {'params', 'params_ema'} <= set(torch.load(checkpoint, weights_only=True))
+    ema = y_psnr(model_from_state_dict(*read_checkpoint(checkpoint, 'params_ema')).eval(), pairs)
+    raw = y_psnr(model_from_state_dict(*read_checkpoint(checkpoint, 'params')).eval(), pairs)
+    logged = float(re.search(r'# psnr: ([\d.]+)', validations(train_logs(cwd, 'run')[0])[12 // VAL_FREQ - 1])[1])
+    assert abs(ema - raw) > 0.01, (ema, raw)
+    assert logged == pytest.approx(ema, abs=6e-5), (logged, ema, raw)

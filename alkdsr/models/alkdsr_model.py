@@ -11,6 +11,9 @@ Beside BasicSR's options it reads, under ``train:``
 - ``fused_alkconv``: ``false``/``true``: every ALKConv after its pointwise conv runs as one Triton
   kernel, forward and backward (``alkdsr.ops.alkconv_triton``); CUDA with Triton only.
 - ``nan_policy``: ``stop`` (default) or ``skip``: what a non-finite loss does.
+- ``deterministic``: ``false`` (default) or ``true``: deterministic kernels on CUDA (cuDNN's algorithm
+  search off, ``torch.use_deterministic_algorithms``, cuBLAS's fixed workspace), so that a run and
+  its resumed continuation repeat bit for bit there too, at some cost in speed.
 
 With ``datasets: train: type: DevicePairedImageDataset`` the training batches are crop and flip
 decisions; the model gathers the patches from the images it keeps on the device
@@ -32,6 +35,7 @@ config beside ``params``; every checkpoint and training state is written atomica
 
 from __future__ import annotations
 
+import os
 import time
 from collections import OrderedDict
 from contextlib import nullcontext
@@ -95,11 +99,13 @@ class ALKDSRModel(SRModel):
         self.skipped_steps = 0
         self.last_saved_iter = None
         self.start_iter = 0
-        self.stop_agreed = False
+        self.stop_signal = 0  # the signal that asked any rank to stop, as of the last loss check (see _agree)
         self.batches_trained = 0  # training batches this process has fed to optimize_parameters
         self.data_state = None  # the resume points of every rank's training loader, for the next training state
         self.device_pairs = None  # the training images, on the device, for DevicePairedImageDataset
         check_model_options(opt, train_opt if is_train else {})
+        if train_opt.get('deterministic', False) and is_train:
+            use_deterministic_kernels()
         super().__init__(opt)
 
     # ------------------------------------------------------------------ set-up
@@ -168,23 +174,23 @@ class ALKDSRModel(SRModel):
 
     def _stop_requested(self) -> bool:
         """Whether a stop was asked for; distributed, on any rank as of the last loss check (see _agree)."""
-        return self.stop_agreed if self.opt['dist'] else stopping.requested()
+        return self.stop_signal > 0 if self.opt['dist'] else stopping.requested()
 
     def _agree(self, l_total) -> bool:
-        """Whether the loss is finite on every rank; also learns whether any rank was asked to stop.
+        """Whether the loss is finite on every rank; also learns whether any rank was asked to stop, and by what.
 
         All ranks must take the same branch and stop at the same iteration: one collective tells both.
         """
         flags = torch.stack(
             [
                 (~torch.isfinite(l_total.detach()).all()).to(torch.float32),
-                torch.tensor(float(stopping.requested()), device=l_total.device),
+                torch.tensor(float(stopping.requested_signal()), device=l_total.device),
             ]
         )
         if self.opt['dist']:
             dist.all_reduce(flags, op=dist.ReduceOp.MAX)
         non_finite, stop = flags.tolist()
-        self.stop_agreed = stop > 0
+        self.stop_signal = int(stop)
         return non_finite == 0
 
     def _stop(self, finished_iter: int):
@@ -201,7 +207,7 @@ class ALKDSRModel(SRModel):
             )
         if self.opt['dist']:
             dist.barrier()  # no rank exits (and makes the launcher kill the others) before rank 0 saved
-        message = f'stopped by {stopping.signal_name()} after iteration {finished_iter}: {done}; '
+        message = f'stopped by {stopping.signal_name(self.stop_signal)} after iteration {finished_iter}: {done}; '
         message += 'resume with --auto_resume'
         get_root_logger().info(message)
         raise stopping.TrainingStopped(message, finished_iter)
@@ -416,6 +422,18 @@ class ALKDSRModel(SRModel):
             raise CheckpointError(f'{load_path}: weights do not fit network_g ({first})') from None
 
 
+def use_deterministic_kernels() -> None:
+    """Kernels that give the same result on every run (BasicSR's training sets cuDNN's benchmark on).
+
+    An operation without a deterministic kernel warns, naming itself, rather than stopping training.
+    """
+    os.environ.setdefault('CUBLAS_WORKSPACE_CONFIG', ':4096:8')  # read when cuBLAS starts, before any matmul
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = True
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    get_root_logger().info('deterministic: cuDNN benchmark off, deterministic algorithms on.')
+
+
 def check_model_options(opt: dict, train_opt: dict) -> None:
     """ALKDSRModel's own options (``num_gpu``, ``amp``, ...); ``ALKDSRModel.check_options``, run before any work."""
     num_gpu = opt.get('num_gpu', 0)
@@ -430,6 +448,8 @@ def check_model_options(opt: dict, train_opt: dict) -> None:
         raise AlkdsrError('train: compile must be true, false or a dict of torch.compile arguments')
     if not isinstance(train_opt.get('channels_last', False), bool):
         raise AlkdsrError(f'train: channels_last must be true or false (got {train_opt["channels_last"]!r})')
+    if not isinstance(train_opt.get('deterministic', False), bool):
+        raise AlkdsrError(f'train: deterministic must be true or false (got {train_opt["deterministic"]!r})')
     fused = train_opt.get('fused_alkconv', False)
     if not isinstance(fused, bool):
         raise AlkdsrError(f'train: fused_alkconv must be true or false (got {fused!r})')

@@ -370,6 +370,7 @@ TRAIN = Level(
         'channels_last': anything,
         'nan_policy': anything,
         'fused_alkconv': anything,
+        'deterministic': anything,
     },
     required_train=('optim_g', 'scheduler', 'total_iter'),
 )

@@ -78,5 +78,12 @@ def requested() -> bool:
     return _requested is not None
 
 
-def signal_name() -> str:
-    return signal.Signals(_requested).name if _requested is not None else 'a request'
+def requested_signal() -> int:
+    """The signal that asked for a stop, 0 if none did."""
+    return _requested or 0
+
+
+def signal_name(signum: int | None = None) -> str:
+    """The name of ``signum``, by default of the signal that asked for a stop."""
+    signum = signum or _requested
+    return signal.Signals(signum).name if signum else 'a request'
