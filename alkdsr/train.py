@@ -157,6 +157,7 @@ def run(kind: str, prog: str) -> int:
     ``./results/<name>/``. User errors print one line ``<prog>: error: ...`` and return 2.
     """
     import alkdsr  # noqa: F401  (fills BasicSR's registries)
+    from alkdsr.data import resumable_loader
 
     compat.install()
     sys.argv = _fix_local_rank_flag(sys.argv)
@@ -164,6 +165,7 @@ def run(kind: str, prog: str) -> int:
     try:
         return _run_pipeline(kind, prog, os.getcwd())
     finally:
+        resumable_loader.forget()
         end_dataloader_workers(keep=children_before)
 
 

@@ -6,11 +6,13 @@ reseeds the workers at every epoch: a resumed run trains on other batches than t
 a torchdata ``StatefulDataLoader`` (same dataset, sampler, batch size, workers and seeding), which
 knows how far the epoch has gone (the sampler is fast-forwarded on resume), the seed the epoch gave
 its workers, and, with every batch, the random state of the worker that made it
-(:class:`WorkerRandomState`). Before each batch is drawn, the loader notes a *resume point*: that
-state, the epoch, and the random state of this process. A checkpoint after ``n`` trained batches
-saves the point noted before batch ``n + 1``, whether the prefetcher has drawn it already or not; a
-resumed run starts its first iteration from that point, so it draws the batches, crops, flips and
-seeds the uninterrupted run drew.
+(:class:`WorkerRandomState`). A *resume point* is that state, the epoch, and the random state of this
+process, as they stand before a batch is drawn. A checkpoint after ``n`` trained batches saves the
+point before batch ``n + 1``: taken when asked, or, where batch ``n + 1`` may be drawn before the
+checkpoint asks (the loader is ahead of training, as with BasicSR's CUDA prefetcher, or training has
+agreed to stop at the next boundary), noted before that draw (the model reports the batches it has
+trained on; reading NumPy's state is not free, so the loader notes only where it may be asked). A resumed run starts its first
+iteration from that point, so it draws the batches, crops, flips and seeds the uninterrupted run drew.
 
 BasicSR's prefetchers ask for an iterator when they are built, before the loop sets the first epoch
 (the CUDA one even draws a batch from it), and never train on it: until the loop has set an epoch
@@ -30,7 +32,7 @@ from basicsr.data.prefetch_dataloader import PrefetchDataLoader, PrefetchGenerat
 from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 from torchdata.stateful_dataloader import StatefulDataLoader
 
-from alkdsr.utils import random_state
+from alkdsr.utils import random_state, stopping
 
 _POINTS_KEPT = 4  # resume points kept beyond those a prefetch queue may hold
 _current: weakref.ref | None = None  # the training loader of the run in this process
@@ -94,6 +96,7 @@ class ResumableLoader(StatefulDataLoader):
         super().__init__(*args, **kwargs)
         self.prefetch_queue = prefetch_queue  # BasicSR's prefetch_mode: cpu (a thread drawing ahead)
         self.drawn = 0  # batches this process has drawn
+        self.trained: int | None = None  # batches training has consumed, as the model reports them (None: none does)
         self._points: dict[int, dict] = {}  # batches drawn -> resume point noted before the next draw
         self._noted = threading.Condition()
         self._pending: dict | None = None
@@ -135,7 +138,7 @@ class ResumableLoader(StatefulDataLoader):
         """The point to resume from after ``trained`` batches of this process have been trained on."""
         with self._noted:
             if self.prefetch_queue:  # the prefetch thread notes it before drawing batch trained + 1
-                if not self._noted.wait_for(lambda: trained in self._points, timeout=600):
+                if not self._noted.wait_for(lambda: trained in self._points, timeout=60):
                     raise RuntimeError(f'no resume point was noted after batch {trained}')
             if trained in self._points:
                 return self._points[trained]
@@ -152,6 +155,10 @@ class ResumableLoader(StatefulDataLoader):
         }
 
     def _note_point(self) -> None:
+        """Note the point before the next draw where a checkpoint may ask for it after the draw."""
+        ahead = self.trained is not None and self.drawn > self.trained
+        if not (self.prefetch_queue or ahead or stopping.agreed()):
+            return
         with self._noted:
             self._points[self.drawn] = self._point()
             for old in [n for n in self._points if n < self.drawn - _POINTS_KEPT - self.prefetch_queue]:
@@ -204,6 +211,12 @@ def make_resumable(loader: DataLoader) -> ResumableLoader:
     resumable = ResumableLoader.like(loader)
     _current = weakref.ref(resumable)
     return resumable
+
+
+def forget() -> None:
+    """After a run: :func:`current` returns None until the next run makes its loader."""
+    global _current
+    _current = None
 
 
 def current() -> ResumableLoader | None:

@@ -99,8 +99,8 @@ class ALKDSRModel(SRModel):
         self.skipped_steps = 0
         self.last_saved_iter = None
         self.start_iter = 0
-        self.stop_signal = 0  # the signal that asked any rank to stop, as of the last loss check (see _agree)
         self.batches_trained = 0  # training batches this process has fed to optimize_parameters
+        self.train_loader = None  # the run's resumable training loader (alkdsr.data.resumable_loader), if any
         self.data_state = None  # the resume points of every rank's training loader, for the next training state
         self.device_pairs = None  # the training images, on the device, for DevicePairedImageDataset
         check_model_options(opt, train_opt if is_train else {})
@@ -122,6 +122,9 @@ class ALKDSRModel(SRModel):
         if amp:
             logger.info(f'amp: autocast to {self.amp_dtype} on {self.device.type} for the training forward pass.')
         self.train_net = self.net_g
+        self.train_loader = resumable_loader.current()
+        if self.train_loader is not None:
+            self.train_loader.trained = 0  # this model reports the batches it trains on
         compile_opt = train_opt.get('compile', False)
         if compile_opt:
             kwargs = compile_opt if isinstance(compile_opt, dict) else {}
@@ -162,7 +165,7 @@ class ALKDSRModel(SRModel):
         with ``warmup_iter: 4`` it kept 3/4 of the learning rate after the warm-up. The scheduler's own
         last rates are put back before it steps.
         """
-        if self._stop_requested():
+        if stopping.agreed():
             self._stop(current_iter - 1)
         last = current_iter >= self.opt['train']['total_iter']
         stopping.set_phase(stopping.AFTER_LOOP if last else stopping.IN_LOOP)
@@ -171,10 +174,6 @@ class ALKDSRModel(SRModel):
                 for group, lr in zip(scheduler.optimizer.param_groups, scheduler.get_last_lr()):
                     group['lr'] = lr
         super().update_learning_rate(current_iter, warmup_iter)
-
-    def _stop_requested(self) -> bool:
-        """Whether a stop was asked for; distributed, on any rank as of the last loss check (see _agree)."""
-        return self.stop_signal > 0 if self.opt['dist'] else stopping.requested()
 
     def _agree(self, l_total) -> bool:
         """Whether the loss is finite on every rank; also learns whether any rank was asked to stop, and by what.
@@ -190,7 +189,7 @@ class ALKDSRModel(SRModel):
         if self.opt['dist']:
             dist.all_reduce(flags, op=dist.ReduceOp.MAX)
         non_finite, stop = flags.tolist()
-        self.stop_signal = int(stop)
+        stopping.agree(int(stop))
         return non_finite == 0
 
     def _stop(self, finished_iter: int):
@@ -207,7 +206,7 @@ class ALKDSRModel(SRModel):
             )
         if self.opt['dist']:
             dist.barrier()  # no rank exits (and makes the launcher kill the others) before rank 0 saved
-        message = f'stopped by {stopping.signal_name(self.stop_signal)} after iteration {finished_iter}: {done}; '
+        message = f'stopped by {stopping.signal_name(stopping.agreed())} after iteration {finished_iter}: {done}; '
         message += 'resume with --auto_resume'
         get_root_logger().info(message)
         raise stopping.TrainingStopped(message, finished_iter)
@@ -229,6 +228,8 @@ class ALKDSRModel(SRModel):
 
     def optimize_parameters(self, current_iter):
         self.batches_trained += 1
+        if self.train_loader is not None:
+            self.train_loader.trained = self.batches_trained
         self.optimizer_g.zero_grad(set_to_none=True)
         with self._autocast():
             output = self.train_net(self.lq)
@@ -329,9 +330,9 @@ class ALKDSRModel(SRModel):
         already stand at the start of the next one.
         """
         self.data_state = None
-        loader = resumable_loader.current()
-        if current_iter != -1 and self.is_train and loader is not None:
-            points = resumable_loader.gather_points(loader.resume_point(self.batches_trained), self.opt['dist'])
+        if current_iter != -1 and self.train_loader is not None:
+            point = self.train_loader.resume_point(self.batches_trained)
+            points = resumable_loader.gather_points(point, self.opt['dist'])
             self.data_state = {'ranks': points}
             epoch = points[0]['epoch']
         super().save(0 if epoch is None else epoch, current_iter)
@@ -384,8 +385,7 @@ class ALKDSRModel(SRModel):
 
     def _resume_data(self, resume_state):
         """Start the training loader where the saved run stood, or say in one line why the data order will differ."""
-        loader = resumable_loader.current()
-        if loader is None:
+        if self.train_loader is None:
             return
         points = (resume_state.get('data') or {}).get('ranks')
         if not points:
@@ -393,7 +393,7 @@ class ALKDSRModel(SRModel):
         elif len(points) != self.opt['world_size']:
             why = f'it was saved by {len(points)} processes, this run has {self.opt["world_size"]}'
         else:
-            why = loader.resume_from(points[self.opt['rank']])
+            why = self.train_loader.resume_from(points[self.opt['rank']])
         if why:
             get_root_logger().warning(
                 f'{self.opt["path"]["resume_state"]}: {why}; training resumes from the start of epoch '

@@ -2,9 +2,10 @@
 
 Job schedulers (SLURM, Kubernetes, systemd) end a job with SIGTERM and, some seconds later,
 SIGKILL. On the first SIGTERM the handler only records the request; the model
-(``ALKDSRModel``) sees it at the start of the next iteration, saves ``net_g_<iter>.pth`` and
-``training_states/<iter>.state`` of the last finished iteration (unless that iteration was just
-saved), and raises :class:`TrainingStopped`; the training entry point prints one line and exits
+(``ALKDSRModel``) sees it at the next loss check (where distributed ranks also learn of each
+other's requests, :func:`agree`), and at the start of the iteration after it saves
+``net_g_<iter>.pth`` and ``training_states/<iter>.state`` of the last finished iteration (unless
+that iteration was just saved) and raises :class:`TrainingStopped`; the training entry point prints one line and exits
 with status 143 (128 + SIGTERM), and ``--auto_resume`` goes on from that iteration. A second
 SIGTERM ends the process at once (the files on disk stay complete: every save is atomic).
 
@@ -28,6 +29,7 @@ BEFORE_LOOP, IN_LOOP, AFTER_LOOP = 'before the first iteration', 'in the loop', 
 
 _requested: int | None = None  # the signal received, until training has stopped
 _phase = BEFORE_LOOP  # where training is: only IN_LOOP does a request wait for the next iteration
+_agreed = 0  # the signal training agreed to stop for at its last loss check (every rank, when distributed)
 
 
 class TrainingStopped(Exception):
@@ -62,20 +64,35 @@ def set_phase(phase: str) -> None:
 @contextlib.contextmanager
 def stop_on_sigterm():
     """Within the block, SIGTERM is a request to stop at the next iteration boundary (main thread only)."""
-    global _requested
-    _requested = None
+    global _requested, _agreed
+    _requested, _agreed = None, 0
     set_phase(BEFORE_LOOP)
     previous = signal.signal(signal.SIGTERM, _handle)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
-        _requested = None
+        _requested, _agreed = None, 0
         set_phase(BEFORE_LOOP)
 
 
 def requested() -> bool:
     return _requested is not None
+
+
+def agree(signum: int) -> None:
+    """Training's decision at its loss check: stop before the next iteration for ``signum`` (0: go on).
+
+    A request is acted on at the boundary after the loss check that saw it, the same one on every rank;
+    the training loader reads the decision to note where it stands before it draws the next batch.
+    """
+    global _agreed
+    _agreed = signum
+
+
+def agreed() -> int:
+    """The signal training agreed to stop for at its last loss check, 0 if none."""
+    return _agreed
 
 
 def requested_signal() -> int:
