@@ -1,7 +1,9 @@
-"""The main job's script, scripts/demo.py, end to end in miniature (tiny network, a few iterations).
+"""The main job's script, scripts/demo.py, end to end: every step offline, and the trained network beats bicubic.
 
-Whether the real demo beats bicubic is a property of its full-length run (`make demo`), not of a
-unit test; this checks that every step runs offline and that the report and files are there.
+The default suite runs a shorter demo, a 32-channel, 4-block ALKDNet x4 for 600 iterations at
+learning rate 6e-3 (measured: 28.97 dB against bicubic's 28.75 on the three held-out photos, each of
+them above bicubic); ``make test-slow`` runs the demo as ``make demo`` does, the paper's network
+for 1,000 iterations (measured: 29.09 dB). Both on one CPU thread.
 """
 
 from __future__ import annotations
@@ -11,20 +13,26 @@ import subprocess
 import sys
 
 import cv2
+import pytest
 from train_utils import ROOT, env
 
+SHORTER = ['--iters', '600', '--feat', '32', '--blocks', '4', '--lr', '6e-3']
 
-def test_demo_runs_every_step_and_reports(tmp_path):
+
+@pytest.mark.parametrize('flags', [SHORTER, pytest.param([], marks=pytest.mark.slow)], ids=['shorter', 'as-make-demo'])
+def test_the_demo_beats_bicubic(tmp_path, flags):
     out = tmp_path / 'demo'
-    cmd = [sys.executable, str(ROOT / 'scripts' / 'demo.py'), '--out', str(out), '--iters', '3']
-    cmd += ['--feat', '16', '--blocks', '2', '--batch', '2', '--threads', '1']
-    proc = subprocess.run(cmd, cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=600)
-    assert proc.returncode in (0, 1), proc.stdout[-3000:] + proc.stderr[-3000:]  # 1: did not beat bicubic
+    cmd = [sys.executable, str(ROOT / 'scripts' / 'demo.py'), '--out', str(out), '--threads', '1', *flags]
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]  # 1: did not beat bicubic
 
-    rows = dict(re.findall(r'^(chelsea|coffee|camera|mean)\s+([\d.]+)\s', proc.stdout, re.M))
-    assert set(rows) == {'chelsea', 'coffee', 'camera', 'mean'}
-    assert 20 < float(rows['mean']) < 40  # bicubic x4 on natural photos
-    assert ('beats bicubic' in proc.stdout) == (proc.returncode == 0)
+    rows = {name: [float(v) for v in values.split()] for name, values in
+            re.findall(r'^(chelsea|coffee|camera|mean)\s+([\d.\s]+?)\s+[+-][\d.]+$', proc.stdout, re.M)}  # fmt: skip
+    assert set(rows) == {'chelsea', 'coffee', 'camera', 'mean'}, proc.stdout[-3000:]
+    bicubic, ours = rows['mean'][0], rows['mean'][2]  # PSNR of bicubic, SSIM, PSNR of ALKDNet, SSIM
+    assert 20 < bicubic < 40  # bicubic x4 on natural photos
+    assert ours > bicubic, proc.stdout[-2000:]
+    assert f'beats bicubic: {ours:.2f} dB vs {bicubic:.2f} dB' in proc.stdout
 
     checkpoint = out / 'experiments' / 'demo_ALKDNet_x4' / 'models' / 'net_g_latest.pth'
     assert str(checkpoint) in proc.stdout and checkpoint.is_file()
