@@ -16,6 +16,22 @@ iteration, before and after the resume, must equal the schedule's closed form, c
 definition (BasicSR's scheduler classes are not used).
 
 Measured: all cases equal to the last bit; the 2-worker reference takes 12 s, a resumed run 8 s.
+
+Mutations, applied by hand one at a time to alkdsr/ and reverted, with the default-suite tests of this
+file, tests/test_resumable_loader.py and tests/test_train_ranks.py that failed:
+
+- ``resume_training`` not called (``ALKDSRModel.resume_training`` returns at once): 9 - every resume
+  here (checkpoint, SIGTERM, both cases), the two "as BasicSR does" lines, and the ranks' resume;
+- the scheduler state not restored (only the optimizers loaded): 7 - every exact resume here and
+  the ranks' resume;
+- the EMA copy not restored (``model_ema(0)`` after resuming): 6 - every exact resume here;
+- validation with the raw weights (``test()`` uses ``net_g``): 1 - ``test_validation_scores_the_ema_weights``;
+- gradients not averaged across ranks (no DistributedDataParallel): 2 - both tests of test_train_ranks.py;
+- the sampler position not restored (the saved loader state not loaded): 22 - every exact resume
+  here, the ranks' resume and 15 of the 16 loader cases (the one left: a stop after an epoch's last
+  batch, whose point is the next epoch's start);
+- the workers' random state not restored (``WorkerRandomState.load_state_dict`` does nothing): 6 -
+  the 2-worker mid-epoch and SIGTERM resumes here, and the four 2-worker mid-epoch loader cases.
 """
 
 from __future__ import annotations

@@ -87,7 +87,7 @@ class LoopSampler(Sampler):
 
 
 class ResumableLoader(StatefulDataLoader):
-    """BasicSR's training loader as a ``StatefulDataLoader`` that notes a resume point before each draw.
+    """BasicSR's training loader as a ``StatefulDataLoader`` that gives resume points (module docstring).
 
     Build it with :meth:`like`; the run's model reads :meth:`resume_point` when it saves and hands a
     saved point to :meth:`resume_from` when it resumes.
@@ -190,7 +190,7 @@ class ResumableLoader(StatefulDataLoader):
 
 
 class _Drawing:
-    """An epoch's iterator of a :class:`ResumableLoader`: notes the resume point, then draws."""
+    """An epoch's iterator of a :class:`ResumableLoader`: notes the resume point where needed, then draws."""
 
     def __init__(self, loader: ResumableLoader, batches):
         self.loader = loader
