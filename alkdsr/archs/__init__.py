@@ -1,7 +1,25 @@
-"""Architectures, registered in BasicSR's ARCH_REGISTRY on import."""
+"""Architectures, registered in BasicSR's ARCH_REGISTRY when their modules load.
 
-from alkdsr.archs.alkdnet_arch import ALKDB, ALKDN, ALKDNet
-from alkdsr.archs.bsrn_arch import BSRN
-from alkdsr.archs.presets import PRESETS, preset_config
+The names below load their modules on first use, so that ``alkdsr.archs.presets`` (plain data)
+is at hand without torch or BasicSR.
+"""
 
-__all__ = ['ALKDB', 'ALKDN', 'ALKDNet', 'BSRN', 'PRESETS', 'preset_config']
+import importlib
+
+_HOMES = {
+    'ALKDB': 'alkdnet_arch',
+    'ALKDN': 'alkdnet_arch',
+    'ALKDNet': 'alkdnet_arch',
+    'BSRN': 'bsrn_arch',
+    'PRESETS': 'presets',
+    'preset_config': 'presets',
+}
+
+
+def __getattr__(name: str):
+    if name in _HOMES:
+        return getattr(importlib.import_module(f'{__name__}.{_HOMES[name]}'), name)
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+
+
+__all__ = list(_HOMES)

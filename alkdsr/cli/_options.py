@@ -12,14 +12,16 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alkdsr.archs import ALKDNet
 from alkdsr.archs.presets import DEFAULT_PRESET, HIDDEN_KEYS, PRESETS, VARIANT_KEYS, preset_config
 from alkdsr.errors import AlkdsrError
-from alkdsr.utils.checkpoint import load_model, read_checkpoint
 from alkdsr.utils.fileio import atomic_path
 from alkdsr.zoo import WEIGHTS, default_name
 from alkdsr.zoo import resolve as resolve_weights
+
+if TYPE_CHECKING:  # the network modules load torch: only the commands that run them import them
+    from alkdsr.archs import ALKDNet
 
 CLASS_PRESETS = {'alkdn': 'alkdnet', 'bsrn': 'bsrn', 'alkdnet': None}
 
@@ -58,6 +60,8 @@ def load_checked(
     weights: str | os.PathLike, arch: str | None = None, scale: int | None = None, device='cpu'
 ) -> ALKDNet:
     """The network a checkpoint (file or registered name) holds, checked against ``--arch`` and ``--scale``."""
+    from alkdsr.utils.checkpoint import load_model
+
     preset = preset_for_arch(arch)
     weights = resolve_weights(weights)
     net = load_model(weights)
@@ -69,6 +73,8 @@ def load_checked(
 
 
 def _reload_as_preset(weights, net: ALKDNet, preset: str, arch: str) -> ALKDNet:
+    from alkdsr.utils.checkpoint import load_model, read_checkpoint
+
     wanted = preset_config(preset)
     found = net.config.get('preset') or 'custom'
     shown = (k for k in VARIANT_KEYS if k not in HIDDEN_KEYS)  # what the weights show of the variant
@@ -84,6 +90,8 @@ def _reload_as_preset(weights, net: ALKDNet, preset: str, arch: str) -> ALKDNet:
 
 def build_network(arch: str | None, scale: int) -> ALKDNet:
     """A freshly initialised network of ``--arch`` at ``scale`` (for profiling without weights)."""
+    from alkdsr.archs import ALKDNet
+
     preset = preset_for_arch(arch) or DEFAULT_PRESET
     return ALKDNet(upscale=scale, preset=preset).eval()
 

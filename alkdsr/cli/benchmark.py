@@ -19,9 +19,7 @@ import argparse
 import math
 import sys
 from pathlib import Path
-
-import torch
-from tqdm import tqdm
+from typing import TYPE_CHECKING
 
 from alkdsr.cli._options import (
     arch_help,
@@ -34,13 +32,13 @@ from alkdsr.cli._options import (
     weights_or_default,
     write_json,
 )
-from alkdsr.inference.image import require_rgb
-from alkdsr.inference.tiling import TILE_MODES
-from alkdsr.metrics.complexity import count_params, paper_multi_adds
-from alkdsr.metrics.evaluation import SetResult, evaluate_set, find_set, saved_image_path, total_images
+from alkdsr.inference import TILE_MODES
 from alkdsr.metrics.paper import TABLE4_SETS, paper_result
 from alkdsr.utils.devices import device_name, half_dtype, parse_device, resolve_device
 from alkdsr.utils.output_guard import refuse_outputs_that_are_inputs
+
+if TYPE_CHECKING:  # torch and BasicSR load in run(): --help needs neither
+    from alkdsr.metrics.evaluation import SetResult
 
 HELP = "PSNR/SSIM on benchmark sets (Set5, Set14, ...) compared with the paper's Table 4"
 
@@ -81,6 +79,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from alkdsr.inference.image import require_rgb
+    from alkdsr.metrics.complexity import count_params, paper_multi_adds
+    from alkdsr.metrics.evaluation import find_set
+
     check_output_file(args.json, '--json')
     device = resolve_device(args.device)
     dtype = half_dtype(args.half, device)
@@ -116,12 +120,18 @@ def run(args: argparse.Namespace) -> int:
 
 def saved_images(save_dir, sets) -> list[Path]:
     """Where ``--save-images`` writes each image."""
+    from alkdsr.metrics.evaluation import saved_image_path
+
     if not save_dir:
         return []
     return [saved_image_path(Path(save_dir), bench, image) for bench in sets for image in bench.images]
 
 
 def _evaluate(net, sets, device, dtype, args) -> list[SetResult]:
+    from tqdm import tqdm
+
+    from alkdsr.metrics.evaluation import evaluate_set, total_images
+
     results = []
     save_dir = Path(args.save_images) if args.save_images else None
     with tqdm(total=total_images(sets), unit='img', file=sys.stderr, dynamic_ncols=True, disable=None) as bar:

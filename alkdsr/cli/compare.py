@@ -18,10 +18,7 @@ from pathlib import Path
 
 from alkdsr.cli._options import weights_or_default
 from alkdsr.errors import AlkdsrError
-from alkdsr.inference.image import load_upscaler
-from alkdsr.metrics.figures import check_box, comparison_panels, draw_comparison, paired_images, pick_box, save_figure
 from alkdsr.utils.devices import parse_device, resolve_device
-from alkdsr.utils.img_util import read_image, to_eight_bit
 from alkdsr.utils.output_guard import refuse_outputs_that_are_inputs
 
 HELP = 'figure comparing HR, bicubic and checkpoints on a zoomed box, with PSNR/SSIM'
@@ -58,6 +55,16 @@ def run(args) -> int:
     labels = args.labels or [Path(w).stem for w in args.weights]
     if len(labels) != len(args.weights):
         raise AlkdsrError(f'{len(labels)} --labels for {len(args.weights)} --weights')
+    from alkdsr.inference.image import load_upscaler
+    from alkdsr.metrics.figures import (
+        check_box,
+        comparison_panels,
+        draw_comparison,
+        paired_images,
+        pick_box,
+        save_figure,
+    )
+
     device = resolve_device(args.device)
     models = [load_upscaler(w, device) for w in args.weights]
     scale = models[0].upscale
@@ -78,6 +85,8 @@ def run(args) -> int:
 
 def _rgb8(path: str):
     """An image as RGB uint8 (gray replicated, alpha dropped, 16 bits rounded to 8)."""
+    from alkdsr.utils.img_util import read_image, to_eight_bit
+
     pixels = read_image(path).pixels
     if pixels.dtype != 'uint8':
         pixels = to_eight_bit(pixels)

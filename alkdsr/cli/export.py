@@ -16,21 +16,14 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from alkdsr.errors import AlkdsrError
-from alkdsr.inference.image import colour_tensor, load_upscaler
-from alkdsr.inference.onnx_util import (
-    FP16_TOLERANCE,
-    FP32_TOLERANCE,
-    MIN_OPSET,
-    export_onnx,
-    max_abs_diff,
-    onnx_session,
-)
-from alkdsr.utils.img_util import read_image
+from alkdsr.inference import MIN_OPSET
 from alkdsr.utils.output_guard import refuse_outputs_that_are_inputs
+
+if TYPE_CHECKING:  # NumPy and torch load in run(): --help needs neither
+    import numpy as np
 
 HELP = 'export a checkpoint to ONNX, optionally verified against PyTorch'
 
@@ -50,6 +43,9 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    from alkdsr.inference.image import load_upscaler
+    from alkdsr.inference.onnx_util import FP16_TOLERANCE, FP32_TOLERANCE, export_onnx, max_abs_diff, onnx_session
+
     output = Path(args.output)
     if output.suffix.lower() != '.onnx':
         raise AlkdsrError(f'-o {output}: the output file name must end in .onnx')
@@ -86,12 +82,19 @@ def _require_onnxruntime() -> None:
 
 
 def _random_inputs() -> list[tuple[str, np.ndarray]]:
+    import numpy as np
+
     rng = np.random.default_rng(0)
     return [('random', rng.random((n, 3, h, w), dtype=np.float32)) for n, h, w in RANDOM_SIZES]
 
 
 def _real_inputs(paths: list[str]) -> list[tuple[str, np.ndarray]]:
     """Centre crops (two sizes) of the given images, else of scikit-image's bundled photographs."""
+    import numpy as np
+
+    from alkdsr.inference.image import colour_tensor
+    from alkdsr.utils.img_util import read_image
+
     if paths:
         images = [(Path(p).name, colour_tensor(read_image(p).pixels).numpy()) for p in paths]
     else:

@@ -21,9 +21,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tqdm import tqdm
-
-from alkdsr.data.prepare import default_workers, prepare
 from alkdsr.data.subimages import SubimageGrid
 
 HELP = 'make MATLAB-bicubic LR images, sub-images and LMDBs from a folder of HR images'
@@ -33,9 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('hr_dirs', nargs='+', metavar='HR_DIR', help='folder(s) of HR images (png/jpg/bmp/tif/webp)')
     parser.add_argument('out_dir', metavar='OUT_DIR', help='output dataset folder')
     parser.add_argument('--scales', type=int, nargs='+', default=[2, 3, 4], metavar='S', help='default: 2 3 4')
-    parser.add_argument(
-        '--workers', type=int, default=None, help=f'worker processes (default: min(4, CPUs) = {default_workers()})'
-    )
+    parser.add_argument('--workers', type=int, default=None, help='worker processes (default: min(4, CPUs))')
     parser.add_argument('--overwrite', action='store_true', help='rewrite outputs that already exist')
     sub = parser.add_argument_group('sub-images (BasicSR extract_subimages semantics)')
     sub.add_argument('--subimages', action='store_true', help='also cut aligned HR/LR sub-images')
@@ -52,10 +47,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _log(line: str) -> None:
+    from tqdm import tqdm
+
     tqdm.write(f'alkdsr prepare: {line}', file=sys.stderr)
 
 
 def run(args: argparse.Namespace) -> int:
+    from alkdsr.data.prepare import prepare
+
     grid = SubimageGrid(args.crop_size, args.step, args.thresh_size) if args.subimages else None
     summary = prepare(
         args.hr_dirs,

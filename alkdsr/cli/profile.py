@@ -19,9 +19,7 @@ import statistics
 import sys
 import time
 from dataclasses import asdict, dataclass
-
-import torch
-from PIL import Image
+from typing import TYPE_CHECKING
 
 from alkdsr.cli._options import (
     arch_help,
@@ -34,12 +32,12 @@ from alkdsr.cli._options import (
     write_json,
 )
 from alkdsr.errors import AlkdsrError
-from alkdsr.inference.tiling import TILE_MODES, upscale_tensor
-from alkdsr.metrics.complexity import count_multi_adds, count_params, lr_size_for_output
+from alkdsr.inference import TILE_MODES
 from alkdsr.utils.devices import device_name, half_dtype, parse_device, resolve_device
 from alkdsr.utils.output_guard import refuse_outputs_that_are_inputs
 
-MAX_OUTPUT_PIXELS = Image.MAX_IMAGE_PIXELS
+if TYPE_CHECKING:  # torch loads in run(): --help needs none
+    import torch
 
 HELP = 'params, Multi-Adds, latency and peak memory of a network'
 
@@ -81,6 +79,12 @@ class Latency:
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+    from PIL import Image
+
+    from alkdsr.inference.tiling import upscale_tensor
+    from alkdsr.metrics.complexity import count_multi_adds, count_params, lr_size_for_output
+
     check_output_file(args.json, '--json')
     refuse_outputs_that_are_inputs({'--json': args.json}, {'--weights': args.weights})
     device = resolve_device(args.device)
@@ -89,9 +93,9 @@ def run(args: argparse.Namespace) -> int:
         net = load_checked(args.weights, args.arch, args.scale, device)
     else:
         net = build_network(args.arch, args.scale or 4).to(device)
-    if args.size[0] * args.size[1] > MAX_OUTPUT_PIXELS:
+    if args.size[0] * args.size[1] > Image.MAX_IMAGE_PIXELS:
         raise AlkdsrError(
-            f'--size {args.size[0]}x{args.size[1]}: more than {MAX_OUTPUT_PIXELS:,} output pixels, the most '
+            f'--size {args.size[0]}x{args.size[1]}: more than {Image.MAX_IMAGE_PIXELS:,} output pixels, the most '
             'alkdsr reads in an image (a larger one is refused as a decompression bomb)'
         )
     height, width = lr_size_for_output(net.upscale, args.size)
@@ -132,6 +136,8 @@ def run(args: argparse.Namespace) -> int:
 
 def measure(forward, device: torch.device, runs: int, warmup: int) -> tuple[Latency, dict]:
     """Latency of ``forward()`` over ``runs`` timed calls after ``warmup`` untimed ones, and their peak memory."""
+    import torch
+
     for _ in range(warmup):
         forward()
     if device.type == 'cuda':
@@ -151,6 +157,8 @@ def measure(forward, device: torch.device, runs: int, warmup: int) -> tuple[Late
 
 
 def _time_cuda(forward, device: torch.device, runs: int) -> list[float]:
+    import torch
+
     torch.cuda.synchronize(device)
     torch.cuda.reset_peak_memory_stats(device)
     times = []

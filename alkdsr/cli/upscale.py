@@ -31,15 +31,9 @@ from __future__ import annotations
 import sys
 import time
 
-from tqdm import tqdm
-
-from alkdsr.archs.arch_util import use_fused_kernels
 from alkdsr.cli._options import load_checked, positive_int, weights_or_default
 from alkdsr.errors import AlkdsrError
-from alkdsr.inference.image import autocast_dtype, require_rgb
-from alkdsr.inference.jobs import UpscaleRunner, find_jobs
-from alkdsr.inference.onnx_util import OnnxRuntimeNet
-from alkdsr.inference.tiling import TILE_MODES
+from alkdsr.inference import TILE_MODES
 from alkdsr.utils.devices import parse_device, resolve_device
 
 HELP = 'upscale images (files or folders); ALKDNet x4 unless --weights/--scale say otherwise'
@@ -97,6 +91,9 @@ def _check_arguments(args) -> None:
 
 def _backend(model, args, device, tile):
     """The network to run: PyTorch (fused ALKConv kernel on CUDA) or an onnxruntime session."""
+    from alkdsr.archs.arch_util import use_fused_kernels
+    from alkdsr.inference.onnx_util import OnnxRuntimeNet
+
     if args.backend == 'torch':
         return use_fused_kernels(model) if device.type == 'cuda' else model
     if device.type != 'cpu':
@@ -110,6 +107,11 @@ def _backend(model, args, device, tile):
 
 
 def run(args) -> int:
+    from tqdm import tqdm
+
+    from alkdsr.inference.image import autocast_dtype, require_rgb
+    from alkdsr.inference.jobs import UpscaleRunner, find_jobs
+
     _check_arguments(args)
     jobs = find_jobs(args.input, args.output, glob=args.glob, ext=args.ext)
     onnx = args.backend == 'onnxruntime'

@@ -22,9 +22,9 @@ import torch
 from torch import nn
 
 from alkdsr.errors import AlkdsrError
+from alkdsr.inference import MIN_OPSET
 from alkdsr.utils.fileio import atomic_path
 
-MIN_OPSET = 17
 FP32_TOLERANCE = 1e-4
 FP16_TOLERANCE = 1e-2  # float16 keeps about 3 decimal digits; 1e-2 is under 3 grey levels
 

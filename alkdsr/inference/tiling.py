@@ -34,8 +34,7 @@ import torch
 from torch import nn
 
 from alkdsr.archs.arch_util import CCA, ESA
-
-TILE_MODES = ('fast', 'seamless')
+from alkdsr.inference import TILE_MODES
 
 
 def _forward(net: nn.Module, x: torch.Tensor, dtype: torch.dtype | None) -> torch.Tensor:

@@ -9,10 +9,12 @@ import platform
 import re
 import sys
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from alkdsr.errors import AlkdsrError
+
+if TYPE_CHECKING:  # torch loads in the functions that use it: --device is parsed before any torch is needed
+    import torch
 
 DEVICE_CHOICES = ('auto', 'cpu', 'cuda')
 
@@ -29,6 +31,8 @@ parse_device.__name__ = 'device (auto, cpu, cuda or cuda:N)'
 
 def resolve_device(name: str) -> torch.device:
     """``auto`` means the GPU when there is one; asking for CUDA without one is a user error."""
+    import torch
+
     if name == 'auto':
         return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     device = torch.device(name)
@@ -42,6 +46,8 @@ def resolve_device(name: str) -> torch.device:
 
 def half_dtype(half: bool, device: torch.device) -> torch.dtype | None:
     """float16 autocast for ``--half``; CPU inference stays float32, so ``--half`` there is refused."""
+    import torch
+
     if not half:
         return None
     if device.type != 'cuda':
@@ -52,6 +58,8 @@ def half_dtype(half: bool, device: torch.device) -> torch.dtype | None:
 def device_name(device: torch.device) -> str:
     """The GPU's name, or the CPU's model name from /proc/cpuinfo."""
     if device.type == 'cuda':
+        import torch
+
         return torch.cuda.get_device_name(device)
     return cpu_model_name()
 
