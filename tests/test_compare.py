@@ -14,7 +14,7 @@ from basicsr.utils import img2tensor, tensor2img
 from conftest import SHARED, official_weights, requires_shared
 from PIL import Image
 
-import alkdsr.cli.compare as compare_cli
+import alkdsr.metrics.figures as figures  # the compare command loads it when it runs
 from alkdsr.archs import ALKDNet
 from alkdsr.cli.main import main
 
@@ -41,13 +41,13 @@ def benchmark_psnr_ssim(hr_path, lr_path, weights, scale):
 def run_compare(monkeypatch, *args) -> list[str]:
     """``alkdsr compare ARGS`` with the official x4 weights; returns the figure's captions."""
     drawn = []
-    real_save = compare_cli.save_figure
+    real_save = figures.save_figure
 
     def keep_captions(fig, path):
         drawn.extend(ax.get_xlabel() for ax in fig.axes)
         real_save(fig, path)
 
-    monkeypatch.setattr(compare_cli, 'save_figure', keep_captions)
+    monkeypatch.setattr(figures, 'save_figure', keep_captions)
     args = [*args, '--weights', official_weights(4), '--labels', 'ALKDNet', '--device', 'cpu']
     assert main(['compare', *map(str, args)]) == 0
     return drawn

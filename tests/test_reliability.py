@@ -284,9 +284,9 @@ def test_an_unreadable_subfolder_of_an_upscale_input_is_an_error(tiny_weights, t
 
 
 def test_export_verify_fails_when_the_difference_is_not_a_number(tiny_weights, tmp_path, monkeypatch):
-    import alkdsr.cli.export as export
+    import alkdsr.inference.onnx_util as onnx_util  # the export command loads it when it runs
 
-    monkeypatch.setattr(export, 'max_abs_diff', lambda session, model, lr: float('nan'))
+    monkeypatch.setattr(onnx_util, 'max_abs_diff', lambda session, model, lr: float('nan'))
     rc, out, _ = run_cli('export', '--weights', tiny_weights, '-o', tmp_path / 'n.onnx', '--verify')
     assert rc == 1 and 'verify: FAILED' in out and 'passed' not in out, out
 
@@ -542,6 +542,7 @@ def test_a_crafted_pretrain_network_of_an_srmodel_is_refused(kind, pairs, tiny_x
 def test_a_bug_in_alkdsr_keeps_its_traceback(tiny_weights, pairs, tmp_path, monkeypatch):
     """User errors are one line; an exception that is not an AlkdsrError (a bug) propagates with its traceback."""
     import alkdsr.cli.profile
+    import alkdsr.metrics.complexity
     import alkdsr.utils.option_schema
 
     class BrokenTree:
@@ -552,7 +553,7 @@ def test_a_bug_in_alkdsr_keeps_its_traceback(tiny_weights, pairs, tmp_path, monk
 
     rc, _, err = run_cli('profile', '--weights', tmp_path / 'missing.pth')
     assert rc == 2 and err.count('\n') == 1  # the user's mistake
-    monkeypatch.setattr(alkdsr.cli.profile, 'count_params', broken)
+    monkeypatch.setattr(alkdsr.metrics.complexity, 'count_params', broken)  # profile loads it when it runs
     with pytest.raises(ZeroDivisionError):
         run_cli('profile', '--weights', tiny_weights, '--size', '8x8', '--runs', 1, '--warmup', 0)
     monkeypatch.setattr(alkdsr.utils.option_schema, 'TREE', BrokenTree())
