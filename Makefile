@@ -37,8 +37,10 @@ test-slow: $(STAMP)
 demo: $(STAMP)
 	$(PY) scripts/demo.py
 
+# ruff, and import-linter's contract in pyproject.toml: imports run downwards only (README: Where things live)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check alkdsr tests scripts benchmarks
+	$(VENV)/bin/lint-imports
 
 clean:
 	rm -rf $(VENV) build *.egg-info

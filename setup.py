@@ -41,6 +41,7 @@ setup(
             'pytest-timeout',
             'pytest-xdist',
             'ruff',
+            'import-linter',
             'onnx',
             'onnxruntime',
             'matplotlib',

@@ -23,8 +23,8 @@ then parsed as BasicSR parses it, and checked again:
   and the patch), and the training set for at least one full batch.
 
 Each mistake is one line ``<prog>: error: ...`` and exit status 2. The BasicSR fixes the pipelines need
-(CPU ``init_dist``, safe ``load_resume_state`` and ``load_network``, exact epochs, ...) are installed by
-``alkdsr.utils.compat.install``.
+(CPU ``init_dist``, safe ``load_resume_state`` and ``load_network``, exact epochs and the resumable
+training loader, ...) are installed by :func:`install_basicsr_fixes`.
 Training runs with SIGTERM handled by ``alkdsr.utils.stopping``: it saves the last finished iteration
 and exits with status 143.
 """
@@ -159,7 +159,7 @@ def run(kind: str, prog: str) -> int:
     import alkdsr  # noqa: F401  (fills BasicSR's registries)
     from alkdsr.data import resumable_loader
 
-    compat.install()
+    install_basicsr_fixes()
     sys.argv = _fix_local_rank_flag(sys.argv)
     children_before = set(multiprocessing.active_children())
     try:
@@ -167,6 +167,25 @@ def run(kind: str, prog: str) -> int:
     finally:
         resumable_loader.forget()
         end_dataloader_workers(keep=children_before)
+
+
+def install_basicsr_fixes() -> None:
+    """``alkdsr.utils.compat.install`` and the two fixes that take alkdsr's model and training loader (idempotent).
+
+    Every model type, ``SRModel`` too, loads networks through ``ALKDSRModel.load_network`` (``weights_only``;
+    BasicSR's ``torch.load`` unpickles whatever a checkpoint holds), and the training loader is
+    ``alkdsr.data.resumable_loader``'s, with as many epochs as ``total_iter`` needs.
+    """
+    import basicsr.train as basicsr_train
+    from basicsr.models.base_model import BaseModel
+
+    from alkdsr.data.resumable_loader import exact_epochs
+    from alkdsr.models.alkdsr_model import ALKDSRModel
+
+    compat.install()
+    BaseModel.load_network = ALKDSRModel.load_network
+    if not hasattr(basicsr_train.create_train_val_dataloader, '__wrapped__'):
+        basicsr_train.create_train_val_dataloader = exact_epochs(basicsr_train.create_train_val_dataloader)
 
 
 def end_dataloader_workers(keep=frozenset()) -> None:

@@ -206,6 +206,32 @@ class _Drawing:
         return batch
 
 
+def exact_epochs(create_train_val_dataloader):
+    """BasicSR's ``create_train_val_dataloader`` with as many epochs as ``total_iter`` iterations need,
+    and a training loader that resumes where the interrupted run stopped.
+
+    BasicSR counts ``ceil(pairs / batch)`` iterations per epoch, but its loader drops the last incomplete
+    batch (``drop_last=True``): with 5 pairs and batch 4 it planned 2 iterations an epoch, ran 1, and
+    ended after about half of ``total_iter``. The epochs are counted from the loader's own length.
+    """
+    from alkdsr.data.paired_image_dataset import check_one_batch
+
+    def create_with_exact_epochs(opt, logger):
+        train_loader, sampler, val_loaders, total_epochs, total_iters = create_train_val_dataloader(opt, logger)
+        train_loader = make_resumable(train_loader)
+        sampler = train_loader.sampler  # the loop's set_epoch starts the loader's epochs
+        per_epoch = len(train_loader)
+        if per_epoch == 0:
+            dataset_opt = opt['datasets']['train']
+            check_one_batch(len(train_loader.dataset), dataset_opt, opt['world_size'])
+        total_epochs = -(-total_iters // per_epoch)
+        logger.info(f'Iterations per epoch (full batches): {per_epoch}; epochs: {total_epochs}')
+        return train_loader, sampler, val_loaders, total_epochs, total_iters
+
+    create_with_exact_epochs.__wrapped__ = create_train_val_dataloader
+    return create_with_exact_epochs
+
+
 def make_resumable(loader: DataLoader) -> ResumableLoader:
     """The run's training loader, resumable; :func:`current` returns it until another is made."""
     global _current

@@ -1,4 +1,4 @@
-"""The one place where alkdsr changes BasicSR 1.4.2 at run time, each change for a named upstream problem.
+"""alkdsr's run-time changes to BasicSR 1.4.2, each for a named upstream problem.
 
 Site-packages are never edited. On import of alkdsr (:func:`install_torchvision_alias`,
 :func:`install_distutils_shim`), so that a stock basicsr imports at all:
@@ -7,7 +7,9 @@ Site-packages are never edited. On import of alkdsr (:func:`install_torchvision_
   (it lives on as the private ``_functional_tensor``): an alias in ``sys.modules``;
 - it imports ``distutils.version``, gone from Python 3.12 unless setuptools provides it.
 
-Before ``alkdsr/train.py`` and ``alkdsr/test.py`` run BasicSR's pipelines (:func:`install`):
+Before ``alkdsr/train.py`` and ``alkdsr/test.py`` run BasicSR's pipelines (:func:`install`; the two
+changes that need alkdsr's model and training loader, which sit above this layer, are made there,
+by ``install_basicsr_fixes`` in ``alkdsr/train.py``):
 
 - ``init_dist`` always uses NCCL and calls ``torch.cuda.set_device(rank % num_gpus)``, which divides
   by zero on a machine without GPUs: ``alkdsr.utils.dist_util.init_dist`` uses gloo there;
@@ -17,13 +19,14 @@ Before ``alkdsr/train.py`` and ``alkdsr/test.py`` run BasicSR's pipelines (:func
   with ``weights_only=True``, and checks what resuming needs;
 - the DataLoader workers of ``basicsr.data.build_dataloader`` die of the SIGTERM a job scheduler sends
   the whole process group, which fails the main process before it can save: its ``worker_init_fn``
-  becomes ``alkdsr.utils.stopping.worker_init_fn`` (BasicSR's seeding, SIGTERM left to the main process);
-- ``basicsr.train.create_train_val_dataloader`` counts ``ceil(pairs / batch)`` iterations per epoch, but
-  its loader drops the last incomplete batch (``drop_last=True``), so training stops short of
-  ``total_iter``; and its training loader cannot resume in the middle of an epoch (the loop replays the
-  saved epoch from its first batch, with other random crops): :func:`exact_epochs` counts the epochs from
-  the loader's own length and makes the training loader resumable (``alkdsr.data.resumable_loader``);
-- ``BaseModel.load_network`` (every model type, ``SRModel`` too) calls ``torch.load`` without
+  becomes :func:`worker_init_fn` (BasicSR's seeding, SIGTERM left to the main process);
+- (``alkdsr/train.py``) ``basicsr.train.create_train_val_dataloader`` counts ``ceil(pairs / batch)``
+  iterations per epoch, but its loader drops the last incomplete batch (``drop_last=True``), so training
+  stops short of ``total_iter``; and its training loader cannot resume in the middle of an epoch (the
+  loop replays the saved epoch from its first batch, with other random crops):
+  ``alkdsr.data.resumable_loader.exact_epochs`` counts the epochs from the loader's own length and makes
+  the training loader resumable;
+- (``alkdsr/train.py``) ``BaseModel.load_network`` (every model type, ``SRModel`` too) calls ``torch.load`` without
   ``weights_only``, so it unpickles whatever a checkpoint holds (and ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD``
   turns even torch's safe default off): it becomes ``ALKDSRModel.load_network``, which reads through
   ``alkdsr.utils.checkpoint`` with ``weights_only=True`` whatever that variable says;
@@ -109,45 +112,14 @@ def install() -> None:
     import basicsr.train as basicsr_train
     import basicsr.utils.dist_util as basicsr_dist_util
     import basicsr.utils.options as basicsr_options
-    from basicsr.models.base_model import BaseModel
 
-    from alkdsr.models.alkdsr_model import ALKDSRModel
     from alkdsr.utils.dist_util import init_dist
 
     basicsr_dist_util.init_dist = basicsr_options.init_dist = init_dist
     basicsr_train.load_resume_state = load_resume_state
-    basicsr_train.create_train_val_dataloader = exact_epochs(basicsr_train.create_train_val_dataloader)
-    BaseModel.load_network = ALKDSRModel.load_network  # BasicSR's own torch.load passes no weights_only
     _basicsr_worker_init_fn = basicsr_data.worker_init_fn
     basicsr_data.worker_init_fn = worker_init_fn
     _installed = True
-
-
-def exact_epochs(create_train_val_dataloader):
-    """BasicSR's ``create_train_val_dataloader`` with as many epochs as ``total_iter`` iterations need,
-    and a training loader that resumes where the interrupted run stopped.
-
-    BasicSR counts ``ceil(pairs / batch)`` iterations per epoch, but its loader drops the last incomplete
-    batch (``drop_last=True``): with 5 pairs and batch 4 it planned 2 iterations an epoch, ran 1, and
-    ended after about half of ``total_iter``. The epochs are counted from the loader's own length.
-    """
-    from alkdsr.data.paired_image_dataset import check_one_batch
-    from alkdsr.data.resumable_loader import make_resumable
-
-    def create_with_exact_epochs(opt, logger):
-        train_loader, sampler, val_loaders, total_epochs, total_iters = create_train_val_dataloader(opt, logger)
-        train_loader = make_resumable(train_loader)
-        sampler = train_loader.sampler  # the loop's set_epoch starts the loader's epochs
-        per_epoch = len(train_loader)
-        if per_epoch == 0:
-            dataset_opt = opt['datasets']['train']
-            check_one_batch(len(train_loader.dataset), dataset_opt, opt['world_size'])
-        total_epochs = -(-total_iters // per_epoch)
-        logger.info(f'Iterations per epoch (full batches): {per_epoch}; epochs: {total_epochs}')
-        return train_loader, sampler, val_loaders, total_epochs, total_iters
-
-    create_with_exact_epochs.__wrapped__ = create_train_val_dataloader
-    return create_with_exact_epochs
 
 
 def worker_init_fn(worker_id, num_workers, rank, seed):
