@@ -22,12 +22,10 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import alkdsr  # noqa: E402,F401  (registers DevicePairedImageDataset; makes basicsr importable)
+import alkdsr  # noqa: F401  (registers DevicePairedImageDataset; makes basicsr importable)
 
 # isort: split
-from alkdsr.data.device_pairs import DevicePairs  # noqa: E402
+from alkdsr.data.device_pairs import DevicePairs
 
 LOADERS = ('PairedImageDataset', 'DevicePairedImageDataset')
 

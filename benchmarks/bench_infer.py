@@ -25,12 +25,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import alkdsr  # noqa: E402
-from alkdsr.archs import ALKDNet  # noqa: E402
-from alkdsr.utils.devices import tune_malloc  # noqa: E402
-from benchmarks.fast_paths import optimize  # noqa: E402
+import alkdsr
+from alkdsr.archs import ALKDNet
+from alkdsr.inference.fast import optimize
+from alkdsr.utils.devices import tune_malloc
 
 
 def test_image(h: int, w: int, seed: int = 0) -> torch.Tensor:

@@ -20,10 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from alkdsr.inference.image import load_upscaler, upscale_image  # noqa: E402
-from alkdsr.utils.img_util import read_image  # noqa: E402
+from alkdsr.inference.image import load_upscaler, upscale_image
+from alkdsr.utils.img_util import read_image
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:

@@ -21,10 +21,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import alkdsr  # noqa: E402
-from alkdsr.metrics.evaluation import find_set, load_pair, super_resolve, y_psnr_ssim  # noqa: E402
+import alkdsr
+from alkdsr.metrics.evaluation import find_set, load_pair, super_resolve, y_psnr_ssim
 
 
 def set_psnr_diffs(net, pairs, names, device, scale, untiled, **tiling) -> dict[str, float]:

@@ -22,12 +22,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import alkdsr  # noqa: E402,F401  (first: makes basicsr importable, registers ALKDNet and ALKDSRModel)
+import alkdsr  # noqa: F401  (first: makes basicsr importable, registers ALKDNet and ALKDSRModel)
 
 # isort: split
-from basicsr.models import build_model  # noqa: E402
+from basicsr.models import build_model
 
 CONFIGS = {
     # name: (train: options, Adam options)

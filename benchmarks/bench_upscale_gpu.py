@@ -21,17 +21,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from bench_memory import synthetic_photo  # a sibling script: python puts this folder on the path
 from PIL import Image
 
+from alkdsr.inference.image import load_upscaler, upscale_image
+from alkdsr.metrics.figures import y_psnr_ssim
+from alkdsr.utils.img_util import read_image
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / 'benchmarks'))
-
-from bench_memory import synthetic_photo  # noqa: E402
-
-from alkdsr.inference.image import load_upscaler, upscale_image  # noqa: E402
-from alkdsr.metrics.figures import y_psnr_ssim  # noqa: E402
-from alkdsr.utils.img_util import read_image  # noqa: E402
 
 PATHS = {  # label: (autocast dtype, TF32 for convolutions)
     'fp32, TF32 on (default)': (None, True),

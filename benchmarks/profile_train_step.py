@@ -24,10 +24,8 @@ import time
 from pathlib import Path
 
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_data import batches as loader_batches  # noqa: E402
-from bench_train import CONFIGS, make_model, random_batches  # noqa: E402
+from bench_data import batches as loader_batches
+from bench_train import CONFIGS, make_model, random_batches
 
 PHASES = ('data', 'forward', 'backward', 'optimizer')
 

@@ -85,7 +85,7 @@ def test_cuda_backward_matches_autograd_of_the_reference_branches(monkeypatch):
 def test_fused_alkdnet_training_gradients_match_eager_on_cuda(monkeypatch):
     """A whole network's parameter gradients with the fused ALKConv (float32, and bf16 autocast)."""
     from alkdsr.archs import ALKDNet
-    from benchmarks.fast_paths import use_fused_kernels
+    from alkdsr.archs.arch_util import use_fused_kernels
 
     monkeypatch.setattr(torch.backends.cudnn, 'allow_tf32', False)
     torch.manual_seed(0)

@@ -14,8 +14,8 @@ import torch
 
 from alkdsr.archs import ALKDNet
 from alkdsr.archs.arch_util import use_fused_kernels
+from alkdsr.inference.fast import optimize
 from alkdsr.ops import alkconv_triton
-from benchmarks.fast_paths import optimize
 
 pytestmark = pytest.mark.usefixtures('no_grad')  # autograd off in these tests only (conftest.no_grad)
 

@@ -1,5 +1,7 @@
-"""Fast inference paths that only the benchmarks use: the eager network's function, computed with
-fewer launches and bytes.
+"""Fast inference paths: the eager network's function, computed with fewer launches and bytes.
+
+    from alkdsr.inference.fast import optimize
+    fast = optimize(net.cuda(), dtype=torch.float16, cuda_graph=True)   # then fast(lr) for each batch
 
 - ``use_fused_kernels`` (``alkdsr.archs.arch_util``): ALKConv's depthwise branches, GELUs, sum and
   pixel norm as one Triton kernel on CUDA (``alkdsr.ops.alkconv_triton``); ``alkdsr upscale`` uses it.
