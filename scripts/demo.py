@@ -1,10 +1,10 @@
 """The main job, offline on the CPU: train ALKDNet x4 on photos that ship with scikit-image, evaluate it.
 
-    make demo                  # or: python scripts/demo.py [--iters 300] [--out demo_output]
+    make demo                  # or: python scripts/demo.py [--iters 1000] [--out demo_output]
 
 1. writes scikit-image's sample photographs as HR PNGs, holding three out for evaluation;
 2. prepares them with ``alkdsr prepare`` (MATLAB-bicubic x4 LR; training sub-images);
-3. trains ALKDNet x4 with ``alkdsr/train.py`` (BasicSR's pipeline) for a few hundred iterations;
+3. trains ALKDNet x4 with ``alkdsr/train.py`` (BasicSR's pipeline) for 1,000 iterations (``--iters``);
 4. evaluates the trained network and bicubic upsampling on the held-out images (PSNR/SSIM on the
    Y channel, border of 4 pixels cropped, BasicSR's metrics) and writes upscaled examples.
 

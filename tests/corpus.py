@@ -388,10 +388,10 @@ def mismatched_pair(hr_dir: Path, lr_dir: Path, name: str, scale: int, lr_size=(
     (lr_dir / f'{name}x{scale}.png').write_bytes(rgb_png(h, w, seed=31))
 
 
-# ---------------------------------------------------------------- round two (issue 15): whole classes of mistakes
+# ---------------------------------------------------------------- round two: whole classes of mistakes
 #
 # Each entry is one case of a class of docs/robustness.md's "Mistakes, by class" table, with the text its one
-# line must contain. ``listed``: a reproduction from issue 15 itself (False: a new case of the same class).
+# line must contain. ``listed``: a reproduction of a reported case (False: a new case of the same class).
 # tests/test_reliability.py runs them; test_the_mistakes_table_is_the_corpus keeps the table and these lists equal.
 
 

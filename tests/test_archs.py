@@ -13,7 +13,7 @@ from alkdsr.archs import PRESETS, ALKDNet
 
 pytestmark = pytest.mark.usefixtures('no_grad')  # autograd off in these tests only (conftest.no_grad)
 
-# Parameter counts of the official checkpoints (summed over their tensors) and of the issue.
+# Parameter counts of the official checkpoints (summed over their tensors) and of BSRN x4 (its paper: 352K).
 OFFICIAL_PARAMS = {2: 372_716, 3: 381_371, 4: 393_488}
 BSRN_X4_PARAMS = 352_400
 

@@ -56,3 +56,42 @@ def test_at_most_five_modules_at_the_top_and_none_hides_an_installed_one():
         f'print(json.dumps([n for n in {names!r} if importlib.util.find_spec(n) is not None]))\n'
     )
     assert _in_fresh_interpreter(script) == []
+
+
+def test_readme_where_things_live_names_every_folder_of_the_package():
+    import re
+
+    readme = (ROOT / 'README.md').read_text(encoding='utf-8')
+    table = readme.split('## Where things live', 1)[1].split('\n## ', 1)[0]
+    listed = set(re.findall(r'^\| `alkdsr/(\w+)/`', table, re.M))
+    folders = {p.parent.name for p in PACKAGE.glob('*/__init__.py')}
+    assert listed == folders
+    modules = set(re.findall(r'^\| `alkdsr/(\w+\.py)`', table, re.M))
+    assert modules <= {p.name for p in PACKAGE.glob('*.py')} and modules
+
+
+def test_every_image_format_is_named_where_formats_are_listed():
+    """The docs and --help list the suffixes alkdsr.utils.img_util reads and writes, all of them."""
+    import re
+
+    from alkdsr.cli import prepare, upscale
+    from alkdsr.utils.img_util import FORMATS
+
+    def parser_help(module) -> str:
+        import argparse
+
+        parser = argparse.ArgumentParser()
+        module.add_arguments(parser)
+        return parser.format_help()
+
+    texts = {
+        'docs/inference.md': (ROOT / 'docs' / 'inference.md').read_text(encoding='utf-8'),
+        'docs/datasets.md': (ROOT / 'docs' / 'datasets.md').read_text(encoding='utf-8'),
+        'alkdsr prepare --help': parser_help(prepare),
+        'alkdsr upscale --help': parser_help(upscale),
+    }
+    suffixes = {s.lstrip('.') for s in FORMATS}
+    short = {s for s in suffixes if s not in ('jpeg', 'tiff')}  # the help names jpg and tif for both spellings
+    for where, text in texts.items():
+        named = set(re.findall(r'\b(' + '|'.join(suffixes) + r')\b', text))
+        assert (short if 'help' in where else suffixes) <= named, (where, sorted(suffixes - named))

@@ -1,4 +1,4 @@
-"""Round two of bad input (issue 15): whole classes of mistakes, each one line before any work.
+"""Round two of bad input: whole classes of mistakes, each one line before any work.
 
 1. an output that is one of the command's inputs; 2. option-file names escaping experiments/ or results/;
 3. option mistakes (keys, registry names, types, ranges); 4. runs that would do nothing and exit 0, and
@@ -577,4 +577,4 @@ def test_the_mistakes_table_is_the_corpus():
         assert documented[name] == (m.klass, m.what, m.listed, m.expect), name
     for klass in range(1, 6):
         new = [m for m in corpus.values() if m.klass == klass and not m.listed]
-        assert len(new) >= 2, klass  # at least two cases of each class beyond the issue's own
+        assert len(new) >= 2, klass  # at least two cases of each class beyond the reported ones
