@@ -62,10 +62,9 @@ class _Hook(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
         if name == 'basicsr':
             sys.meta_path.remove(self)
-            from alkdsr.utils.compat import install_distutils_shim, install_torchvision_alias
+            from alkdsr.utils.compat import install_torchvision_alias
 
             install_torchvision_alias()
-            install_distutils_shim()
             spec = importlib.util.find_spec(name)
             sys.meta_path.insert(0, self)
         elif name.startswith('alkdsr.'):  # loading now, it may be the module registration waits for

@@ -56,7 +56,9 @@ def add_arguments(parser) -> None:
         help='upscaling factor: picks alkdnet-xS without --weights (4), checks the weights with it',
     )
     parser.add_argument('--glob', metavar='PATTERN', help="only folder files matching PATTERN, e.g. '*.png'")
-    parser.add_argument('--ext', help='output format by suffix (png, jpg, webp, bmp, tif, ppm, pgm); default: as the input')
+    parser.add_argument(
+        '--ext', help='output format by suffix (png, jpg, webp, bmp, tif, ppm, pgm); default: as the input'
+    )
     parser.add_argument('--overwrite', action='store_true', help='replace existing outputs (default: skip them)')
     parser.add_argument(
         '--tile', type=int, help='tile size in LR pixels; 0 = whole images (256 on the CPU, 512 on CUDA)'

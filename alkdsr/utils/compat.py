@@ -1,11 +1,10 @@
 """alkdsr's run-time changes to BasicSR 1.4.2, each for a named upstream problem.
 
-Site-packages are never edited. On import of alkdsr (:func:`install_torchvision_alias`,
-:func:`install_distutils_shim`), so that a stock basicsr imports at all:
-
-- BasicSR imports ``torchvision.transforms.functional_tensor``, which torchvision removed in 0.17
-  (it lives on as the private ``_functional_tensor``): an alias in ``sys.modules``;
-- it imports ``distutils.version``, gone from Python 3.12 unless setuptools provides it.
+Site-packages are never edited. When BasicSR is imported (``alkdsr/__init__.py`` calls
+:func:`install_torchvision_alias` first), so that a stock basicsr imports at all: BasicSR imports
+``torchvision.transforms.functional_tensor``, which torchvision removed in 0.17 (it lives on as the
+private ``_functional_tensor``): an alias in ``sys.modules``. (It also imports ``distutils.version``,
+gone from Python 3.12: alkdsr requires setuptools, which provides it there.)
 
 Before ``alkdsr/train.py`` and ``alkdsr/test.py`` run BasicSR's pipelines (:func:`install`; the two
 changes that need alkdsr's model and training loader, which sit above this layer, are made there,
@@ -41,49 +40,6 @@ from os import path as osp
 from alkdsr.errors import AlkdsrError
 
 _ALIAS = 'torchvision.transforms.functional_tensor'
-
-
-def install_distutils_shim() -> None:
-    """Provide ``distutils.version.LooseVersion`` (imported by basicsr) on Python >= 3.12."""
-    try:
-        importlib.import_module('distutils.version')
-        return
-    except ImportError:
-        pass
-    import types
-
-    from packaging.version import Version
-
-    class LooseVersion:
-        def __init__(self, version: str):
-            self.vstring = str(version)
-            self.version = Version(self.vstring.split('+')[0])
-
-        def _cmp(self, other):
-            other = other if isinstance(other, LooseVersion) else LooseVersion(other)
-            return (self.version > other.version) - (self.version < other.version)
-
-        def __eq__(self, other):
-            return self._cmp(other) == 0
-
-        def __lt__(self, other):
-            return self._cmp(other) < 0
-
-        def __le__(self, other):
-            return self._cmp(other) <= 0
-
-        def __gt__(self, other):
-            return self._cmp(other) > 0
-
-        def __ge__(self, other):
-            return self._cmp(other) >= 0
-
-    distutils = types.ModuleType('distutils')
-    version = types.ModuleType('distutils.version')
-    version.LooseVersion = LooseVersion
-    distutils.version = version
-    sys.modules.setdefault('distutils', distutils)
-    sys.modules['distutils.version'] = version
 
 
 def install_torchvision_alias() -> None:
