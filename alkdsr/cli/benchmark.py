@@ -34,7 +34,7 @@ from alkdsr.cli._options import (
 )
 from alkdsr.inference import TILE_MODES
 from alkdsr.metrics.paper import TABLE4_SETS, paper_result
-from alkdsr.utils.devices import device_name, half_dtype, parse_device, resolve_device
+from alkdsr.utils.devices import device_name, parse_device, resolve_device
 from alkdsr.utils.output_guard import refuse_outputs_that_are_inputs
 
 if TYPE_CHECKING:  # torch and BasicSR load in run(): --help needs neither
@@ -81,13 +81,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from alkdsr.inference.image import require_rgb
+    from alkdsr.inference.image import autocast_dtype, require_rgb
     from alkdsr.metrics.complexity import count_params, paper_multi_adds
     from alkdsr.metrics.evaluation import find_set
 
     check_output_file(args.json, '--json')
     device = resolve_device(args.device)
-    dtype = half_dtype(args.half, device)
+    dtype = autocast_dtype(device, half=args.half)
     if device.type == 'cuda':  # float32 means float32: no TF32 convolutions or matmuls
         torch.backends.cudnn.allow_tf32 = False
         torch.backends.cuda.matmul.allow_tf32 = False

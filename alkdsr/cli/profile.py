@@ -33,7 +33,7 @@ from alkdsr.cli._options import (
 )
 from alkdsr.errors import AlkdsrError
 from alkdsr.inference import TILE_MODES
-from alkdsr.utils.devices import device_name, half_dtype, parse_device, resolve_device
+from alkdsr.utils.devices import device_name, parse_device, resolve_device
 from alkdsr.utils.output_guard import refuse_outputs_that_are_inputs
 
 if TYPE_CHECKING:  # torch loads in run(): --help needs none
@@ -82,13 +82,14 @@ def run(args: argparse.Namespace) -> int:
     import torch
     from PIL import Image
 
+    from alkdsr.inference.image import autocast_dtype
     from alkdsr.inference.tiling import upscale_tensor
     from alkdsr.metrics.complexity import count_multi_adds, count_params, lr_size_for_output
 
     check_output_file(args.json, '--json')
     refuse_outputs_that_are_inputs({'--json': args.json}, {'--weights': args.weights})
     device = resolve_device(args.device)
-    dtype = half_dtype(args.half, device)
+    dtype = autocast_dtype(device, half=args.half)
     if args.weights:
         net = load_checked(args.weights, args.arch, args.scale, device)
     else:

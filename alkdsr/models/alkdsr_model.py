@@ -244,7 +244,8 @@ class ALKDSRModel(SRModel):
             self.model_ema(decay=self.ema_decay)
 
     def _losses(self, output, gt):
-        """The total loss and its parts, as SRModel computes them (in float32)."""
+        """The total loss and its parts, as SRModel computes them (in float32): SRModel does it inside its
+        ``optimize_parameters``, which this model replaces (autocast, compile, the NaN policy, ranks agreeing)."""
         l_total = 0
         loss_dict = OrderedDict()
         if self.cri_pix:
@@ -340,7 +341,8 @@ class ALKDSRModel(SRModel):
 
     @master_only
     def save_network(self, net, net_label, current_iter, param_key='params'):
-        """Save network(s) atomically as ``{param_key: state_dict, ..., 'arch': config}``."""
+        """Save network(s) atomically as ``{param_key: state_dict, ..., 'arch': config}``: BasicSR's arguments and
+        layout, but BasicSR's ``torch.save`` writes in place, so a killed save left a truncated file."""
         label = 'latest' if current_iter == -1 else current_iter
         save_path = osp.join(self.opt['path']['models'], f'{net_label}_{label}.pth')
         nets = net if isinstance(net, list) else [net]
@@ -466,11 +468,8 @@ def _plain_numbers(tree):
 
 
 def _cpu_state_dict(net: torch.nn.Module) -> dict:
-    state = OrderedDict()
-    for key, value in net.state_dict().items():
-        key = key[len('module.') :] if key.startswith('module.') else key
-        state[key] = value.detach().cpu()
-    return state
+    """The state of a bare module (no DataParallel/DDP ``module.`` prefix), on the CPU."""
+    return OrderedDict((key, value.detach().cpu()) for key, value in net.state_dict().items())
 
 
 def _save_with_retries(obj, path: str, tries: int = 3) -> None:

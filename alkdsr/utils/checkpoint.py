@@ -15,6 +15,7 @@ import zipfile
 from pathlib import Path
 
 import torch
+from torch.nn.modules.utils import consume_prefix_in_state_dict_if_present
 
 from alkdsr.archs.alkdnet_arch import ALKDNet
 from alkdsr.archs.presets import CONFIG_KEYS, SHAPE_KEYS
@@ -106,7 +107,8 @@ def _read_safetensors(path: Path) -> tuple[dict, dict | None]:
         meta = json.loads(meta_str) if meta_str else None
     except ValueError:
         raise CheckpointError(f'{path}: its {SAFETENSORS_META_KEY} metadata is not JSON') from None
-    return _strip_module_prefix(state), meta
+    consume_prefix_in_state_dict_if_present(state, 'module.')  # saved from DataParallel/DDP
+    return state, meta
 
 
 def _select_params(ckpt: dict, param_key: str | None, path: Path) -> dict:
@@ -120,11 +122,8 @@ def _select_params(ckpt: dict, param_key: str | None, path: Path) -> dict:
     tensors = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
     if not tensors:
         raise CheckpointError(f'{path}: no tensors found (keys: {", ".join(map(str, list(ckpt)[:8]))})')
-    return _strip_module_prefix(tensors)
-
-
-def _strip_module_prefix(state: dict) -> dict:
-    return {k[len('module.') :] if k.startswith('module.') else k: v for k, v in state.items()}
+    consume_prefix_in_state_dict_if_present(tensors, 'module.')  # saved from DataParallel/DDP
+    return tensors
 
 
 def detect_config(state_dict: dict, meta: dict | None = None) -> dict:

@@ -44,17 +44,6 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def half_dtype(half: bool, device: torch.device) -> torch.dtype | None:
-    """float16 autocast for ``--half``; CPU inference stays float32, so ``--half`` there is refused."""
-    import torch
-
-    if not half:
-        return None
-    if device.type != 'cuda':
-        raise AlkdsrError('--half needs a CUDA device (inference on the CPU runs in float32)')
-    return torch.float16
-
-
 def device_name(device: torch.device) -> str:
     """The GPU's name, or the CPU's model name from /proc/cpuinfo."""
     if device.type == 'cuda':
