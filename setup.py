@@ -19,9 +19,9 @@ setup(
     packages=find_packages(include=['alkdsr', 'alkdsr.*']),
     package_data={'alkdsr': ['metrics/*.csv']},
     install_requires=[
-        'torch>=2.1',
-        'torchvision>=0.16',
-        'basicsr>=1.4.2',
+        'torch>=2.5',  # torch.library.custom_op with this code's annotations; 2.4.1 fails (README: Install)
+        'torchvision>=0.20',
+        'basicsr==1.4.2',  # alkdsr.utils.compat and alkdsr/train.py change 1.4.2's internals
         'numpy',
         'opencv-python',
         'pillow',
