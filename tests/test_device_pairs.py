@@ -49,7 +49,7 @@ def options(folder, lmdb=False, use_hflip=True, use_rot=True, gt_size=32):
     ids=['flips+rot', 'hflip only', 'rot only', 'lmdb'],
 )
 def test_same_decisions_give_basicsr_patches_pixel_for_pixel(folder, lmdb, use_hflip, use_rot):
-    from alkdsr.data import ALKDSRPairedImageDataset as PairedImageDataset
+    from alkdsr.data.paired_image_dataset import ALKDSRPairedImageDataset as PairedImageDataset
 
     opt = options(folder, lmdb, use_hflip, use_rot)
     basicsr_set, device_set = PairedImageDataset(copy.deepcopy(opt)), DevicePairedImageDataset(copy.deepcopy(opt))

@@ -296,7 +296,7 @@ def test_a_killed_lmdb_writer_leaves_no_lmdb_and_the_next_run_cleans_up(tmp_path
     os.kill(child.pid, signal.SIGKILL)
     child.join()
     assert not target.exists()
-    assert [p.name.startswith('.HR_mod4.lmdb.tmp-') for p in target.parent.iterdir()] == [True]
+    assert [p.name.startswith('.HR_mod4.lmdb.') and p.name.endswith('.tmp') for p in target.parent.iterdir()] == [True]
     assert run_cli(tmp_path / 'in', tmp_path / 'out', '--scales', 4, '--lmdb', '--workers', 1) == 0
     assert read_keys(target) == ['img00']
     assert not [p for p in target.parent.iterdir() if p.name.startswith('.')]

@@ -6,19 +6,20 @@ the key is the image name without extension, the value the PNG bytes, and ``meta
 everything before the first '.' of its line, so keys must not contain '.'.
 
 The LMDB is built in a hidden temporary directory beside the target and renamed into place when
-complete, so a killed or failed run never leaves a half-written ``.lmdb``.
+complete (``alkdsr.utils.fileio.atomic_path``), so a killed or failed run never leaves a half-written
+``.lmdb``. BasicSR's ``LmdbMaker`` does not serve: its memory map has a fixed size (1 TB, a file that
+size on Windows), it ends the process when the folder exists, and it writes in place.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import shutil
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
 import lmdb
+
+from alkdsr.utils.fileio import atomic_path
 
 COMMIT_EVERY = 1000  # entries, or
 COMMIT_BYTES = 64 << 20  # bytes of values per transaction
@@ -42,18 +43,6 @@ def read_keys(lmdb_path: str | os.PathLike) -> list[str]:
         return [line.split('.')[0] for line in f if line.strip()]
 
 
-def _temp_prefix(target: Path) -> str:
-    return f'.{target.name}.tmp-'
-
-
-def remove_stale_temporaries(target: Path) -> list[Path]:
-    """Delete temporary directories a killed earlier run left beside ``target``; returns them."""
-    stale = [p for p in target.parent.glob(_temp_prefix(target) + '*') if p.is_dir()]
-    for path in stale:
-        shutil.rmtree(path, ignore_errors=True)
-    return stale
-
-
 LmdbError = lmdb.Error  # what lmdb raises for a full disk or map, besides OSError
 
 
@@ -71,15 +60,8 @@ def write_lmdb(
     target = Path(target)
     if target.suffix != '.lmdb':
         raise ValueError(f'an LMDB path must end with .lmdb: {target}')
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(target), dir=target.parent))
-    try:
-        count = _fill(tmp, items, compression, max(MIN_MAP_SIZE, int(size_hint * 1.5)))
-        _replace_dir(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return count
+    with atomic_path(target, folder=True) as tmp:
+        return _fill(tmp, items, compression, max(MIN_MAP_SIZE, int(size_hint * 1.5)))
 
 
 def _fill(path: Path, items, compression: int, map_size: int) -> int:
@@ -114,20 +96,3 @@ def _commit(env: lmdb.Environment, pending: list[tuple[bytes, bytes]]) -> None:
             return
         except lmdb.MapFullError:
             env.set_mapsize(env.info()['map_size'] * 2 + sum(len(v) for _, v in pending))
-
-
-def _replace_dir(new: Path, target: Path) -> None:
-    """Move the finished ``new`` to ``target``; an existing ``target`` is moved aside first, then deleted."""
-    old = None
-    if target.exists():
-        old = Path(tempfile.mkdtemp(prefix=f'.{target.name}.old-', dir=target.parent))
-        os.rename(target, old / target.name)
-    os.rename(new, target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-    with contextlib.suppress(OSError):
-        fd = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)

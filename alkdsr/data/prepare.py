@@ -31,7 +31,7 @@ import numpy as np
 from basicsr.data.transforms import mod_crop
 from tqdm import tqdm
 
-from alkdsr.data.lmdb_pack import LmdbError, check_key, read_keys, remove_stale_temporaries, write_lmdb
+from alkdsr.data.lmdb_pack import LmdbError, check_key, read_keys, write_lmdb
 from alkdsr.data.matlab_resize import bicubic_downsample
 from alkdsr.data.subimages import SubimageGrid, subimage_name
 from alkdsr.errors import AlkdsrError
@@ -347,7 +347,7 @@ def pack_lmdbs(cfg: PrepareConfig, results: list[ImageResult], imap, summary: Pr
             else:
                 summary.lmdbs_skipped.append(target)
             continue
-        for stale in remove_stale_temporaries(target):
+        for stale in fileio.remove_stale_temporaries(target.parent):
             log(f'note: removed {stale}, left by an interrupted run')
         if not entries:
             summary.problems.append(f'{target}: no images to pack (all smaller than the sub-image crop?)')

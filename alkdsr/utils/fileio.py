@@ -5,32 +5,40 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike, durable: bool = True):
+def atomic_path(path: str | os.PathLike, durable: bool = True, folder: bool = False):
     """Yield a temporary path beside ``path``; on success fsync it and rename it over ``path``.
 
     On any exception the temporary file is removed and ``path`` is left untouched. The rename
     alone protects against a killed process; ``durable`` (fsync of file and folder) also
     against power loss, at some milliseconds per file: bulk writers pass False and sync once.
+    ``folder``: the temporary path is a new empty folder the body fills (an LMDB, say); an existing
+    ``path`` is moved aside and deleted only once the new one is in place.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=temporary_prefix(path), suffix='.tmp' + path.suffix, dir=path.parent)
-    os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a finished file gets the usual mode
-    os.close(fd)
+    if folder:
+        tmp = tempfile.mkdtemp(prefix=temporary_prefix(path), suffix='.tmp', dir=path.parent)
+    else:
+        fd, tmp = tempfile.mkstemp(prefix=temporary_prefix(path), suffix='.tmp' + path.suffix, dir=path.parent)
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a finished file gets the usual mode
+        os.close(fd)
     try:
         yield Path(tmp)
-        if durable:
-            with open(tmp, 'rb+') as f:
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
+        if folder:
+            _replace_folder(Path(tmp), path)
+        else:
+            if durable:
+                with open(tmp, 'rb+') as f:
+                    os.fsync(f.fileno())
+            os.replace(tmp, path)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        _remove(Path(tmp))
         raise
     if not durable:
         return
@@ -40,6 +48,24 @@ def atomic_path(path: str | os.PathLike, durable: bool = True):
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+
+def _replace_folder(new: Path, path: Path) -> None:
+    if not path.exists():
+        os.rename(new, path)
+        return
+    aside = Path(tempfile.mkdtemp(prefix=temporary_prefix(path), suffix='.tmp', dir=path.parent))
+    os.rename(path, aside / path.name)
+    os.rename(new, path)
+    _remove(aside)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
 
 
 NAME_MAX = 255  # bytes in one file name on Linux, macOS and Windows file systems
@@ -58,15 +84,14 @@ _TEMPORARY = re.compile(r'^\..+\.tmp(\.\w+)?$')  # what atomic_path names its te
 
 
 def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
-    """Delete the temporary files (``.<name>.<random>.tmp<suffix>``) a killed writer left in ``folder``.
+    """Delete the temporary files and folders (``.<name>.<random>.tmp<suffix>``) a killed writer left in ``folder``.
 
     Only for folders one process writes at a time (a command's own outputs, training's checkpoints).
     """
     folder = Path(folder)
-    stale = [p for p in folder.glob('.*.tmp*') if p.is_file() and _TEMPORARY.match(p.name)] if folder.is_dir() else []
+    stale = [p for p in folder.glob('.*.tmp*') if _TEMPORARY.match(p.name)] if folder.is_dir() else []
     for path in stale:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
+        _remove(path)
     return stale
 
 

@@ -16,15 +16,14 @@ import hashlib
 import http.client
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 from alkdsr.errors import AlkdsrError, CheckpointError
+from alkdsr.utils.fileio import atomic_path
 from alkdsr.zoo.registry import WEIGHTS, PretrainedWeights
 
 HOME_ENV = 'ALKDSR_HOME'
 MIRROR_ENV = 'ALKDSR_WEIGHTS_MIRROR'
-TEMP_SUFFIX = '.download'
 
 
 class WeightsError(AlkdsrError):
@@ -76,7 +75,7 @@ def fetch(name: str, progress: bool = True) -> Path:
     if path.is_file() and sha256_of(path) == entry.sha256:
         return path
     url = source_url(entry)
-    with _temporary_beside(path) as tmp:
+    with _into_cache(path) as tmp:
         try:
             _download(url, tmp, progress)
         except (OSError, ValueError, http.client.HTTPException) as e:
@@ -85,7 +84,6 @@ def fetch(name: str, progress: bool = True) -> Path:
                 f'or run `alkdsr weights import FILE`'
             ) from None
         _verify(tmp, entry, url)
-        os.replace(tmp, path)
     return path
 
 
@@ -104,10 +102,9 @@ def import_file(source: str | os.PathLike) -> tuple[str, Path]:
     path = cached_path(entry.name)
     if path.is_file() and sha256_of(path) == digest:
         return entry.name, path
-    with _temporary_beside(path) as tmp:
+    with _into_cache(path) as tmp:
         shutil.copyfile(source, tmp)
         _verify(tmp, entry, str(source))  # the copy, not only the source, must be right
-        os.replace(tmp, path)
     return entry.name, path
 
 
@@ -140,19 +137,13 @@ def _verify(path: Path, entry: PretrainedWeights, origin: str) -> None:
 
 
 @contextlib.contextmanager
-def _temporary_beside(path: Path):
-    """A hidden temporary file in ``path``'s folder, removed unless the body renamed it into place."""
+def _into_cache(path: Path):
+    """``atomic_path`` (renamed into place only when the body succeeds), a failed write being one line."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix=TEMP_SUFFIX, dir=path.parent)
+        with atomic_path(path) as tmp:
+            yield tmp
     except OSError as e:
         raise WeightsError(f'{path.parent}: cannot write to the weights cache ({e.strerror or e})') from None
-    os.close(fd)
-    try:
-        yield Path(tmp)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
 
 
 def _reason(error: BaseException) -> str:
