@@ -33,14 +33,14 @@ def test_bench_train_quick_on_cpu(tmp_path):
 
 
 def test_gpu_data_pack_unpacks_to_the_same_pixels(shared, tmp_path):
-    """pack_gpu_data.py (lossless WebP, grey images as they are) gives back every image's array."""
+    """gpu_run.py pack (lossless WebP, grey images as they are) gives back every image's array."""
     import cv2
     import numpy as np
 
     sys.path.insert(0, str(ROOT / 'benchmarks'))
-    from pack_gpu_data import SETS, main, unpack
+    from gpu_run import SETS, main, unpack
 
-    assert main(['--shared', str(shared), '--out', str(tmp_path / 'packed'), '--limit', '3']) == 0
+    assert main(['pack', '--shared', str(shared), '--out', str(tmp_path / 'packed'), '--limit', '3']) == 0
     manifest = json.loads((tmp_path / 'packed' / 'MANIFEST.json').read_text())
     assert manifest['images'] == dict.fromkeys(SETS, 3) and manifest['webp_bytes'] < manifest['png_bytes']
     assert unpack(tmp_path / 'packed', tmp_path / 'png') == 18

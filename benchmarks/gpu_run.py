@@ -1,47 +1,48 @@
-"""Issue 16's GPU session in one command: profile, speed table, data check, curves, x4 weights.
+"""Every measurement that needs a GPU, in one command; and the data it needs, packed here first.
 
-    python3 benchmarks/gpu_train_session.py [--budget 570] [--stages ...] [--out $OUT]
-    python benchmarks/gpu_train_session.py --quick --device cpu --out /tmp/smoke   # CPU smoke run
+    python benchmarks/gpu_run.py pack [--shared ../shared] [--out .gpu/data]            # on this machine
+    python3 benchmarks/gpu_run.py run [--budget 570] [--stages ...] [--out OUT]          # on the GPU machine
+    python benchmarks/gpu_run.py run --quick --device cpu --out /tmp/smoke                 # CPU smoke run
 
-Before it, here: ``python benchmarks/pack_gpu_data.py`` (the 291 training images and Set5/Set14
-as lossless WebP in the git-ignored ``.gpu/data``) and the wheels in ``.whl``; the device run
-carries ``.gpu`` and ``.whl``. Stages, in order (``--stages`` picks some):
+``pack`` writes the 291 training images (T91 + BSD200) and Set5/Set14 (HR and x4 LR) to the
+git-ignored ``.gpu/data`` as lossless WebP (about 68% of the PNG bytes; grey images stay PNG),
+for a GPU machine that does not have ``../shared``; ``.whl`` may hold wheels the GPU machine lacks
+(basicsr 1.4.2 and its pure-Python needs). ``run`` takes its stages in order (``--stages`` picks some):
 
 1. ``setup``: installs ``.whl`` into /tmp/site, unpacks the data to PNG, and starts
    ``alkdsr prepare`` (MATLAB-bicubic x4 LR, 192x192 sub-images, step 64) in the background;
-2. ``tests``: the CUDA checks CI cannot run: the fused backward's gradients on CUDA (one
-   ALKConv against float64 autograd, a whole ALKDNet against eager, also under bf16 autocast)
-   and training with ``fused_alkconv`` and ``DevicePairedImageDataset``;
-3. ``speed``: ``bench_train.py``, every configuration (the compiled ones in one time box),
-   it/s, ratio to the float32 reference, peak memory;
-4. ``data``: ``bench_data.py``, patches/s of BasicSR's loader + CUDA prefetcher and of
-   ``DevicePairedImageDataset``, against the 1,600 patches/s of 25 it/s;
-5. ``profile``: ``profile_train_step.py`` (data wait, forward, backward, optimizer; kernel
-   table and trace) for the reference and the fastest configuration, with real data;
-6. ``curves``: the same seed, ``--curve-iters`` (2,000) iterations of the x4 recipe
+2. ``tests``: the CUDA tests CI cannot run: the fused backward's gradients on CUDA (one ALKConv
+   against float64 autograd, a whole ALKDNet against eager, also under bf16 autocast), training
+   with ``fused_alkconv``, ``DevicePairedImageDataset`` and the CUDA prefetcher, ``alkdsr profile``
+   on CUDA, and torchrun with NCCL;
+3. ``infer``: ``bench_infer.py``, x4 and x2 at 1280x720 output, every fast path against eager;
+4. ``speed``: ``bench_train.py``, every training configuration (the compiled ones in one time
+   box): it/s, ratio to the float32 reference, peak memory;
+5. ``data``: ``bench_data.py``, patches/s of BasicSR's loader + CUDA prefetcher and of
+   ``DevicePairedImageDataset``, against the 1,600 patches/s that 25 it/s needs;
+6. ``profile``: ``profile_train_step.py`` (data wait, forward, backward, optimizer; kernel table
+   and trace) for the reference and the fastest configuration, with real data;
+7. ``curves``: the same seed, ``--curve-iters`` (2,000) iterations of the x4 recipe
    (``options/train_ALKDNet_x4_291_short.yml``) with the reference path and with the fastest
    (switches and loader); Set5 PSNR every 200 iterations, plotted with
    ``scripts/plot_validation.py``; the final PSNRs must agree within 0.05 dB;
-7. ``train``: x4 from scratch with the fastest path for the time left (a cosine schedule over
-   the iterations that fit, as ``pick_train_config.py`` computes);
-8. ``benchmark``: ``alkdsr benchmark`` on Set5/Set14, and the weights as safetensors.
+8. ``train``: x4 from scratch with the fastest path for the time left (a cosine schedule over
+   the iterations that fit at the fastest measured speed, less 15% for data, validation and logs);
+9. ``benchmark``: ``alkdsr benchmark`` on Set5/Set14, and the weights as safetensors.
 
-Sizing (estimates from the 2026-11-26 H200 run, to be replaced by this script's own numbers):
-the eager speed table takes about 90 s, each compiled configuration a minute or more of
-compiling (``--compile-box``), the reference's 2,000 iterations about 215 s at 9.4 it/s. One
-10-minute command does not hold every stage; with 15 minutes of device time in all, split it:
+Sizing (from an earlier H200 run): the eager speed table takes about 90 s, each compiled
+configuration a minute or more of compiling (``--compile-box``), the reference's 2,000 iterations
+about 215 s at 9.4 it/s. When the stages do not fit one command, run the measuring ones first and
+give the second command their choice:
 
-    # call 1 (timeout_s 600): what the other stages choose from
-    python3 benchmarks/gpu_train_session.py --budget 560 --stages setup tests speed data profile
-    # call 2 (what is left): curves, x4 training with the rest, its benchmark; CONFIG, IT_S and
-    # LOADER from call 1's summary.json (fastest, its median it/s, fastest_loader)
-    python3 benchmarks/gpu_train_session.py --budget N --stages setup curves train benchmark
-        --fastest CONFIG --fastest-its IT_S --fastest-loader LOADER
+    python3 benchmarks/gpu_run.py run --budget 560 --stages setup tests infer speed data profile
+    python3 benchmarks/gpu_run.py run --budget N --stages setup curves train benchmark \\
+        --fastest CONFIG --fastest-its IT_S --fastest-loader LOADER     # from the first's summary.json
 
-The device tool returns at most 8 files from $OUT, so everything lands in: ``session.log``,
-``summary.json`` (every measured number), ``curves.png``, ``alkdnet_x4_alkdsr.safetensors`` and
-``bundle.tgz`` (logs, JSONs, profiles, traces), each rewritten after every stage, so a run cut
-short keeps what it measured. A failed stage is logged and the next one runs.
+Everything lands in ``--out``: ``session.log``, ``summary.json`` (every measured number, with the
+card's name), ``curves.png``, ``alkdnet_x4_alkdsr.safetensors`` and ``bundle.tgz`` (logs, JSONs,
+profiles, traces), each rewritten after every stage, so a run cut short keeps what it measured.
+A failed stage is logged and the next one runs.
 """
 
 from __future__ import annotations
@@ -56,15 +57,64 @@ import tarfile
 import time
 from pathlib import Path
 
+import cv2
+import numpy as np
+
+from alkdsr.metrics.curves import plot, read_curve
+
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / 'benchmarks'
 RECIPE = ROOT / 'options' / 'train_ALKDNet_x4_291_short.yml'
-STAGES = ('setup', 'tests', 'speed', 'data', 'profile', 'curves', 'train', 'benchmark')
+STAGES = ('setup', 'tests', 'infer', 'speed', 'data', 'profile', 'curves', 'train', 'benchmark')
 REFERENCE = 'fp32/tf32 (reference)'
 CURVE_TOLERANCE_DB = 0.05
 # the reference path's switches, all off (every key exists in RECIPE, as --force_yml needs)
+# bench_train.py's configuration names -> the switch each names in the recipe
+SWITCHES = {
+    'amp bf16': 'train:amp=bf16',
+    'compile': 'train:compile=true',
+    'channels_last': 'train:channels_last=true',
+    'fused Adam': 'train:optim_g:fused=true',
+    'fused ALKConv': 'train:fused_alkconv=true',
+}
 PLAIN = ['train:amp=~', 'train:compile=false', 'train:channels_last=false', 'train:fused_alkconv=false',
          'train:optim_g:fused=false', 'datasets:train:type=PairedImageDataset']  # fmt: skip
+
+
+SETS = {
+    'train/T91': 'datasets/train/T91',
+    'train/BSD200': 'datasets/train/BSD200',
+    'benchmark/Set5/HR': 'datasets/benchmark/Set5/HR',
+    'benchmark/Set5/LR_bicubic/X4': 'datasets/benchmark/Set5/LR_bicubic/X4',
+    'benchmark/Set14/HR': 'datasets/benchmark/Set14/HR',
+    'benchmark/Set14/LR_bicubic/X4': 'datasets/benchmark/Set14/LR_bicubic/X4',
+}
+IMAGE_SUFFIXES = {'.png', '.bmp', '.jpg', '.jpeg', '.tif', '.tiff', '.webp'}
+
+
+def packed(path: Path) -> tuple[bytes, str]:
+    """Lossless WebP, or the file itself where WebP would not give back the same array (grey images)."""
+    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise SystemExit(f'gpu_run pack: {path}: not a readable image')
+    ok, encoded = cv2.imencode('.webp', image, [cv2.IMWRITE_WEBP_QUALITY, 101])  # > 100: lossless
+    decoded = cv2.imdecode(encoded, cv2.IMREAD_UNCHANGED) if ok else None
+    if decoded is None or decoded.shape != image.shape or not np.array_equal(decoded, image):
+        return path.read_bytes(), path.suffix.lower()
+    return encoded.tobytes(), '.webp'
+
+
+def unpack(packed: Path, out: Path) -> int:
+    """``.gpu/data`` -> PNG files in the same layout under ``out``; returns the image count."""
+    count = 0
+    for source in sorted(f for f in packed.rglob('*') if f.suffix.lower() in IMAGE_SUFFIXES):
+        target = out / source.relative_to(packed).with_suffix('.png')
+        target.parent.mkdir(parents=True, exist_ok=True)
+        image = cv2.imread(str(source), cv2.IMREAD_UNCHANGED)
+        if image is None or not cv2.imwrite(str(target), image):
+            raise SystemExit(f'unpack: {source}: cannot convert to {target}')
+        count += 1
+    return count
 
 
 class Session:
@@ -141,9 +191,6 @@ class Session:
             self.run('wheels', self.python(*cmd), 120)
         self.run('versions', self.python('-c', VERSIONS), 60)
         self.log((self.results / 'versions.log').read_text().strip())
-        sys.path.insert(0, str(BENCH))
-        from pack_gpu_data import unpack
-
         count = unpack(Path(self.args.packed), self.data)
         self.log(f'unpacked {count} images from {self.args.packed} to {self.data}')
         self.summary['data'] = json.loads((Path(self.args.packed) / 'MANIFEST.json').read_text())
@@ -156,15 +203,25 @@ class Session:
                                         stderr=subprocess.STDOUT, env=self.env, cwd=ROOT)  # fmt: skip
 
     def tests(self) -> None:
-        tests = ['tests/test_alkconv_backward.py', 'tests/test_train_switches.py']
-        chosen = 'cuda or opcheck or fused_alkconv or device_resident'
+        tests = ['tests/test_alkconv_backward.py', 'tests/test_train_switches.py', 'tests/test_profile.py',
+                 'tests/test_train_dist.py', 'tests/test_fast.py']  # fmt: skip
+        chosen = 'cuda or opcheck or fused_alkconv or device_resident or nccl'
         cmd = self.python('-m', 'pytest', '-q', '-p', 'no:cacheprovider', *tests, '-k', chosen)
         self.summary['tests_passed'] = self.run('tests', cmd, 180)
         self.log((self.results / 'tests.log').read_text(errors='replace').strip().splitlines()[-1])
 
+    def infer(self) -> None:
+        self.summary['infer'] = {}
+        for scale, box in ((4, 170), (2, 90)):
+            out = self.results / f'infer_x{scale}.json'
+            quick = ['--quick', '--lr-size', '24x20', '--runs', '1'] if self.args.quick else []
+            cmd = self.python(BENCH / 'bench_infer.py', '--scale', scale, '--device', self.args.device, '--json', out)
+            self.run(f'infer_x{scale}', cmd + quick, box)
+            if out.exists():
+                self.summary['infer'][f'x{scale}'] = json.loads(out.read_text())
+
     def speed(self) -> None:
-        sys.path.insert(0, str(BENCH))
-        from bench_train import CONFIGS
+        from bench_train import CONFIGS  # a sibling script: python puts this folder on the path
 
         common = ['--device', self.args.device, *(['--quick', '--patch', '8'] if self.args.quick else [])]
         eager = [n for n in CONFIGS if 'compile' not in n and 'EMA' not in n]
@@ -186,8 +243,6 @@ class Session:
             if out.exists():
                 rows += json.loads(out.read_text())['rows']
                 self.summary['speed_header'] = json.loads(out.read_text())['header']
-        import numpy as np
-
         reference = next((r for r in rows if r['config'] == REFERENCE and 'its' in r), None)
         for r in rows:
             if 'its' in r:
@@ -237,9 +292,6 @@ class Session:
         return self.args.fastest or self.summary.get('fastest') or REFERENCE
 
     def fastest_entries(self) -> list[str]:
-        sys.path.insert(0, str(BENCH))
-        from pick_train_config import SWITCHES
-
         config = self.fastest()
         off = {v: v.replace('=true', '=false').replace('=bf16', '=~') for v in SWITCHES.values()}
         entries = [v if k in config else off[v] for k, v in SWITCHES.items()]
@@ -275,9 +327,6 @@ class Session:
     def curves(self) -> None:
         if not self.wait_for_data():
             return
-        sys.path.insert(0, str(ROOT / 'scripts'))
-        from plot_validation import plot, read_curve
-
         iters = self.args.curve_iters
         val_freq = max(1, iters // 10)
         runs = {'reference': PLAIN, 'fastest': self.fastest_entries()}
@@ -301,16 +350,11 @@ class Session:
     def train_x4(self) -> None:
         if not self.wait_for_data():
             return
-        sys.path.insert(0, str(BENCH))
-        from pick_train_config import main as pick
-
         seconds = self.left() - self.args.reserve
-        speed = self.results / 'train_speed.json'
-        if self.args.fastest or not speed.exists():  # a given (or no) measurement: size the run with --fastest-its
-            speed = self.work / 'given_speed.json'
-            speed.write_text(json.dumps({'rows': [{'config': self.fastest(), 'its': [self.args.fastest_its]}]}))
-        iters_text, *_ = pick(str(speed), seconds).split()
-        iters = 4 if self.args.quick else int(iters_text)
+        measured = [r for r in self.summary.get('speed', []) if r.get('config') == self.fastest() and 'median_its' in r]
+        its = self.args.fastest_its if self.args.fastest or not measured else measured[0]['median_its']
+        iters = max(100, int(its * max(seconds, 0) * 0.85) // 50 * 50)  # 15% for data, validation and logs
+        iters = 4 if self.args.quick else iters
         self.summary['train'] = {'iterations': iters, 'entries': self.fastest_entries(), 'seconds_planned': seconds}
         t0 = time.monotonic()
         self.train('ALKDNet_x4_291_scratch', iters, self.fastest_entries(), max(1, iters // 5))
@@ -344,13 +388,40 @@ print(f'{name}; torch {torch.__version__}; triton {tv}; python {platform.python_
 """
 
 
+def pack(args) -> int:
+    """``../shared``'s training and benchmark images -> lossless WebP in ``args.out``, with MANIFEST.json."""
+    shared, out = Path(args.shared), Path(args.out)
+    manifest, total_png, total_webp = {}, 0, 0
+    for name, source in SETS.items():
+        files = sorted(f for f in (shared / source).iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise SystemExit(f'gpu_run pack: {shared / source}: no images')
+        files = files[: args.limit] if args.limit else files
+        (out / name).mkdir(parents=True, exist_ok=True)
+        for f in files:
+            data, suffix = packed(f)
+            (out / name / f'{f.stem}{suffix}').write_bytes(data)
+            total_png, total_webp = total_png + f.stat().st_size, total_webp + len(data)
+        manifest[name] = len(files)
+    (out / 'MANIFEST.json').write_text(json.dumps(dict(images=manifest, png_bytes=total_png, webp_bytes=total_webp)))
+    mib = f'{total_png / 2**20:.1f} MiB as PNG -> {total_webp / 2**20:.1f} MiB'
+    print(f'{sum(manifest.values())} images, {mib} in {out}')
+    return 0
+
+
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest='command', required=True)
+    packing = commands.add_parser('pack', help='pack the images a GPU run needs (on this machine)')
+    packing.add_argument('--shared', default='../shared', help='the reference data folder (default: ../shared)')
+    packing.add_argument('--out', default='.gpu/data', help='packed folder (default: .gpu/data)')
+    packing.add_argument('--limit', type=int, default=None, help='only the first N images of each folder (smoke runs)')
+    p = commands.add_parser('run', help='the stages, on the GPU machine')
     p.add_argument('--budget', type=float, default=570, help='seconds for the whole command (default: 570)')
     p.add_argument('--stages', nargs='+', choices=STAGES, default=list(STAGES))
     p.add_argument('--out', default=os.environ.get('OUT', 'gpu_out'), help='results folder (default: $OUT)')
     p.add_argument('--workdir', default='/tmp/alkdsr_gpu', help='data, experiments and logs while running')
-    p.add_argument('--packed', default=str(ROOT / '.gpu' / 'data'), help='pack_gpu_data.py output')
+    p.add_argument('--packed', default=str(ROOT / '.gpu' / 'data'), help="what 'pack' wrote (default: .gpu/data)")
     p.add_argument('--device', choices=['cuda', 'cpu'], default='cuda')
     p.add_argument('--curve-iters', type=int, default=2000)
     p.add_argument('--compile-box', type=float, default=240, help='seconds for all compiled configurations (0: none)')
@@ -363,12 +434,15 @@ def main(argv=None) -> int:
     p.add_argument('--fastest-its', type=float, default=8.0, help='its it/s, to size the x4 run (with --fastest)')
     p.add_argument('--reserve', type=float, default=90, help='seconds kept for benchmark and export')
     p.add_argument('--quick', action='store_true', help='CPU smoke run: tiny sizes and iterations')
-    args = p.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.command == 'pack':
+        return pack(args)
     if args.quick:
         args.curve_iters = min(args.curve_iters, 4)
     session = Session(args)
-    session.log(f'gpu_train_session: stages {" ".join(args.stages)}, budget {args.budget:.0f} s, out {args.out}')
-    steps = {'setup': session.setup, 'tests': session.tests, 'speed': session.speed, 'data': session.data_speed,
+    session.log(f'gpu_run: stages {" ".join(args.stages)}, budget {args.budget:.0f} s, out {args.out}')
+    steps = {'setup': session.setup, 'tests': session.tests, 'infer': session.infer, 'speed': session.speed,
+             'data': session.data_speed,
              'profile': session.profile, 'curves': session.curves, 'train': session.train_x4,
              'benchmark': session.benchmark}  # fmt: skip
     for stage in STAGES:
