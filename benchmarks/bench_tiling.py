@@ -1,11 +1,17 @@
-"""How far tiled inference moves the benchmark PSNR, per tile size, context and tile mode.
+"""How far tiled inference moves the result, per tile size, context and tile mode.
 
     python benchmarks/bench_tiling.py --weights W.pth --data-root DIR --sets Set14 \\
         --tiles 64 128 --pads 16 32 [--modes fast seamless] [--device cuda] [--json out.json]
+    python benchmarks/bench_tiling.py --weights W.pth --images ../shared/datasets/benchmark/Set14/HR/*.png \\
+        --tiles 128 256 512 --pads 16 32 48
 
-For every (tile, tile_pad, tile_mode) it prints the set's mean Y-PSNR difference between
-``alkdsr.inference.tiling.upscale_tensor`` tiled and untiled (as ``alkdsr benchmark`` measures it) and
-the largest per-image difference. Plain ('fast') tiles change the result because CCA squeezes
+With ``--data-root``, on the benchmark sets: for every (tile, tile_pad, tile_mode), the set's mean
+Y-PSNR difference between ``alkdsr.inference.tiling.upscale_tensor`` tiled and untiled (as
+``alkdsr benchmark`` measures it) and the largest per-image difference. With ``--images``, on large
+inputs (each image is the LR input, so HR benchmark images give the 500-800 pixels where tiles of
+128-512 matter): the PSNR of the tiled output against the untiled one and the largest difference
+in grey levels (uint8), per image and the worst over the images. TF32 is off so that only tiling
+differs. Plain ('fast') tiles change the result because CCA squeezes
 each channel by its mean and standard deviation over the whole input (a tile sees its own) and
 ESA's coarse grid moves with the tile; 'seamless' tiles get both from the whole image.
 """
@@ -22,7 +28,9 @@ import numpy as np
 import torch
 
 import alkdsr
+from alkdsr.inference.image import load_upscaler, upscale_image
 from alkdsr.metrics.evaluation import find_set, load_pair, super_resolve, y_psnr_ssim
+from alkdsr.utils.img_util import read_image
 
 
 def set_psnr_diffs(net, pairs, names, device, scale, untiled, **tiling) -> dict[str, float]:
@@ -36,7 +44,9 @@ def set_psnr_diffs(net, pairs, names, device, scale, untiled, **tiling) -> dict[
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--weights', required=True)
-    p.add_argument('--data-root', required=True)
+    data = p.add_mutually_exclusive_group(required=True)
+    data.add_argument('--data-root', help='benchmark sets: the change of their PSNR')
+    data.add_argument('--images', nargs='+', help='large images as LR inputs: tiled against untiled output')
     p.add_argument('--sets', nargs='+', default=['Set14'])
     p.add_argument('--names', nargs='+', help='only these images')
     p.add_argument('--tiles', nargs='+', type=int, default=[64, 128])
@@ -47,6 +57,13 @@ def main() -> int:
     args = p.parse_args()
     torch.backends.cudnn.allow_tf32 = False
     torch.backends.cuda.matmul.allow_tf32 = False
+    rows = large_images(args) if args.images else benchmark_sets(args)
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
+    return 0
+
+
+def benchmark_sets(args) -> list[dict]:
     net = alkdsr.load_model(args.weights, args.device)
     scale = net.upscale
     rows = []
@@ -83,9 +100,39 @@ def main() -> int:
                         f'worst {worst} {diffs[worst]:+.5f} dB  ({row["seconds"]} s)',
                         flush=True,
                     )
-    if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=1))
-    return 0
+    return rows
+
+
+def large_images(args) -> list[dict]:
+    net = load_upscaler(args.weights, args.device)
+    rows = []
+    for path in args.images:
+        lr = read_image(path).pixels
+        if lr.dtype != np.uint8 or lr.shape[2] != 3:
+            continue
+        whole = upscale_image(net, lr)
+        for tile in args.tiles:
+            if tile >= max(lr.shape[:2]):
+                continue
+            for pad in args.pads:
+                for mode in args.modes:
+                    start = time.perf_counter()
+                    tiled = upscale_image(net, lr, tile=tile, tile_pad=pad, tile_mode=mode)
+                    seconds = time.perf_counter() - start
+                    mse = np.mean((tiled.astype(np.float64) - whole.astype(np.float64)) ** 2)
+                    psnr = float('inf') if mse == 0 else float(10 * np.log10(255.0**2 / mse))
+                    diff = int(np.abs(tiled.astype(int) - whole.astype(int)).max())
+                    row = dict(image=Path(path).name, tile=tile, tile_pad=pad, tile_mode=mode, psnr_db=psnr)
+                    rows.append(dict(row, max_diff=diff, seconds=round(seconds, 2)))
+                    size = f'{lr.shape[1]}x{lr.shape[0]}'
+                    print(f'{Path(path).name:16s} {size} tile {tile:4d} pad {pad:3d} {mode:9s} {psnr:6.2f} dB  '
+                          f'max|diff| {diff:3d}  {seconds:.2f} s', flush=True)  # fmt: skip
+    print('\nworst over the images:\n| tile | pad | mode | lowest PSNR | largest max diff |\n|---|---|---|---|---|')
+    for key in sorted({(r['tile'], r['tile_pad'], r['tile_mode']) for r in rows}):
+        chosen = [r for r in rows if (r['tile'], r['tile_pad'], r['tile_mode']) == key]
+        low, high = min(r['psnr_db'] for r in chosen), max(r['max_diff'] for r in chosen)
+        print(f'| {key[0]} | {key[1]} | {key[2]} | {low:.2f} dB | {high} |')
+    return rows
 
 
 if __name__ == '__main__':
