@@ -28,7 +28,8 @@ import torch
 import alkdsr
 from alkdsr.archs import ALKDNet
 from alkdsr.inference.fast import optimize
-from alkdsr.utils.devices import tune_malloc
+from alkdsr.metrics.latency import time_calls
+from alkdsr.utils.devices import device_name, tune_malloc
 
 
 def test_image(h: int, w: int, seed: int = 0) -> torch.Tensor:
@@ -53,22 +54,10 @@ def make_net(scale: int, weights: str | None) -> ALKDNet:
 
 
 def time_fn(fn, x, device: str, warmup: int, runs: int) -> list[float]:
+    """Milliseconds of ``runs`` calls of ``fn(x)`` after ``warmup`` untimed ones, as ``alkdsr profile`` times."""
     for _ in range(warmup):
         fn(x)
-    times = []
-    for _ in range(runs):
-        if device == 'cuda':
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            fn(x)
-            end.record()
-            torch.cuda.synchronize()
-            times.append(start.elapsed_time(end))
-        else:
-            t0 = time.perf_counter()
-            fn(x)
-            times.append((time.perf_counter() - t0) * 1e3)
-    return times
+    return time_calls(lambda: fn(x), torch.device(device), runs)
 
 
 def compare(out: torch.Tensor, ref: torch.Tensor) -> tuple[float, float]:
@@ -240,14 +229,9 @@ def format_row(row: dict, ref_row: dict) -> str:
     )
 
 
-def device_name(device: str) -> str:
-    if device == 'cuda':
-        return torch.cuda.get_device_name()
-    try:
-        model = next(line for line in open('/proc/cpuinfo') if line.startswith('model name')).split(':')[1].strip()
-    except (OSError, StopIteration):
-        model = 'unknown CPU'
-    return f'{model}, {torch.get_num_threads()} threads'
+def machine(device: str) -> str:
+    name = device_name(torch.device(device))
+    return name if device == 'cuda' else f'{name}, {torch.get_num_threads()} threads'
 
 
 def main(argv=None) -> int:
@@ -280,7 +264,7 @@ def main(argv=None) -> int:
         return 0
     header = (
         f'# bench_infer: ALKDNet x{args.scale}, LR {args.lr_w}x{args.lr_h} -> {args.lr_w * args.scale}x'
-        f'{args.lr_h * args.scale}, batch 1, {device_name(device)}, torch {torch.__version__}, '
+        f'{args.lr_h * args.scale}, batch 1, {machine(device)}, torch {torch.__version__}, '
         f'{time.strftime("%Y-%m-%d")}; ratio = reference median / path median'
     )
     print(header, flush=True)

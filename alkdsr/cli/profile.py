@@ -14,11 +14,7 @@ from __future__ import annotations
 import argparse
 import functools
 import re
-import resource
-import statistics
-import sys
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 from alkdsr.cli._options import (
@@ -37,7 +33,7 @@ from alkdsr.utils.devices import device_name, parse_device, resolve_device
 from alkdsr.utils.output_guard import refuse_outputs_that_are_inputs
 
 if TYPE_CHECKING:  # torch loads in run(): --help needs none
-    import torch
+    pass
 
 HELP = 'params, Multi-Adds, latency and peak memory of a network'
 
@@ -70,14 +66,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--json', metavar='PATH', help='write the results as JSON')
 
 
-@dataclass
-class Latency:
-    median_ms: float
-    min_ms: float
-    max_ms: float
-    mean_ms: float
-
-
 def run(args: argparse.Namespace) -> int:
     import torch
     from PIL import Image
@@ -85,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
     from alkdsr.inference.image import autocast_dtype
     from alkdsr.inference.tiling import upscale_tensor
     from alkdsr.metrics.complexity import count_multi_adds, count_params, lr_size_for_output
+    from alkdsr.metrics.latency import measure
 
     check_output_file(args.json, '--json')
     refuse_outputs_that_are_inputs({'--json': args.json}, {'--weights': args.weights})
@@ -133,68 +122,6 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         write_json(args.json, report)
     return 0
-
-
-def measure(forward, device: torch.device, runs: int, warmup: int) -> tuple[Latency, dict]:
-    """Latency of ``forward()`` over ``runs`` timed calls after ``warmup`` untimed ones, and their peak memory."""
-    import torch
-
-    for _ in range(warmup):
-        forward()
-    if device.type == 'cuda':
-        times = _time_cuda(forward, device, runs)
-        memory = {'peak_memory_mb': round(torch.cuda.max_memory_allocated(device) / 2**20, 1)}
-        memory['memory_kind'] = 'torch.cuda.max_memory_allocated'
-    else:
-        rss_before = _current_rss_mb()
-        times = _time_cpu(forward, runs)
-        peak = max(_peak_rss_mb(), _current_rss_mb() or 0.0)  # the kernel updates the high-water mark lazily
-        memory = {
-            'peak_memory_mb': round(peak, 1),
-            'memory_kind': 'peak RSS of the process (getrusage)',
-            'rss_before_mb': None if rss_before is None else round(rss_before, 1),
-        }
-    return Latency(statistics.median(times), min(times), max(times), statistics.fmean(times)), memory
-
-
-def _time_cuda(forward, device: torch.device, runs: int) -> list[float]:
-    import torch
-
-    torch.cuda.synchronize(device)
-    torch.cuda.reset_peak_memory_stats(device)
-    times = []
-    for _ in range(runs):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        forward()
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end))
-    return times
-
-
-def _time_cpu(forward, runs: int) -> list[float]:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        forward()
-        times.append((time.perf_counter() - start) * 1000)
-    return times
-
-
-def _peak_rss_mb() -> float:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
-    return peak / 2**20 if sys.platform == 'darwin' else peak / 2**10
-
-
-def _current_rss_mb() -> float | None:
-    """Resident set size now (Linux /proc), None where unavailable."""
-    try:
-        with open('/proc/self/statm') as f:
-            pages = int(f.read().split()[1])
-        return pages * resource.getpagesize() / 2**20
-    except (OSError, ValueError, IndexError):
-        return None
 
 
 def format_report(r: dict) -> str:
