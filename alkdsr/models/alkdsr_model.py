@@ -437,10 +437,11 @@ def use_deterministic_kernels() -> None:
 
 
 def check_model_options(opt: dict, train_opt: dict) -> None:
-    """ALKDSRModel's own options (``num_gpu``, ``amp``, ...); ``ALKDSRModel.check_options``, run before any work."""
+    """ALKDSRModel's own options (``amp``, ``compile``, ...); ``ALKDSRModel.check_options``, run before any work.
+
+    (``num_gpu`` against the machine's GPUs is checked with the option tree, for every model type.)
+    """
     num_gpu = opt.get('num_gpu', 0)
-    if num_gpu and not torch.cuda.is_available():
-        raise AlkdsrError(f'num_gpu: {num_gpu} but no CUDA device is available; set num_gpu: auto (or 0) for the CPU')
     amp = train_opt.get('amp')
     if amp not in (None, False, *AMP_DTYPES):
         raise AlkdsrError(f'train: amp must be bf16, fp16 or null (got {amp!r})')

@@ -30,7 +30,7 @@ def check_options(opt: dict) -> None:
     if model_type is not None and model_type not in MODEL_REGISTRY:
         raise OptionError(
             f'model_type: {model_type!r} is not a registered model (alkdsr: ALKDSRModel)'
-            + suggestion(model_type, MODEL_REGISTRY._obj_map)
+            + suggestion(model_type, MODEL_REGISTRY.keys())
         )
     check_model = getattr(MODEL_REGISTRY.get(model_type), 'check_options', None) if model_type else None
     if check_model is not None:  # a model with checks of its own options (ALKDSRModel's)
@@ -74,7 +74,7 @@ def check_network(key: str, net_opt, scale: int | None) -> torch.nn.Module | Non
     if kind not in ARCH_REGISTRY:
         raise OptionError(
             f'{key}: type {kind!r} is not a registered architecture (alkdsr registers ALKDNet, ALKDN and BSRN)'
-            + suggestion(kind, ARCH_REGISTRY._obj_map)
+            + suggestion(kind, ARCH_REGISTRY.keys())
         )
     args = {k: v for k, v in net_opt.items() if k != 'type'}
     try:
@@ -141,7 +141,7 @@ def check_dataset_options(phase: str, dataset: dict, scale: int | None) -> None:
     if kind not in DATASET_REGISTRY:
         raise OptionError(
             f'{where}: type {kind!r} is not a registered dataset (e.g. ALKDSRPairedImageDataset)'
-            + suggestion(kind, DATASET_REGISTRY._obj_map)
+            + suggestion(kind, DATASET_REGISTRY.keys())
         )
     for key in ('dataroot_gt', 'dataroot_lq'):
         folder = dataset.get(key)

@@ -269,7 +269,7 @@ def _registry(name: str) -> Callable[[], dict]:
     def kinds():
         from basicsr.utils import registry
 
-        return dict(getattr(registry, name)._obj_map)
+        return dict(iter(getattr(registry, name)))  # the registry iterates over its (name, class) pairs
 
     return kinds
 
