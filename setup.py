@@ -30,6 +30,7 @@ setup(
         'lmdb',
         'safetensors',
         'torchdata>=0.11',  # StatefulDataLoader: the training loader resumes mid-epoch
+        'pydantic>=2.7',  # the option tree (alkdsr.utils.option_schema)
         'setuptools',  # provides distutils, which basicsr imports, on Python >= 3.12
     ],
     extras_require={

@@ -8,22 +8,19 @@
 to ``./experiments/<name>/`` (models, training_states, log, the option file), tensorboard
 logs to ``./tb_logger/<name>/``; ``--auto_resume`` continues from the newest training state.
 
-``alkdsr/train.py`` and ``alkdsr/test.py`` call :func:`run`. Before BasicSR's pipeline starts (and
-makes any folder or log), the option file is read and checked:
+``alkdsr/train.py`` and ``alkdsr/test.py`` call :func:`run`. BasicSR's pipelines parse their options
+with :func:`parse_and_check`, which reads the option file once and, before any folder or log exists, checks:
 
 - the whole tree, with ``--force_yml`` applied, against what BasicSR reads (``alkdsr.utils.option_schema``:
   known keys, types, ranges, registry names, plain folder names);
-
-then parsed as BasicSR parses it, and checked again:
-
-- the options themselves (``alkdsr.utils.option_checks``: architecture, checkpoint, dataset folders,
-  patch size, schedule);
+- what needs the file system, a built network or the model type (``alkdsr.utils.option_checks``:
+  architecture, checkpoint, dataset folders, patch size, schedule, the model's own switches);
 - every dataset of a registered alkdsr type (``ALKDSRPairedImageDataset``): built once for its checks
   (``alkdsr.data.paired_image_dataset``: pairing, image headers, LMDB values, sizes against the scale
   and the patch), and the training set for at least one full batch.
 
 Each mistake is one line ``<prog>: error: ...`` and exit status 2. The BasicSR fixes the pipelines need
-(CPU ``init_dist``, safe ``load_resume_state`` and ``load_network``, exact epochs and the resumable
+(this parse, safe ``load_resume_state`` and ``load_network``, exact epochs and the resumable
 training loader, ...) are installed by :func:`install_basicsr_fixes`.
 Training runs with SIGTERM handled by ``alkdsr.utils.stopping``: it saves the last finished iteration
 and exits with status 143.
@@ -31,14 +28,16 @@ and exits with status 143.
 
 from __future__ import annotations
 
-import contextlib
+import argparse
 import gc
-import io
 import logging
 import multiprocessing
 import os
+import random
 import sys
-import traceback
+from collections.abc import Hashable
+
+import yaml
 
 from alkdsr.errors import AlkdsrError
 from alkdsr.utils import compat, stopping
@@ -48,28 +47,123 @@ from alkdsr.utils.option_schema import OptionError, apply_force_yml, check_optio
 EXIT_STOPPED = 128 + 15  # as if ended by SIGTERM, after saving
 
 
-def parse_and_check(root_path: str, is_train: bool) -> dict:
-    """The options as BasicSR's ``parse_options`` makes them from the command line, checked."""
-    from basicsr.utils.options import parse_options
+def parse_and_check(root_path: str, is_train: bool) -> tuple[dict, argparse.Namespace]:
+    """BasicSR's ``parse_options``, with the option file read once, through :func:`read_option_file`, and
+    checked before anything else happens; ``basicsr.train`` and ``basicsr.test`` call it in its place.
 
-    argv = sys.argv
-    sys.argv = _without_launcher(argv)  # no process group yet: BasicSR's own parse starts it
-    printed = io.StringIO()  # 'Disable distributed.', printed by BasicSR's parse, is not for the user
+    BasicSR's own reads the file with a loader that keeps ``<<`` merge keys as keys and lets a duplicate
+    key silently win, then applies ``--force_yml`` with ``exec``; it makes no check. The steps after the
+    reading are BasicSR's: process group, seed, ``--debug``, ``num_gpu: auto``, dataset phases and paths.
+    """
+    import torch
+    from basicsr.utils import set_random_seed
+    from basicsr.utils.dist_util import get_dist_info
+
+    from alkdsr.utils.dist_util import init_dist  # BasicSR's divides by the number of GPUs: gloo on a CPU
+
+    args = _argument_parser().parse_args(_fix_local_rank_flag(sys.argv)[1:])
+    opt = read_option_file(args.opt)
     try:
-        with contextlib.redirect_stdout(printed):
-            opt, _ = parse_options(root_path, is_train=is_train)
-    except SystemExit:
-        sys.stdout.write(printed.getvalue())  # what --help prints (BasicSR's argparse) before it exits
-        raise
-    except KeyError as e:
-        if not _raised_in(e, 'basicsr/utils/options.py'):
-            raise  # not a missing option (an environment variable a launcher should set, say)
-        raise AlkdsrError(f'the option file lacks the option {e} (see options/ for complete files)') from None
-    finally:
-        sys.argv = argv
+        apply_force_yml(opt, args.force_yml or [])
+        check_option_tree(opt, is_train)
+    except OptionError as e:
+        raise OptionError(f'{args.opt}: {e}') from None
+    opt['dist'] = args.launcher != 'none'
+    if opt['dist']:
+        init_dist(args.launcher, **((opt.get('dist_params') or {}) if args.launcher == 'slurm' else {}))
+    opt['rank'], opt['world_size'] = get_dist_info()
+    if opt.get('manual_seed') is None:
+        opt['manual_seed'] = random.randint(1, 10000)
+    set_random_seed(opt['manual_seed'] + opt['rank'])
+    opt['auto_resume'], opt['is_train'] = args.auto_resume, is_train
+    if args.debug and not opt['name'].startswith('debug'):
+        opt['name'] = f'debug_{opt["name"]}'
+    if opt['num_gpu'] == 'auto':
+        opt['num_gpu'] = torch.cuda.device_count()
+    for phase, dataset in opt['datasets'].items():
+        dataset['phase'] = phase.split('_')[0]  # val_1, val_2, test_1, ...
+        if 'scale' in opt:
+            dataset['scale'] = opt['scale']
+        for key in ('dataroot_gt', 'dataroot_lq'):
+            if dataset.get(key) is not None:
+                dataset[key] = os.path.expanduser(dataset[key])
+    paths = opt['path']
+    for key, value in paths.items():
+        if value is not None and ('resume_state' in key or 'pretrain_network' in key):
+            paths[key] = os.path.expanduser(value)
+    root = os.path.join(root_path, 'experiments' if is_train else 'results', opt['name'])
+    paths.update(log=root, visualization=os.path.join(root, 'visualization'))
+    if is_train:
+        paths.update(
+            experiments_root=root,
+            models=os.path.join(root, 'models'),
+            training_states=os.path.join(root, 'training_states'),
+        )
+        if 'debug' in opt['name']:  # BasicSR's short debug run
+            if 'val' in opt:
+                opt['val']['val_freq'] = 8
+            opt['logger'].update(print_freq=1, save_checkpoint_freq=8)
+    else:
+        paths['results_root'] = root
     check_options(opt)
     check_datasets(opt)
-    return opt
+    return opt, args
+
+
+def _argument_parser() -> argparse.ArgumentParser:
+    """BasicSR's command line (``basicsr.utils.options.parse_options``), flag for flag."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument('-opt', type=str, required=True, help='Path to option YAML file.')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none', help='job launcher')
+    parser.add_argument('--auto_resume', action='store_true')
+    parser.add_argument('--debug', action='store_true')
+    parser.add_argument('--local_rank', type=int, default=0)
+    parser.add_argument(
+        '--force_yml', nargs='+', default=None, help='Force to update yml files. Examples: train:ema_decay=0.999'
+    )
+    return parser
+
+
+class _OptionLoader(yaml.SafeLoader):
+    """YAML as people write option files: ``<<`` merge keys merged, a key written twice in one mapping refused."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            if key_node.tag == 'tag:yaml.org,2002:merge':
+                continue  # merged by SafeLoader; the mapping's own keys override the merged ones
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if isinstance(key, Hashable) and key in seen:
+                raise _DuplicateKey(f'the key {key!r} is written twice in one mapping (lines {seen[key]} and {line})')
+            seen[key] = line
+        return super().construct_mapping(node, deep)
+
+
+class _DuplicateKey(yaml.YAMLError):
+    pass
+
+
+def read_option_file(path) -> dict:
+    """The option file as a dict: UTF-8 (a BOM allowed), valid YAML, a mapping; one line naming the file if not."""
+    try:
+        with open(path, 'rb') as f:
+            data = f.read()
+    except OSError as e:
+        raise AlkdsrError(f'{path}: cannot read the option file ({e.strerror})') from None
+    try:
+        text = data.decode('utf-8-sig')
+    except UnicodeDecodeError as e:
+        raise AlkdsrError(f'{path}: not UTF-8 text (byte {e.start}); save the option file as UTF-8') from None
+    try:
+        content = yaml.load(text, Loader=_OptionLoader)
+    except _DuplicateKey as e:
+        raise AlkdsrError(f'{path}: {e}; keep one') from None
+    except yaml.YAMLError as e:
+        raise AlkdsrError(f'{path}: not valid YAML ({" ".join(str(e).split())})') from None
+    if not isinstance(content, dict):
+        raise AlkdsrError(f'{path}: not an option file (expected a YAML mapping of options)')
+    return content
 
 
 def check_datasets(opt: dict) -> None:
@@ -96,58 +190,9 @@ def check_datasets(opt: dict) -> None:
                 check_one_batch(len(dataset), dataset_opt, opt.get('world_size', 1))
 
 
-def _without_launcher(argv: list[str]) -> list[str]:
-    """``argv`` without ``--launcher X``: the options as one process reads them."""
-    kept, skip = [], False
-    for arg in argv:
-        if skip:
-            skip = False
-        elif arg == '--launcher':
-            skip = True
-        elif not arg.startswith('--launcher='):
-            kept.append(arg)
-    return kept
-
-
-def _raised_in(error: BaseException, file_suffix: str) -> bool:
-    """Whether ``error`` was raised in a file whose path ends with ``file_suffix``."""
-    frames = traceback.extract_tb(error.__traceback__)
-    return bool(frames) and frames[-1].filename.replace(os.sep, '/').endswith(file_suffix)
-
-
 def _fix_local_rank_flag(argv: list[str]) -> list[str]:
     """``torch.distributed.launch`` passes ``--local-rank``; BasicSR's parser wants ``--local_rank``."""
     return [a.replace('--local-rank', '--local_rank', 1) if a.startswith('--local-rank') else a for a in argv]
-
-
-def check_option_file(argv: list[str], is_train: bool = True) -> None:
-    """The ``-opt`` file must exist, hold a YAML mapping and, with ``--force_yml`` applied, pass
-    :func:`alkdsr.utils.option_schema.check_option_tree` (BasicSR would end in a traceback, or worse)."""
-    import argparse
-
-    import yaml
-
-    parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument('-opt')
-    parser.add_argument('--force_yml', nargs='+', default=[])
-    path = parser.parse_known_args(argv[1:])[0].opt
-    if path is None:
-        return  # BasicSR's parser reports the missing flag
-    force_yml = parser.parse_known_args(argv[1:])[0].force_yml
-    try:
-        with open(path) as f:
-            content = yaml.safe_load(f)
-    except OSError as e:
-        raise AlkdsrError(f'{path}: cannot read the option file ({e.strerror})') from None
-    except yaml.YAMLError as e:
-        raise AlkdsrError(f'{path}: not valid YAML ({" ".join(str(e).split())})') from None
-    if not isinstance(content, dict):
-        raise AlkdsrError(f'{path}: not an option file (expected a YAML mapping of options)')
-    apply_force_yml(content, force_yml)
-    try:
-        check_option_tree(content, is_train)
-    except OptionError as e:
-        raise OptionError(f'{path}: {e}') from None
 
 
 def run(kind: str, prog: str) -> int:
@@ -160,7 +205,6 @@ def run(kind: str, prog: str) -> int:
     from alkdsr.data import resumable_loader
 
     install_basicsr_fixes()
-    sys.argv = _fix_local_rank_flag(sys.argv)
     children_before = set(multiprocessing.active_children())
     try:
         return _run_pipeline(kind, prog, os.getcwd())
@@ -176,6 +220,7 @@ def install_basicsr_fixes() -> None:
     BasicSR's ``torch.load`` unpickles whatever a checkpoint holds), and the training loader is
     ``alkdsr.data.resumable_loader``'s, with as many epochs as ``total_iter`` needs.
     """
+    import basicsr.test as basicsr_test
     import basicsr.train as basicsr_train
     from basicsr.models.base_model import BaseModel
 
@@ -184,6 +229,7 @@ def install_basicsr_fixes() -> None:
 
     compat.install()
     BaseModel.load_network = ALKDSRModel.load_network
+    basicsr_train.parse_options = basicsr_test.parse_options = parse_and_check
     if not hasattr(basicsr_train.create_train_val_dataloader, '__wrapped__'):
         basicsr_train.create_train_val_dataloader = exact_epochs(basicsr_train.create_train_val_dataloader)
 
@@ -204,17 +250,14 @@ def end_dataloader_workers(keep=frozenset()) -> None:
 
 def _run_pipeline(kind: str, prog: str, root_path: str) -> int:
     try:
-        check_option_file(sys.argv, is_train=kind == 'train')
         if kind == 'train':
             from basicsr.train import train_pipeline
 
             with stopping.stop_on_sigterm():
-                parse_and_check(root_path, is_train=True)
-                train_pipeline(root_path)
+                train_pipeline(root_path)  # its parse_options is parse_and_check (install_basicsr_fixes)
         else:
             from basicsr.test import test_pipeline
 
-            parse_and_check(root_path, is_train=False)
             test_pipeline(root_path)
     except AlkdsrError as e:
         logging.shutdown()

@@ -546,7 +546,7 @@ def test_a_bug_in_alkdsr_keeps_its_traceback(tiny_weights, pairs, tmp_path, monk
     import alkdsr.utils.option_schema
 
     class BrokenTree:
-        check = staticmethod(lambda *args: 1 / 0)
+        model_validate = staticmethod(lambda *args, **kwargs: 1 / 0)
 
     def broken(*args, **kwargs):
         return 1 / 0
@@ -556,7 +556,7 @@ def test_a_bug_in_alkdsr_keeps_its_traceback(tiny_weights, pairs, tmp_path, monk
     monkeypatch.setattr(alkdsr.metrics.complexity, 'count_params', broken)  # profile loads it when it runs
     with pytest.raises(ZeroDivisionError):
         run_cli('profile', '--weights', tiny_weights, '--size', '8x8', '--runs', 1, '--warmup', 0)
-    monkeypatch.setattr(alkdsr.utils.option_schema, 'TREE', BrokenTree())
+    monkeypatch.setattr(alkdsr.utils.option_schema, 'Tree', BrokenTree())
     option_file = write_options(train_options('bug', *_dirs(pairs)), tmp_path / 'bug.yml')
     with pytest.raises(ZeroDivisionError):
         _run_in_process('train', tmp_path, option_file, monkeypatch)

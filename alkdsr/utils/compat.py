@@ -10,8 +10,6 @@ Before ``alkdsr/train.py`` and ``alkdsr/test.py`` run BasicSR's pipelines (:func
 changes that need alkdsr's model and training loader, which sit above this layer, are made there,
 by ``install_basicsr_fixes`` in ``alkdsr/train.py``):
 
-- ``init_dist`` always uses NCCL and calls ``torch.cuda.set_device(rank % num_gpus)``, which divides
-  by zero on a machine without GPUs: ``alkdsr.utils.dist_util.init_dist`` uses gloo there;
 - ``basicsr.train.load_resume_state`` calls ``torch.cuda.current_device()`` (fails on the CPU) and
   unpickles the training state fully (runs any code in it): :func:`load_resume_state` reads it to the CPU
   (the optimizers move their states to their parameters' devices; the random states must stay there),
@@ -66,12 +64,7 @@ def install() -> None:
         return
     import basicsr.data as basicsr_data
     import basicsr.train as basicsr_train
-    import basicsr.utils.dist_util as basicsr_dist_util
-    import basicsr.utils.options as basicsr_options
 
-    from alkdsr.utils.dist_util import init_dist
-
-    basicsr_dist_util.init_dist = basicsr_options.init_dist = init_dist
     basicsr_train.load_resume_state = load_resume_state
     _basicsr_worker_init_fn = basicsr_data.worker_init_fn
     basicsr_data.worker_init_fn = worker_init_fn

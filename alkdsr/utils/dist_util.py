@@ -4,7 +4,7 @@ BasicSR's ``init_dist`` always uses NCCL and calls ``torch.cuda.set_device(rank 
 which divides by zero on a machine without GPUs. ``init_dist`` here uses NCCL when CUDA devices
 are present and gloo otherwise, so ``torchrun --nproc_per_node N alkdsr/train.py -opt X.yml
 --launcher pytorch`` trains on N GPUs, or in N CPU processes where there are none (as in CI).
-``alkdsr.utils.compat.install()`` puts it in the place of BasicSR's own.
+``parse_and_check`` in ``alkdsr/train.py`` calls it in the place of BasicSR's own.
 """
 
 from __future__ import annotations

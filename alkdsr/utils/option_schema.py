@@ -1,26 +1,35 @@
-"""The option tree BasicSR 1.4.2 and alkdsr read, checked as a whole before BasicSR parses it.
+"""The option tree BasicSR 1.4.2 and alkdsr read, declared once as pydantic models and checked as a whole
+before BasicSR parses it.
 
 BasicSR reads its option file key by key while it runs: a misspelt key (``total_iters``) is silently
 ignored or a ``KeyError`` once the experiment folder exists, ``lr: 1e-3`` (YAML reads it as text) a
 ``TypeError`` inside the optimizer, ``name: ../x`` a folder renamed outside ``experiments/``.
-:func:`check_option_tree` walks the file once, with ``--force_yml`` applied, against :data:`TREE`
-(what each level may hold, what it must hold, and of what type and range each value is) and
-raises :class:`OptionError` naming the first problem by its key path (``train:total_iters``, the
+:func:`check_option_tree` validates the file once, with ``--force_yml`` applied, against :class:`Tree`
+and raises :class:`OptionError` naming the first problem by its key path (``train:total_iters``, the
 syntax of ``--force_yml``), with a "did you mean" for near misses. Registry names (``type`` of
 datasets, losses, metrics, optimizer, scheduler) and the arguments each ``type`` accepts are read
-from BasicSR's registries and the classes' signatures, so the check follows what BasicSR would call.
+from BasicSR's registries (their public API) and the classes' signatures, so the check follows what
+BasicSR would call.
 
-Dataset options are checked key by key for the dataset types alkdsr documents
-(:data:`KNOWN_DATASET_TYPES`); other registered types get their name checked only.
+Why pydantic: the tree is nested mappings of typed, ranged values, which pydantic models declare
+directly (strict types, ``Field`` bounds, ``Literal`` choices), and each error it reports carries the
+key path and the broken constraint, from which :func:`_explain` writes one line. jsonschema would
+serve for the static part, but the registry-dependent parts (which arguments a loss takes) are code
+either way. What each level requires depends on the run (training or test): :class:`Level` checks
+that, and unknown keys, before its values, so that a misspelt key is named as such rather than as a
+missing one.
 """
 
 from __future__ import annotations
 
 import difflib
 import inspect
-import math
 import re
 from collections.abc import Callable
+from typing import Annotated, Any, ClassVar, Literal, Optional
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
+from pydantic_core import PydanticCustomError
 
 from alkdsr.errors import AlkdsrError
 
@@ -29,19 +38,14 @@ class OptionError(AlkdsrError):
     """An option that cannot work; the message names it by its key path."""
 
 
-Check = Callable[[str, object], None]  # (key path, value) -> None, raising OptionError
+def suggestion(word, known) -> str:
+    close = difflib.get_close_matches(str(word), [str(k) for k in known], n=1, cutoff=0.6)
+    return f'; did you mean {close[0]}?' if close else ''
 
 
-def _fail(where: str, problem: str):
-    raise OptionError(f'{where}: {problem}')
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+def _problem(text: str) -> PydanticCustomError:
+    """An error whose message is ``text``, written after the key path."""
+    return PydanticCustomError('option', '{problem}', {'problem': text})
 
 
 def _number_text_hint(value) -> str:
@@ -50,144 +54,65 @@ def _number_text_hint(value) -> str:
     return ''
 
 
-def integer(low: int | None = None, whole_float: bool = False) -> Check:
-    """An integer >= ``low``; ``whole_float``: also a float with an integer value (``!!float 5e3``)."""
-
-    def check(where, value):
-        ok = _is_int(value) or (whole_float and isinstance(value, float) and value.is_integer())
-        if not ok:
-            _fail(where, f'must be an integer (got {value!r}){_number_text_hint(value)}')
-        if low is not None and value < low:
-            _fail(where, f'must be >= {low} (got {value!r})')
-
-    return check
+# ------------------------------------------------------------------------------------------ values
 
 
-def number(low: float | None = None, above: float | None = None, below: float | None = None) -> Check:
-    """A finite number, >= ``low``, > ``above``, < ``below``."""
-
-    def check(where, value):
-        if not _is_number(value) or not math.isfinite(value):
-            _fail(where, f'must be a number (got {value!r}){_number_text_hint(value)}')
-        if low is not None and value < low:
-            _fail(where, f'must be >= {low:g} (got {value!r})')
-        if above is not None and value <= above:
-            _fail(where, f'must be > {above:g} (got {value!r})')
-        if below is not None and value >= below:
-            _fail(where, f'must be < {below:g} (got {value!r})')
-
-    return check
+def _whole(value):
+    """``!!float 5e3`` for an iteration count: a float with an integer value is one."""
+    if isinstance(value, float) and not value.is_integer():
+        raise _problem(f'must be an integer (got {value!r})')
+    return value
 
 
-def boolean(where, value):
-    if not isinstance(value, bool):
-        _fail(where, f'must be true or false (got {value!r})')
+def Int(ge: int | None = None, whole_float: bool = False):  # noqa: N802  (a type)
+    """An integer (>= ``ge``); ``whole_float``: also a float with an integer value (``!!float 5e3``)."""
+    base = Annotated[int | float, AfterValidator(_whole)] if whole_float else int
+    return Annotated[base, Field(ge=ge)]
 
 
-def text(where, value):
-    if not isinstance(value, str) or not value:
-        _fail(where, f'must be a non-empty string (got {value!r})')
+def Num(ge: float | None = None, gt: float | None = None, lt: float | None = None):  # noqa: N802  (a type)
+    """A finite number with bounds (strict pydantic takes an int for a float, never a bool or text)."""
+    return Annotated[float, Field(ge=ge, gt=gt, lt=lt, allow_inf_nan=False)]
 
 
-def optional(check: Check) -> Check:
-    """``check``, or null."""
-
-    def check_or_null(where, value):
-        if value is not None:
-            check(where, value)
-
-    return check_or_null
+Text = Annotated[str, Field(min_length=1)]
 
 
-def one_of(*choices) -> Check:
-    def check(where, value):
-        if value not in choices:
-            _fail(where, f'must be one of {", ".join(map(repr, choices))} (got {value!r}){suggestion(value, choices)}')
-
-    return check
-
-
-def anything(where, value):
-    pass
-
-
-def folder_name(where, value):
+def _folder_name(value):
     """A name that becomes one folder (``experiments/<name>``, ``results/<name>``, ``visualization/<name>``)."""
     if not isinstance(value, str) or not value.strip():  # BasicSR joins it to paths: text only
-        _fail(where, f'must be a non-empty name (got {value!r})')
+        raise _problem(f'must be a non-empty name (got {value!r})')
     if '/' in value or '\\' in value or value in ('.', '..') or '\0' in value or value != value.strip():
-        _fail(
-            where,
+        raise _problem(
             f'{value!r} is not a plain folder name: it becomes a folder under experiments/ or results/, '
-            'so it must be a single name without path separators, "." or ".." and surrounding spaces',
+            'so it must be a single name without path separators, "." or ".." and surrounding spaces'
         )
+    return value
 
 
-def num_gpu(where, value):
+FolderName = Annotated[Any, AfterValidator(_folder_name)]
+
+
+def _num_gpu(value):
     if value == 'auto':
-        return
-    integer(0)(where, value)
+        return value
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise _problem(f'must be an integer (got {value!r}){_number_text_hint(value)}')
+    if value < 0:
+        raise _problem(f'must be >= 0 (got {value!r})')
     import torch
 
     if value and not torch.cuda.is_available():
-        _fail(where, f'{value} but no CUDA device is available; set num_gpu: auto (or 0) to run on the CPU')
+        raise _problem(f'{value} but no CUDA device is available; set num_gpu: auto (or 0) to run on the CPU')
     if value > torch.cuda.device_count() and torch.cuda.is_available():
-        _fail(where, f'{value} but only {torch.cuda.device_count()} CUDA device(s) are available')
+        raise _problem(f'{value} but only {torch.cuda.device_count()} CUDA device(s) are available')
+    return value
 
 
-def suggestion(word, known) -> str:
-    close = difflib.get_close_matches(str(word), [str(k) for k in known], n=1, cutoff=0.6)
-    return f'; did you mean {close[0]}?' if close else ''
+NumGpu = Annotated[Any, AfterValidator(_num_gpu)]
 
 
-class Level:
-    """One mapping of the tree: its keys and what each holds.
-
-    ``keys`` maps a key to a :data:`Check` or a nested :class:`Level`; ``required`` (train, test) the keys
-    a run needs; ``prefixes``: key prefixes accepted with the check of the given key (``pretrain_network_``).
-    """
-
-    def __init__(self, keys: dict, required=(), required_train=(), required_test=(), prefixes=None, open=False):
-        self.keys, self.prefixes, self.open = keys, prefixes or {}, open
-        self.required = {'train': (*required, *required_train), 'test': (*required, *required_test)}
-
-    def check(self, where: str, value, mode: str) -> None:
-        """Unknown keys first (a misspelt key is also a missing one: the typo is the better message),
-        then the keys a run needs, then each value."""
-        if not isinstance(value, dict):
-            _fail(where, f'must be a mapping of options (got {value!r})')
-        for key in value:
-            if self._spec(key) is None and not self.open:
-                _fail(f'{where}:{key}' if where else str(key), f'unknown option{suggestion(key, self.keys)}')
-        for key in self.required[mode]:
-            if value.get(key) is None:
-                run = 'a training' if mode == 'train' else 'a test'
-                raise OptionError(f'{f"{where}: " if where else "the option file "}lacks {key}, which {run} run needs')
-        for key, item in value.items():
-            spec, path = self._spec(key), f'{where}:{key}' if where else str(key)
-            if isinstance(spec, Level):
-                if item is not None:
-                    spec.check(path, item, mode)
-            elif getattr(spec, 'with_mode', False):
-                spec(path, item, mode)
-            elif spec is not None:
-                spec(path, item)
-
-    def _spec(self, key):
-        if key in self.keys:
-            return self.keys[key]
-        for prefix, spec in self.prefixes.items():
-            if str(key).startswith(prefix):
-                return spec
-        return None
-
-
-def with_mode(check):
-    check.with_mode = True
-    return check
-
-
-# ------------------------------------------------------------------ typed entries: {type: Name, **arguments}
+# ----------------------------------------------------------------------------- typed entries {type: Name, **args}
 
 
 def _signature_keys(factory, skip: int) -> tuple[set[str], bool]:
@@ -202,51 +127,59 @@ def _required_keys(factory, skip: int) -> set[str]:
     return {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.default is p.empty}
 
 
-def typed(
-    kinds: Callable[[], dict], what: str, skip: int = 0, extra=(), required=True, strict_kwargs=False, needs=()
-) -> Check:
+NUMERIC_ARGUMENTS = {  # arguments of optimizers, schedulers, losses and metrics, wherever they appear
+    'lr': Num(gt=0),
+    'weight_decay': Num(ge=0),
+    'eps': Num(gt=0),
+    'loss_weight': Num(ge=0),
+    'eta_min': Num(ge=0),
+    'gamma': Num(gt=0),
+    'crop_border': Int(ge=0),
+}
+
+
+def Typed(kinds: Callable[[], dict], what: str, skip: int = 0, extra=(), strict_kwargs=False, needs=()):  # noqa: N802
     """A ``{type: Name, **arguments}`` mapping: ``Name`` one of ``kinds()`` (name -> class or function)
     and the arguments ones it takes (after its first ``skip`` parameters); ``extra`` keys BasicSR reads itself.
     ``strict_kwargs``: check named parameters even when the callable also takes ``**kwargs``; ``needs``:
     arguments BasicSR passes on its own that must be given although the callable has a default."""
+    from pydantic import TypeAdapter
 
-    def check(where, value):
+    numbers = {key: TypeAdapter(kind) for key, kind in NUMERIC_ARGUMENTS.items()}
+
+    def check(value):
         if not isinstance(value, dict):
-            _fail(where, f'must be a mapping with a type (got {value!r})')
+            raise _problem(f'must be a mapping with a type (got {value!r})')
         known = kinds()
         kind = value.get('type')
         if kind is None:
-            if required:
-                _fail(where, f'needs a type ({", ".join(sorted(known))})')
-            return
+            raise _problem(f'needs a type ({", ".join(sorted(known))})')
         if kind not in known:
-            _fail(f'{where}:type', f'{kind!r} is not {what} BasicSR knows{suggestion(kind, known)}')
+            raise _Nested('type', f'{kind!r} is not {what} BasicSR knows{suggestion(kind, known)}')
         names, var_kw = _signature_keys(known[kind], skip)
         args = {k: v for k, v in value.items() if k != 'type' and k not in extra}
         if not var_kw or strict_kwargs:
             for key in args:
                 if key not in names:
-                    _fail(
-                        f'{where}:{key}', f'{kind} takes no option {key}{suggestion(key, sorted(names | set(extra)))}'
-                    )
+                    raise _Nested(key, f'{kind} takes no option {key}{suggestion(key, sorted(names | set(extra)))}')
         for key in sorted((_required_keys(known[kind], skip) | set(needs)) - set(args)):
-            _fail(where, f'{kind} needs {key}')
+            raise _problem(f'{kind} needs {key}')
         for key, item in args.items():
-            if key in NUMERIC_ARGUMENTS:
-                NUMERIC_ARGUMENTS[key](f'{where}:{key}', item)
+            if key in numbers:
+                try:
+                    numbers[key].validate_python(item, strict=True)
+                except ValidationError as e:
+                    raise _Nested(key, _explain(_first(e.errors()))[1]) from None
+        return value
 
-    return check
+    return Annotated[Any, AfterValidator(check)]
 
 
-NUMERIC_ARGUMENTS = {
-    'lr': number(above=0),
-    'weight_decay': number(low=0),
-    'eps': number(above=0),
-    'loss_weight': number(low=0),
-    'eta_min': number(low=0),
-    'gamma': number(above=0),
-    'crop_border': integer(0),
-}
+class _Nested(PydanticCustomError):
+    """A problem with one key inside the value being validated (``key`` joins the path)."""
+
+    def __new__(cls, key: str, text: str):
+        return super().__new__(cls, 'option_at', '{problem}', {'problem': text, 'key': key})
 
 
 def _optimizers() -> dict:
@@ -274,7 +207,91 @@ def _registry(name: str) -> Callable[[], dict]:
     return kinds
 
 
-# ------------------------------------------------------------------ the tree
+# ------------------------------------------------------------------------------------------ levels
+
+
+class Level(BaseModel):
+    """One mapping of the tree. Fields are its keys; ``REQUIRED`` the keys each run (train, test) needs;
+    ``PREFIXES`` key prefixes accepted with the given type (``pretrain_network_``); ``OPEN``: any other key."""
+
+    model_config = ConfigDict(strict=True, extra='allow', arbitrary_types_allowed=True)
+    REQUIRED: ClassVar[dict[str, tuple[str, ...]]] = {}
+    PREFIXES: ClassVar[dict[str, Any]] = {}
+    OPEN: ClassVar[bool] = False
+
+    @model_validator(mode='before')
+    @classmethod
+    def _keys(cls, value, info: ValidationInfo):
+        """Unknown keys first (a misspelt key is also a missing one: the typo is the better message),
+        then the keys a run needs; the values after."""
+        if not isinstance(value, dict):
+            raise _problem(f'must be a mapping of options (got {value!r})')
+        for key in value:
+            if key not in cls.model_fields and not cls.OPEN and not cls._prefixed(key):
+                raise _Nested(str(key), f'unknown option{suggestion(key, cls.model_fields)}')
+        mode = (info.context or {}).get('mode', 'train')
+        for key in (*cls.REQUIRED.get('all', ()), *cls.REQUIRED.get(mode, ())):
+            if value.get(key) is None:
+                raise PydanticCustomError('lacks', '{key}', {'key': key, 'mode': mode})
+        for key, item in value.items():
+            kind = cls._prefixed(key)
+            if kind is not None:
+                _validate(kind, item, key, info)
+        return value
+
+    @classmethod
+    def _prefixed(cls, key):
+        return next((kind for prefix, kind in cls.PREFIXES.items() if str(key).startswith(prefix)), None)
+
+
+def _validate(kind, value, key: str, info: ValidationInfo) -> None:
+    from pydantic import TypeAdapter
+
+    try:
+        TypeAdapter(kind).validate_python(value, strict=True, context=info.context)
+    except ValidationError as e:
+        path, problem = _explain(_first(e.errors()))
+        raise _Nested(':'.join((key, *path)), problem) from None
+
+
+class IoBackend(Level):
+    REQUIRED = {'all': ('type',)}
+    type: Literal['disk', 'lmdb', 'memcached'] = None
+    db_paths: Any = None
+    client_keys: Any = None
+    server_list_cfg: Any = None
+    client_cfg: Any = None
+    sys_path: Any = None
+
+
+class Dataset(Level):
+    """The options of the dataset types alkdsr documents (:data:`KNOWN_DATASET_TYPES`)."""
+
+    REQUIRED = {'all': ('name', 'type', 'io_backend')}
+    name: FolderName = None
+    type: Any = None  # checked by alkdsr.utils.option_checks (registered type)
+    dataroot_gt: Text = None
+    dataroot_lq: Text = None
+    meta_info_file: Optional[Text] = None
+    filename_tmpl: Text = None
+    io_backend: IoBackend = None
+    gt_size: Int(ge=1) = None
+    use_hflip: bool = None
+    use_rot: bool = None
+    use_flip: bool = None
+    use_shuffle: bool = None
+    num_worker_per_gpu: Int(ge=0) = None
+    batch_size_per_gpu: Int(ge=1) = None
+    dataset_enlarge_ratio: Int(ge=1) = None
+    prefetch_mode: Optional[Literal['cpu', 'cuda']] = None
+    num_prefetch_queue: Int(ge=1) = None
+    pin_memory: bool = None
+    persistent_workers: bool = None
+    color: Optional[Literal['y']] = None
+    mean: Any = None
+    std: Any = None
+    check_pairs: bool = None  # alkdsr.data.paired_image_dataset
+
 
 KNOWN_DATASET_TYPES = (
     'PairedImageDataset',
@@ -283,162 +300,199 @@ KNOWN_DATASET_TYPES = (
     'SingleImageDataset',
 )
 
-IO_BACKEND = Level(
-    {'type': one_of('disk', 'lmdb', 'memcached'), 'db_paths': anything, 'client_keys': anything,
-     'server_list_cfg': anything, 'client_cfg': anything, 'sys_path': anything},
-    required=('type',),
-)  # fmt: skip
 
-DATASET = Level(
-    {
-        'name': folder_name,
-        'type': anything,  # checked by alkdsr.utils.option_checks (registered type)
-        'dataroot_gt': text,
-        'dataroot_lq': text,
-        'meta_info_file': optional(text),
-        'filename_tmpl': text,
-        'io_backend': IO_BACKEND,
-        'gt_size': integer(1),
-        'use_hflip': boolean,
-        'use_rot': boolean,
-        'use_flip': boolean,
-        'use_shuffle': boolean,
-        'num_worker_per_gpu': integer(0),
-        'batch_size_per_gpu': integer(1),
-        'dataset_enlarge_ratio': integer(1),
-        'prefetch_mode': optional(one_of('cpu', 'cuda')),
-        'num_prefetch_queue': integer(1),
-        'pin_memory': boolean,
-        'persistent_workers': boolean,
-        'color': optional(one_of('y')),
-        'mean': anything,
-        'std': anything,
-        'check_pairs': boolean,  # alkdsr.data.paired_image_dataset
-    },
-    required=('name', 'type', 'io_backend'),
-)
-
-
-@with_mode
-def datasets(where, value, mode):
+def _datasets(value, info: ValidationInfo):
+    mode = (info.context or {}).get('mode', 'train')
     if not isinstance(value, dict) or not value:
-        _fail(where, 'must map each phase (train, val, test_1, ...) to a dataset')
+        raise _problem('must map each phase (train, val, test_1, ...) to a dataset')
     phases = ('train', 'val') if mode == 'train' else ('test', 'val')
     for phase, dataset in value.items():
-        path = f'{where}:{phase}'
         if str(phase).split('_')[0] not in phases:
-            _fail(path, f'unknown phase: a {mode} run takes {" and ".join(f"{p} or {p}_<n>" for p in phases)}'
-                  f'{suggestion(phase, phases)}')  # fmt: skip
+            takes = ' and '.join(f'{p} or {p}_<n>' for p in phases)
+            raise _Nested(str(phase), f'unknown phase: a {mode} run takes {takes}{suggestion(phase, phases)}')
         if not isinstance(dataset, dict):
-            _fail(path, f'must be a mapping of dataset options (got {dataset!r})')
+            raise _Nested(str(phase), f'must be a mapping of dataset options (got {dataset!r})')
         if dataset.get('type') in KNOWN_DATASET_TYPES:
-            DATASET.check(path, dataset, mode)
+            _validate(Dataset, dataset, str(phase), info)
             needed = ('batch_size_per_gpu', 'num_worker_per_gpu') if phase == 'train' else ()
             for key in needed:
                 if key not in dataset:
-                    _fail(path, f'lacks {key}, which the training data loader needs')
+                    raise _Nested(str(phase), f'lacks {key}, which the training data loader needs')
         elif 'name' in dataset:
-            folder_name(f'{path}:name', dataset['name'])
+            _validate(FolderName, dataset['name'], f'{phase}:name', info)
     if mode == 'train' and 'train' not in value:
-        _fail(where, 'lacks train, the training dataset')
+        raise _problem('lacks train, the training dataset')
+    return value
 
 
-NETWORK = Level({}, required=('type',), open=True)  # its arguments are checked by building it (option_checks)
+class Network(Level):
+    REQUIRED = {'all': ('type',)}
+    OPEN = True  # its arguments are checked by building it (alkdsr.utils.option_checks)
+    type: Any = None
 
-PATH = Level(
-    {'resume_state': optional(text), 'experiments_root': text, 'root': text},
-    required_test=('pretrain_network_g',),
-    prefixes={'pretrain_network_': optional(text), 'strict_load_': boolean, 'param_key_': optional(text)},
-)
 
-TRAIN = Level(
-    {
-        'optim_g': typed(_optimizers, 'an optimizer', skip=1, needs=('lr',)),  # get_optimizer(type, params, lr)
-        'optim_d': typed(_optimizers, 'an optimizer', skip=1, needs=('lr',)),
-        'scheduler': typed(_schedulers, 'a learning-rate scheduler', skip=1),
-        'total_iter': integer(1, whole_float=True),
-        'warmup_iter': integer(-1, whole_float=True),
-        'pixel_opt': optional(typed(_registry('LOSS_REGISTRY'), 'a loss')),
-        'perceptual_opt': optional(typed(_registry('LOSS_REGISTRY'), 'a loss')),
-        'gan_opt': optional(typed(_registry('LOSS_REGISTRY'), 'a loss')),
-        'net_d_iters': integer(1),
-        'net_d_init_iters': integer(0),
-        'ema_decay': number(low=0, below=1),
-        # alkdsr's model (alkdsr.models.alkdsr_model checks their values)
-        'amp': anything,
-        'compile': anything,
-        'channels_last': anything,
-        'nan_policy': anything,
-        'fused_alkconv': anything,
-        'deterministic': anything,
-    },
-    required_train=('optim_g', 'scheduler', 'total_iter'),
-)
+class Paths(Level):
+    REQUIRED = {'test': ('pretrain_network_g',)}
+    PREFIXES = {'pretrain_network_': Optional[Text], 'strict_load_': bool, 'param_key_': Optional[Text]}
+    resume_state: Optional[Text] = None
+    experiments_root: Text = None
+    root: Text = None
 
-METRIC = typed(_registry('METRIC_REGISTRY'), 'a metric', skip=2, extra=('better',), strict_kwargs=True)
 
-VAL = Level(
-    {
-        'val_freq': integer(1, whole_float=True),
-        'save_img': boolean,
-        'suffix': optional(folder_name),
-        'pbar': boolean,
-        'metrics': Level({}, open=True),  # each checked below
-    },
-    required=('save_img',),
-    required_train=('val_freq',),
-)
+class Train(Level):
+    REQUIRED = {'train': ('optim_g', 'scheduler', 'total_iter')}
+    optim_g: Typed(_optimizers, 'an optimizer', skip=1, needs=('lr',)) = None  # get_optimizer(type, params, lr)
+    optim_d: Typed(_optimizers, 'an optimizer', skip=1, needs=('lr',)) = None
+    scheduler: Typed(_schedulers, 'a learning-rate scheduler', skip=1) = None
+    total_iter: Int(ge=1, whole_float=True) = None
+    warmup_iter: Int(ge=-1, whole_float=True) = None
+    pixel_opt: Optional[Typed(_registry('LOSS_REGISTRY'), 'a loss')] = None
+    perceptual_opt: Optional[Typed(_registry('LOSS_REGISTRY'), 'a loss')] = None
+    gan_opt: Optional[Typed(_registry('LOSS_REGISTRY'), 'a loss')] = None
+    net_d_iters: Int(ge=1) = None
+    net_d_init_iters: Int(ge=0) = None
+    ema_decay: Num(ge=0, lt=1) = None
+    # alkdsr's model (alkdsr.models.alkdsr_model checks their values)
+    amp: Any = None
+    compile: Any = None
+    channels_last: Any = None
+    nan_policy: Any = None
+    fused_alkconv: Any = None
+    deterministic: Any = None
 
-LOGGER = Level(
-    {
-        'print_freq': integer(1, whole_float=True),
-        'save_checkpoint_freq': integer(1, whole_float=True),
-        'use_tb_logger': boolean,
-        'wandb': Level({'project': optional(text), 'resume_id': anything, 'entity': anything}),
-    },
-    required_train=('print_freq', 'save_checkpoint_freq', 'use_tb_logger'),
-)
 
-TREE = Level(
-    {
-        'name': folder_name,
-        'model_type': text,  # registered: alkdsr.utils.option_checks
-        'scale': integer(1),
-        'num_gpu': num_gpu,
-        'manual_seed': optional(integer()),
-        'datasets': datasets,
-        'network_g': NETWORK,
-        'network_d': NETWORK,
-        'path': PATH,
-        'train': TRAIN,
-        'val': VAL,
-        'logger': LOGGER,
-        'dist_params': Level({'backend': one_of('nccl', 'gloo'), 'port': integer(1)}),
-        'find_unused_parameters': boolean,
-        'suffix': anything,  # in the authors' test files; BasicSR 1.4.2 does not read it
-        'crop_border': anything,  # likewise
-    },
-    required=('name', 'model_type', 'num_gpu', 'datasets', 'network_g', 'path'),
-    required_train=('train', 'logger'),
-    required_test=('val',),
-)
+METRIC = Typed(_registry('METRIC_REGISTRY'), 'a metric', skip=2, extra=('better',), strict_kwargs=True)
+
+
+class Val(Level):
+    REQUIRED = {'all': ('save_img',), 'train': ('val_freq',)}
+    val_freq: Int(ge=1, whole_float=True) = None
+    save_img: bool = None
+    suffix: Optional[FolderName] = None
+    pbar: bool = None
+    metrics: Optional[dict[str, METRIC]] = None
+
+
+class Wandb(Level):
+    project: Optional[Text] = None
+    resume_id: Any = None
+    entity: Any = None
+
+
+class Logger(Level):
+    REQUIRED = {'train': ('print_freq', 'save_checkpoint_freq', 'use_tb_logger')}
+    print_freq: Int(ge=1, whole_float=True) = None
+    save_checkpoint_freq: Int(ge=1, whole_float=True) = None
+    use_tb_logger: bool = None
+    wandb: Optional[Wandb] = None
+
+
+class DistParams(Level):
+    backend: Literal['nccl', 'gloo'] = None
+    port: Int(ge=1) = None
+
+
+class Tree(Level):
+    """The whole option file."""
+
+    REQUIRED = {
+        'all': ('name', 'model_type', 'num_gpu', 'datasets', 'network_g', 'path'),
+        'train': ('train', 'logger'),
+        'test': ('val',),
+    }
+    name: FolderName = None
+    model_type: Text = None  # registered: alkdsr.utils.option_checks
+    scale: Int(ge=1) = None
+    num_gpu: NumGpu = None
+    manual_seed: Optional[int] = None
+    datasets: Annotated[Any, AfterValidator(_datasets)] = None
+    network_g: Optional[Network] = None
+    network_d: Optional[Network] = None
+    path: Optional[Paths] = None
+    train: Optional[Train] = None
+    val: Optional[Val] = None
+    logger: Optional[Logger] = None
+    dist_params: Optional[DistParams] = None
+    find_unused_parameters: bool = None
+    suffix: Any = None  # in the authors' test files; BasicSR 1.4.2 does not read it
+    crop_border: Any = None  # likewise
+
+    @model_validator(mode='after')
+    def _across(self, info: ValidationInfo):
+        """What no one key shows: wandb needs tensorboard, training needs a loss."""
+        if (info.context or {}).get('mode') != 'train':
+            return self
+        if self.logger and self.logger.wandb and self.logger.wandb.project and self.logger.use_tb_logger is not True:
+            must = 'must be true when logger:wandb:project is set (wandb syncs tensorboard)'
+            raise _Nested('logger:use_tb_logger', must)
+        if not self.train.pixel_opt and not self.train.perceptual_opt:
+            raise _Nested('train', 'needs a loss: pixel_opt (e.g. {type: L1Loss, loss_weight: 1.0}) or perceptual_opt')
+        return self
+
+
+# ------------------------------------------------------------------------------------------ messages
+
+_TYPES = {  # pydantic's error type -> what the value must be; True: a number written as text gets a hint
+    'int_type': ('must be an integer', True),
+    'int_from_float': ('must be an integer', True),
+    'float_type': ('must be a number', True),
+    'finite_number': ('must be a number', True),
+    'bool_type': ('must be true or false', False),
+    'string_type': ('must be a non-empty string', False),
+    'string_too_short': ('must be a non-empty string', False),
+    'dict_type': ('must be a mapping of options', False),
+    'model_type': ('must be a mapping of options', False),
+    'model_attributes_type': ('must be a mapping of options', False),
+}
+_BOUNDS = {'greater_than_equal': ('>=', 'ge'), 'greater_than': ('>', 'gt'), 'less_than': ('<', 'lt')}
+
+
+def _first(errors: list[dict]) -> dict:
+    """The error to report: one at a union's first member when the value fits none (``int | float``)."""
+    errors = [e for e in errors if e['type'] != 'float_type' or not any(x['type'] == 'int_type' for x in errors)]
+    return errors[0]
+
+
+def _explain(error: dict) -> tuple[list[str], str]:
+    """The key path and the problem of one of pydantic's errors, in the words the rest of alkdsr uses."""
+    path = [str(part) for part in error['loc'] if not isinstance(part, str) or not _is_schema_step(part)]
+    kind, value, ctx = error['type'], error.get('input'), error.get('ctx') or {}
+    if kind == 'option_at':
+        return [*path, *ctx['key'].split(':')], ctx['problem']
+    if kind == 'option':
+        return path, ctx['problem']
+    if kind == 'lacks':
+        run = 'a training' if ctx['mode'] == 'train' else 'a test'
+        return path, f'lacks {ctx["key"]}, which {run} run needs'
+    if kind in _BOUNDS:
+        sign, bound = _BOUNDS[kind]
+        return path, f'must be {sign} {ctx[bound]:g} (got {value!r})'
+    if kind == 'literal_error':
+        choices = re.findall(r"'([^']*)'", ctx.get('expected', ''))
+        return path, f'must be one of {", ".join(map(repr, choices))} (got {value!r}){suggestion(value, choices)}'
+    if kind in _TYPES:
+        must, hint = _TYPES[kind]
+        return path, f'{must} (got {value!r}){_number_text_hint(value) if hint else ""}'
+    return path, f'{error["msg"]} (got {value!r})'
+
+
+def _is_schema_step(part: str) -> bool:
+    """A step pydantic adds to an error's location for a union member or a validator, not a key."""
+    return part in ('int', 'float') or part.startswith(('function-', 'union[', 'nullable['))
 
 
 def check_option_tree(opt: dict, is_train: bool) -> None:
     """Raise OptionError for the first option of ``opt`` that BasicSR would not read or could not use."""
-    mode = 'train' if is_train else 'test'
     if not isinstance(opt, dict):
         raise OptionError('the option file must be a mapping of options')
-    TREE.check('', opt, mode)
-    if mode == 'train' and opt.get('logger', {}).get('wandb', {}) and (opt['logger']['wandb'] or {}).get('project'):
-        if opt['logger'].get('use_tb_logger') is not True:
-            _fail('logger:use_tb_logger', 'must be true when logger:wandb:project is set (wandb syncs tensorboard)')
-    train = opt.get('train') or {}
-    if mode == 'train' and not train.get('pixel_opt') and not train.get('perceptual_opt'):
-        _fail('train', 'needs a loss: pixel_opt (e.g. {type: L1Loss, loss_weight: 1.0}) or perceptual_opt')
-    metrics = (opt.get('val') or {}).get('metrics') or {}
-    for name, metric in metrics.items():
-        METRIC(f'val:metrics:{name}', metric)
+    mode = 'train' if is_train else 'test'
+    try:
+        Tree.model_validate(opt, strict=True, context={'mode': mode})
+    except ValidationError as e:
+        path, problem = _explain(_first(e.errors()))
+        if not path and problem.startswith('lacks '):
+            raise OptionError(f'the option file {problem}') from None
+        raise OptionError(f'{":".join(path)}: {problem}' if path else problem) from None
 
 
 # ------------------------------------------------------------------ --force_yml, as BasicSR applies it
