@@ -34,6 +34,7 @@ import logging
 import multiprocessing
 import os
 import random
+import re
 import sys
 from collections.abc import Hashable
 
@@ -42,7 +43,7 @@ import yaml
 from alkdsr.errors import AlkdsrError
 from alkdsr.utils import compat, stopping
 from alkdsr.utils.option_checks import check_options
-from alkdsr.utils.option_schema import OptionError, apply_force_yml, check_option_tree
+from alkdsr.utils.option_schema import OptionError, check_option_tree
 
 EXIT_STOPPED = 128 + 15  # as if ended by SIGTERM, after saving
 
@@ -108,6 +109,34 @@ def parse_and_check(root_path: str, is_train: bool) -> tuple[dict, argparse.Name
     check_options(opt)
     check_datasets(opt)
     return opt, args
+
+
+def apply_force_yml(opt: dict, entries: list[str]) -> None:
+    """Apply ``--force_yml a:b=value`` entries as BasicSR does, refusing entries it would fail on.
+
+    BasicSR splits each entry at '=', walks the keys with ``exec`` and cannot create intermediate keys.
+    """
+    from basicsr.utils.options import _postprocess_yml_value
+
+    from alkdsr.utils.option_schema import suggestion
+
+    for entry in entries:
+        if entry.count('=') != 1:
+            raise OptionError(f'--force_yml {entry}: expected KEY:SUBKEY=VALUE (one "=")')
+        keys, value = (part.strip() for part in entry.split('='))
+        path = keys.split(':')
+        if not all(re.fullmatch(r'[A-Za-z0-9_.\-]+', key) for key in path):
+            raise OptionError(f'--force_yml {entry}: {keys!r} is not a key path such as train:total_iter')
+        node = opt
+        for depth, key in enumerate(path[:-1]):
+            if not isinstance(node, dict) or not isinstance(node.get(key), dict):
+                where = ':'.join(path[: depth + 1])
+                known = node.keys() if isinstance(node, dict) else ()
+                raise OptionError(
+                    f'--force_yml {entry}: the option file has no mapping {where}{suggestion(key, known)}'
+                )
+            node = node[key]
+        node[path[-1]] = _postprocess_yml_value(value)
 
 
 def _argument_parser() -> argparse.ArgumentParser:

@@ -9,7 +9,9 @@ with these differences; plain ``PairedImageDataset`` keeps BasicSR's own behavio
   ``os.scandir`` order, which differs between file systems, so the same seed gives the same batches
   from a folder or an LMDB on any machine.
 - :func:`check_sources` and :func:`check_paired_dataset` run when the dataset is built, before the first
-  iteration, and raise :class:`TrainingDataError` (one line, naming the file or LMDB key) for:
+  iteration, and raise :class:`TrainingDataError` (one line, naming the file or LMDB key) for the
+  following. They read the data (folders, image headers, LMDB values), which the option tree
+  (``alkdsr.utils.option_schema``) cannot: it declares the options' form only.
 
 - folders or LMDBs that do not exist, or lack ``data.mdb`` / ``meta_info.txt``;
 - HR and LR files that do not pair up (BasicSR's ``filename_tmpl`` rule: ``<stem>`` in the HR

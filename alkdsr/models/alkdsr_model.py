@@ -439,7 +439,9 @@ def use_deterministic_kernels() -> None:
 def check_model_options(opt: dict, train_opt: dict) -> None:
     """ALKDSRModel's own options (``amp``, ``compile``, ...); ``ALKDSRModel.check_options``, run before any work.
 
-    (``num_gpu`` against the machine's GPUs is checked with the option tree, for every model type.)
+    Not declared in the option tree: they are this model type's to read (another ``model_type`` ignores
+    them, so the tree only lists them as known keys), and ``fused_alkconv`` depends on the machine (a
+    CUDA device and Triton). ``num_gpu`` against the machine's GPUs is checked with the tree.
     """
     num_gpu = opt.get('num_gpu', 0)
     amp = train_opt.get('amp')

@@ -1,11 +1,12 @@
-"""Option mistakes caught right after BasicSR parses the option file, before any folder, log or data.
+"""Option mistakes the declared tree (``alkdsr.utils.option_schema``) cannot see, caught right after the
+option file is parsed, before any folder, log or data.
 
-BasicSR discovers them late and as tracebacks: an unknown architecture is a ``KeyError`` from its
-registry once the datasets are built, a misspelled preset a ``ValueError`` from the network's
-constructor, a pretrained checkpoint of another variant or scale a size mismatch once the
-experiment folder exists, a missing dataset folder a ``FileNotFoundError`` in the middle of building the
-datasets, a patch size that is not a multiple of the scale a tensor shape error in the first
-iteration. :func:`check_options` turns each into one line naming the option.
+Each needs something a declaration does not hold: the network built from its arguments (a misspelled
+preset is a ``ValueError`` from its constructor), a checkpoint read from disk (one of another variant
+or scale is a size mismatch once the experiment folder exists), the file system (a missing dataset
+folder is a ``FileNotFoundError`` in the middle of building the datasets), a registered name resolved to
+a downloaded file, or the model type's own check of the switches only it reads. BasicSR finds each
+late and as a traceback; :func:`check_options` turns each into one line naming the option.
 """
 
 from __future__ import annotations
@@ -26,39 +27,17 @@ def check_options(opt: dict) -> None:
     """Raise OptionError for options that cannot work (cheap checks only: no image is read)."""
     from basicsr.utils.registry import MODEL_REGISTRY
 
-    model_type = opt.get('model_type')
-    if model_type is not None and model_type not in MODEL_REGISTRY:
-        raise OptionError(
-            f'model_type: {model_type!r} is not a registered model (alkdsr: ALKDSRModel)'
-            + suggestion(model_type, MODEL_REGISTRY.keys())
-        )
-    check_model = getattr(MODEL_REGISTRY.get(model_type), 'check_options', None) if model_type else None
+    check_model = getattr(MODEL_REGISTRY.get(opt['model_type']), 'check_options', None)
     if check_model is not None:  # a model with checks of its own options (ALKDSRModel's)
         check_model(opt, opt.get('train') or {} if opt.get('is_train') else {})
-    if isinstance(opt.get('path'), dict):
-        resolve_weights_names(opt['path'])
+    resolve_weights_names(opt['path'])  # the option tree requires path, datasets and a network type
     for key in NETWORK_KEYS:
         if opt.get(key) is not None:
             net = check_network(key, opt[key], opt.get('scale'))
             if key == 'network_g':
                 check_pretrained(opt.get('path') or {}, net)
-    for phase, dataset in (opt.get('datasets') or {}).items():
-        check_dataset_options(phase, dataset, opt.get('scale'))
-    if isinstance(opt.get('train'), dict):
-        check_schedule(opt['train'])
-
-
-def check_schedule(train_opt: dict) -> None:
-    """BasicSR's ``CosineAnnealingRestartLR`` fails past the end of its periods: they must last ``total_iter``."""
-    scheduler = train_opt.get('scheduler') or {}
-    periods, total = scheduler.get('periods'), train_opt.get('total_iter')
-    if scheduler.get('type') != 'CosineAnnealingRestartLR' or not isinstance(periods, list) or total is None:
-        return
-    if int(total) > sum(periods):
-        raise OptionError(
-            f'train: total_iter {total} is past the end of the cosine schedule (scheduler: periods {periods} '
-            f'end at iteration {sum(periods)}); make the periods add up to at least total_iter'
-        )
+    for phase, dataset in opt['datasets'].items():
+        check_dataset_folders(phase, dataset)
 
 
 def check_network(key: str, net_opt, scale: int | None) -> torch.nn.Module | None:
@@ -68,8 +47,6 @@ def check_network(key: str, net_opt, scale: int | None) -> torch.nn.Module | Non
     """
     from basicsr.utils.registry import ARCH_REGISTRY
 
-    if not isinstance(net_opt, dict) or 'type' not in net_opt:
-        raise OptionError(f'{key}: needs a type (e.g. {key}: {{type: ALKDNet, upscale: 4}})')
     kind = net_opt['type']
     if kind not in ARCH_REGISTRY:
         raise OptionError(
@@ -83,7 +60,7 @@ def check_network(key: str, net_opt, scale: int | None) -> torch.nn.Module | Non
     except (TypeError, ValueError, KeyError, AssertionError) as e:
         unexpected = re.search(r"unexpected keyword argument '(\w+)'", str(e))
         hint = suggestion(unexpected[1], inspect.signature(ARCH_REGISTRY.get(kind)).parameters) if unexpected else ''
-        raise OptionError(f'{key}: {kind}({_arguments(args)}): {e}{hint}') from None
+        raise OptionError(f'{key}: {kind}({", ".join(f"{k}={v!r}" for k, v in args.items())}): {e}{hint}') from None
     except Exception:  # an architecture that cannot be built on the meta device: BasicSR builds it later
         return None
     upscale = getattr(net, 'upscale', None)
@@ -126,23 +103,9 @@ def check_pretrained(path_opt: dict, net: torch.nn.Module | None) -> None:
         raise CheckpointError(mismatch_message(path, differences))
 
 
-def _arguments(args: dict) -> str:
-    return ', '.join(f'{k}={v!r}' for k, v in args.items())
-
-
-def check_dataset_options(phase: str, dataset: dict, scale: int | None) -> None:
-    """Registered dataset type, existing data roots, a training patch size the scale divides."""
-    from basicsr.utils.registry import DATASET_REGISTRY
-
+def check_dataset_folders(phase: str, dataset: dict) -> None:
+    """The data roots and the meta-info file exist."""
     where = f'datasets: {phase}'
-    if not isinstance(dataset, dict):
-        raise OptionError(f'{where}: expected a mapping of dataset options')
-    kind = dataset.get('type')
-    if kind not in DATASET_REGISTRY:
-        raise OptionError(
-            f'{where}: type {kind!r} is not a registered dataset (e.g. ALKDSRPairedImageDataset)'
-            + suggestion(kind, DATASET_REGISTRY.keys())
-        )
     for key in ('dataroot_gt', 'dataroot_lq'):
         folder = dataset.get(key)
         if folder is not None and not osp.isdir(str(folder)):
@@ -150,16 +113,3 @@ def check_dataset_options(phase: str, dataset: dict, scale: int | None) -> None:
     meta = dataset.get('meta_info_file')
     if meta is not None and not osp.isfile(str(meta)):
         raise OptionError(f'{where}: meta_info_file {meta}: no such file')
-    if phase.split('_')[0] == 'train' and 'gt_size' in dataset:
-        _check_patch_size(where, dataset['gt_size'], scale)
-
-
-def _check_patch_size(where: str, gt_size, scale: int | None) -> None:
-    if not isinstance(gt_size, int) or isinstance(gt_size, bool) or gt_size < 1:
-        raise OptionError(f'{where}: gt_size must be a positive integer (got {gt_size!r})')
-    if scale and gt_size % scale:
-        lower, upper = gt_size // scale * scale, (gt_size // scale + 1) * scale
-        raise OptionError(
-            f'{where}: gt_size {gt_size} is not a multiple of scale {scale}: the LR patch would be '
-            f'{gt_size / scale:g} pixels (use {lower or upper} or {upper})'
-        )

@@ -115,16 +115,13 @@ NumGpu = Annotated[Any, AfterValidator(_num_gpu)]
 # ----------------------------------------------------------------------------- typed entries {type: Name, **args}
 
 
-def _signature_keys(factory, skip: int) -> tuple[set[str], bool]:
-    """The keyword arguments ``factory`` takes after its first ``skip`` positional ones; and whether **kwargs."""
+def _parameters(factory, skip: int) -> tuple[set[str], set[str], bool]:
+    """The keyword arguments ``factory`` takes after its first ``skip`` positional ones, those without a
+    default, and whether it also takes ``**kwargs``."""
     params = list(inspect.signature(factory).parameters.values())[skip:]
-    named = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
-    return named, any(p.kind is p.VAR_KEYWORD for p in params)
-
-
-def _required_keys(factory, skip: int) -> set[str]:
-    params = list(inspect.signature(factory).parameters.values())[skip:]
-    return {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.default is p.empty}
+    named = [p for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    required = {p.name for p in named if p.default is p.empty}
+    return {p.name for p in named}, required, any(p.kind is p.VAR_KEYWORD for p in params)
 
 
 NUMERIC_ARGUMENTS = {  # arguments of optimizers, schedulers, losses and metrics, wherever they appear
@@ -143,11 +140,8 @@ def Typed(kinds: Callable[[], dict], what: str, skip: int = 0, extra=(), strict_
     and the arguments ones it takes (after its first ``skip`` parameters); ``extra`` keys BasicSR reads itself.
     ``strict_kwargs``: check named parameters even when the callable also takes ``**kwargs``; ``needs``:
     arguments BasicSR passes on its own that must be given although the callable has a default."""
-    from pydantic import TypeAdapter
 
-    numbers = {key: TypeAdapter(kind) for key, kind in NUMERIC_ARGUMENTS.items()}
-
-    def check(value):
+    def check(value, info: ValidationInfo):
         if not isinstance(value, dict):
             raise _problem(f'must be a mapping with a type (got {value!r})')
         known = kinds()
@@ -156,20 +150,17 @@ def Typed(kinds: Callable[[], dict], what: str, skip: int = 0, extra=(), strict_
             raise _problem(f'needs a type ({", ".join(sorted(known))})')
         if kind not in known:
             raise _Nested('type', f'{kind!r} is not {what} BasicSR knows{suggestion(kind, known)}')
-        names, var_kw = _signature_keys(known[kind], skip)
+        names, required, var_kw = _parameters(known[kind], skip)
         args = {k: v for k, v in value.items() if k != 'type' and k not in extra}
         if not var_kw or strict_kwargs:
             for key in args:
                 if key not in names:
                     raise _Nested(key, f'{kind} takes no option {key}{suggestion(key, sorted(names | set(extra)))}')
-        for key in sorted((_required_keys(known[kind], skip) | set(needs)) - set(args)):
+        for key in sorted((required | set(needs)) - set(args)):
             raise _problem(f'{kind} needs {key}')
         for key, item in args.items():
-            if key in numbers:
-                try:
-                    numbers[key].validate_python(item, strict=True)
-                except ValidationError as e:
-                    raise _Nested(key, _explain(_first(e.errors()))[1]) from None
+            if key in NUMERIC_ARGUMENTS:
+                _validate(NUMERIC_ARGUMENTS[key], item, key, info)
         return value
 
     return Annotated[Any, AfterValidator(check)]
@@ -191,11 +182,8 @@ def _optimizers() -> dict:
 def _schedulers() -> dict:
     from basicsr.models import lr_scheduler
 
-    return {
-        'MultiStepLR': lr_scheduler.MultiStepRestartLR,
-        'MultiStepRestartLR': lr_scheduler.MultiStepRestartLR,
-        'CosineAnnealingRestartLR': lr_scheduler.CosineAnnealingRestartLR,
-    }
+    restart, cosine = lr_scheduler.MultiStepRestartLR, lr_scheduler.CosineAnnealingRestartLR
+    return {'MultiStepLR': restart, 'MultiStepRestartLR': restart, 'CosineAnnealingRestartLR': cosine}
 
 
 def _registry(name: str) -> Callable[[], dict]:
@@ -312,6 +300,13 @@ def _datasets(value, info: ValidationInfo):
             raise _Nested(str(phase), f'unknown phase: a {mode} run takes {takes}{suggestion(phase, phases)}')
         if not isinstance(dataset, dict):
             raise _Nested(str(phase), f'must be a mapping of dataset options (got {dataset!r})')
+        registered = _registry('DATASET_REGISTRY')()
+        if not isinstance(dataset.get('type'), str) or dataset['type'] not in registered:
+            raise _Nested(
+                f'{phase}:type',
+                f'{dataset.get("type")!r} is not a registered dataset (e.g. ALKDSRPairedImageDataset)'
+                + suggestion(dataset.get('type'), registered),
+            )
         if dataset.get('type') in KNOWN_DATASET_TYPES:
             _validate(Dataset, dataset, str(phase), info)
             needed = ('batch_size_per_gpu', 'num_worker_per_gpu') if phase == 'train' else ()
@@ -322,6 +317,13 @@ def _datasets(value, info: ValidationInfo):
             _validate(FolderName, dataset['name'], f'{phase}:name', info)
     if mode == 'train' and 'train' not in value:
         raise _problem('lacks train, the training dataset')
+    gt_size, scale = (value.get('train') or {}).get('gt_size'), info.data.get('scale')
+    if mode == 'train' and isinstance(gt_size, int) and scale and gt_size % scale:
+        lower, upper = gt_size // scale * scale, (gt_size // scale + 1) * scale
+        raise _problem(
+            f'train: gt_size {gt_size} is not a multiple of scale {scale}: the LR patch would be '
+            f'{gt_size / scale:g} pixels (use {lower or upper} or {upper})'
+        )
     return value
 
 
@@ -360,6 +362,19 @@ class Train(Level):
     fused_alkconv: Any = None
     deterministic: Any = None
 
+    @model_validator(mode='after')
+    def _schedule_lasts(self):
+        """BasicSR's ``CosineAnnealingRestartLR`` fails past the end of its periods: they must last ``total_iter``."""
+        scheduler, total = self.scheduler or {}, self.total_iter
+        periods = scheduler.get('periods')
+        if scheduler.get('type') == 'CosineAnnealingRestartLR' and isinstance(periods, list) and total is not None:
+            if int(total) > sum(periods):
+                raise _problem(
+                    f'total_iter {total} is past the end of the cosine schedule (scheduler: periods {periods} '
+                    f'end at iteration {sum(periods)}); make the periods add up to at least total_iter'
+                )
+        return self
+
 
 METRIC = Typed(_registry('METRIC_REGISTRY'), 'a metric', skip=2, extra=('better',), strict_kwargs=True)
 
@@ -392,6 +407,15 @@ class DistParams(Level):
     port: Int(ge=1) = None
 
 
+def _registered_model(value):
+    from basicsr.utils.registry import MODEL_REGISTRY
+
+    if value not in MODEL_REGISTRY:
+        known = [name for name, _ in MODEL_REGISTRY]
+        raise _problem(f'{value!r} is not a registered model (alkdsr: ALKDSRModel){suggestion(value, known)}')
+    return value
+
+
 class Tree(Level):
     """The whole option file."""
 
@@ -401,7 +425,7 @@ class Tree(Level):
         'test': ('val',),
     }
     name: FolderName = None
-    model_type: Text = None  # registered: alkdsr.utils.option_checks
+    model_type: Annotated[Text, AfterValidator(_registered_model)] = None
     scale: Int(ge=1) = None
     num_gpu: NumGpu = None
     manual_seed: Optional[int] = None
@@ -493,32 +517,3 @@ def check_option_tree(opt: dict, is_train: bool) -> None:
         if not path and problem.startswith('lacks '):
             raise OptionError(f'the option file {problem}') from None
         raise OptionError(f'{":".join(path)}: {problem}' if path else problem) from None
-
-
-# ------------------------------------------------------------------ --force_yml, as BasicSR applies it
-
-
-def apply_force_yml(opt: dict, entries: list[str]) -> None:
-    """Apply ``--force_yml a:b=value`` entries as BasicSR does, refusing entries it would fail on.
-
-    BasicSR splits each entry at '=', walks the keys with ``exec`` and cannot create intermediate keys.
-    """
-    from basicsr.utils.options import _postprocess_yml_value
-
-    for entry in entries:
-        if entry.count('=') != 1:
-            raise OptionError(f'--force_yml {entry}: expected KEY:SUBKEY=VALUE (one "=")')
-        keys, value = (part.strip() for part in entry.split('='))
-        path = keys.split(':')
-        if not all(re.fullmatch(r'[A-Za-z0-9_.\-]+', key) for key in path):
-            raise OptionError(f'--force_yml {entry}: {keys!r} is not a key path such as train:total_iter')
-        node = opt
-        for depth, key in enumerate(path[:-1]):
-            if not isinstance(node, dict) or not isinstance(node.get(key), dict):
-                where = ':'.join(path[: depth + 1])
-                known = node.keys() if isinstance(node, dict) else ()
-                raise OptionError(
-                    f'--force_yml {entry}: the option file has no mapping {where}{suggestion(key, known)}'
-                )
-            node = node[key]
-        node[path[-1]] = _postprocess_yml_value(value)
