@@ -5,7 +5,8 @@
 
 (or the GitHub ``owner/repo`` of a clone in place of the path, without ``source='local'``).
 
-The networks take RGB tensors in [0, 1] of shape (N, 3, H, W) and return (N, 3, sH, sW).
+The networks take RGB tensors in [0, 1] of shape (N, 3, H, W) and return (N, 3, sH, sW); any other
+shape is a ValueError: ``ALKDNet expects (N, 3, H, W), got (1, 4, 64, 64)``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,17 @@ dependencies = ['torch', 'torchvision', 'basicsr', 'numpy', 'cv2', 'yaml', 'safe
 
 
 def _build(preset: str, scale: int, pretrained, name: str):
+    """The network asked for, whose calls check their input (``alkdsr.integrations.inputs``).
+
+    A hub network is called by code that alkdsr does not see: a wrong input shape is one line
+    naming the expected and the given shape, not a channel count from deep inside the network.
+    """
+    from alkdsr.integrations.inputs import checking_inputs
+
+    return checking_inputs(_network(preset, scale, pretrained, name))
+
+
+def _network(preset: str, scale: int, pretrained, name: str):
     import alkdsr
     from alkdsr.archs import ALKDNet
 

@@ -30,7 +30,7 @@ setup(
         'lmdb',
         'safetensors',
         'torchdata>=0.11',  # StatefulDataLoader: the training loader resumes mid-epoch
-        'pydantic>=2.7',  # the option tree (alkdsr.utils.option_schema)
+        'pydantic>=2.7',  # the option tree (alkdsr.options.schema)
         'setuptools',  # provides distutils, which basicsr imports, on Python >= 3.12
     ],
     extras_require={
@@ -54,7 +54,7 @@ setup(
     },
     entry_points={
         'console_scripts': [
-            'alkdsr=alkdsr.cli.main:main',
+            'alkdsr=alkdsr.cli:main',
             'alkdsr-train=alkdsr.train:main',
             'alkdsr-test=alkdsr.test:main',
         ],

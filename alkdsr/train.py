@@ -11,9 +11,9 @@ logs to ``./tb_logger/<name>/``; ``--auto_resume`` continues from the newest tra
 ``alkdsr/train.py`` and ``alkdsr/test.py`` call :func:`run`. BasicSR's pipelines parse their options
 with :func:`parse_and_check`, which reads the option file once and, before any folder or log exists, checks:
 
-- the whole tree, with ``--force_yml`` applied, against what BasicSR reads (``alkdsr.utils.option_schema``:
+- the whole tree, with ``--force_yml`` applied, against what BasicSR reads (``alkdsr.options.schema``:
   known keys, types, ranges, registry names, plain folder names);
-- what needs the file system, a built network or the model type (``alkdsr.utils.option_checks``:
+- what needs the file system, a built network or the model type (``alkdsr.options.checks``:
   architecture, checkpoint, dataset folders, patch size, schedule, the model's own switches);
 - every dataset of a registered alkdsr type (``ALKDSRPairedImageDataset``): built once for its checks
   (``alkdsr.data.paired_image_dataset``: pairing, image headers, LMDB values, sizes against the scale
@@ -35,15 +35,22 @@ import multiprocessing
 import os
 import random
 import re
+import socket
 import sys
+import time
 from collections.abc import Hashable
+from pathlib import Path
 
 import yaml
 
 from alkdsr.errors import AlkdsrError
+from alkdsr.options.schema import OptionError, check_option_tree
 from alkdsr.utils import compat, stopping
-from alkdsr.utils.option_checks import check_options
-from alkdsr.utils.option_schema import OptionError, check_option_tree
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
 
 EXIT_STOPPED = 128 + 15  # as if ended by SIGTERM, after saving
 
@@ -60,6 +67,7 @@ def parse_and_check(root_path: str, is_train: bool) -> tuple[dict, argparse.Name
     from basicsr.utils import set_random_seed
     from basicsr.utils.dist_util import get_dist_info
 
+    from alkdsr.options.checks import check_options
     from alkdsr.utils.dist_util import init_dist  # BasicSR's divides by the number of GPUs: gloo on a CPU
 
     args = _argument_parser().parse_args(_fix_local_rank_flag(sys.argv)[1:])
@@ -108,7 +116,87 @@ def parse_and_check(root_path: str, is_train: bool) -> tuple[dict, argparse.Name
         paths['results_root'] = root
     check_options(opt)
     check_datasets(opt)
+    if opt['rank'] == 0:  # the process that makes the folders
+        claim_run_folder(opt, root_path)
     return opt, args
+
+
+_claimed = None  # the open lock file of the folder this process's run writes to
+
+
+def claim_run_folder(opt: dict, root_path: str) -> None:
+    """One run per ``experiments/<name>`` (``results/<name>``), in a place that can be written, that does not
+    move its own inputs; checked before BasicSR makes or renames anything.
+
+    A run that does not resume renames an existing folder of its name to ``<name>_archived_<time>``: a
+    second run of the same name would archive the first's live folder (which then writes its checkpoints
+    into the second's), and an input inside that folder (``pretrain_network_g: experiments/<name>/...``)
+    would be gone when it is read. The lock is ``flock`` on ``.<name>.lock`` beside the folder: the kernel
+    releases it when its holder ends, however it ends, so a killed run's lock is simply taken over.
+    """
+    global _claimed
+    from alkdsr.cli._options import check_output_folder
+
+    kind = 'experiments' if opt['is_train'] else 'results'
+    parent = Path(root_path, kind)
+    folder = parent / opt['name']
+    check_output_folder(parent)
+    if opt['is_train'] and opt['logger'].get('use_tb_logger'):
+        check_output_folder(Path(root_path, 'tb_logger'))
+    if folder.exists() and not _resumes(opt, folder):
+        for option, path in _input_paths(opt):
+            if Path(os.path.abspath(path)).is_relative_to(os.path.abspath(folder)):
+                raise AlkdsrError(
+                    f'{option} {path}: lies in {folder}, which this run archives (renames) as it starts; '
+                    'copy it elsewhere, or give the run another name'
+                )
+    if fcntl is None:  # no flock (Windows): one run per folder is the user's to keep
+        return
+    parent.mkdir(parents=True, exist_ok=True)
+    lock = open(parent / f'.{opt["name"]}.lock', 'a+')  # noqa: SIM115  (held until the run ends)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.seek(0)
+        holder = lock.read().strip() or 'another process'
+        lock.close()
+        raise AlkdsrError(
+            f'{folder}: in use by a run that is still going ({holder}); wait for it to end, or give this one '
+            'another name'
+        ) from None
+    lock.seek(0)
+    lock.truncate()
+    lock.write(f'pid {os.getpid()} on {socket.gethostname()}, since {time.strftime("%Y-%m-%d %H:%M:%S")}\n')
+    lock.flush()
+    _claimed = lock
+
+
+def release_run_folder() -> None:
+    global _claimed
+    if _claimed is not None:
+        _claimed.close()  # closing the file releases its flock
+        _claimed = None
+
+
+def _resumes(opt: dict, folder: Path) -> bool:
+    """Whether BasicSR will resume into ``folder`` (and so not archive it)."""
+    from alkdsr.utils.training_state import latest_training_state
+
+    if not opt['is_train']:
+        return False
+    auto = opt['auto_resume'] and latest_training_state(folder / 'training_states') is not None
+    return bool(opt['path'].get('resume_state') or auto)
+
+
+def _input_paths(opt: dict):
+    """(option, path) of every file or folder the run reads."""
+    for key, value in opt['path'].items():
+        if key.startswith(('pretrain_network_', 'resume_state')) and value:
+            yield f'path: {key}', value
+    for phase, dataset in opt['datasets'].items():
+        for key in ('dataroot_gt', 'dataroot_lq', 'meta_info_file'):
+            if dataset.get(key):
+                yield f'datasets: {phase}: {key}', dataset[key]
 
 
 def apply_force_yml(opt: dict, entries: list[str]) -> None:
@@ -118,7 +206,7 @@ def apply_force_yml(opt: dict, entries: list[str]) -> None:
     """
     from basicsr.utils.options import _postprocess_yml_value
 
-    from alkdsr.utils.option_schema import suggestion
+    from alkdsr.options.schema import suggestion
 
     for entry in entries:
         if entry.count('=') != 1:
@@ -230,15 +318,19 @@ def run(kind: str, prog: str) -> int:
     Experiments land in ``./experiments/<name>/`` (and ``./tb_logger/``); test results in
     ``./results/<name>/``. User errors print one line ``<prog>: error: ...`` and return 2.
     """
-    import alkdsr  # noqa: F401  (fills BasicSR's registries)
-    from alkdsr.data import resumable_loader
-
-    install_basicsr_fixes()
     children_before = set(multiprocessing.active_children())
     try:
+        import alkdsr  # noqa: F401  (fills BasicSR's registries)
+
+        install_basicsr_fixes()
         return _run_pipeline(kind, prog, os.getcwd())
+    except KeyboardInterrupt:  # while torch and BasicSR load (the pipeline's own Ctrl-C is handled there)
+        print(f'{prog}: interrupted', file=sys.stderr, flush=True)
+        return 130
     finally:
-        resumable_loader.forget()
+        release_run_folder()
+        if 'alkdsr.data.resumable_loader' in sys.modules:
+            sys.modules['alkdsr.data.resumable_loader'].forget()
         end_dataloader_workers(keep=children_before)
 
 
@@ -257,10 +349,23 @@ def install_basicsr_fixes() -> None:
     from alkdsr.models.alkdsr_model import ALKDSRModel
 
     compat.install()
+    basicsr_train.load_resume_state = load_resume_state
     BaseModel.load_network = ALKDSRModel.load_network
     basicsr_train.parse_options = basicsr_test.parse_options = parse_and_check
     if not hasattr(basicsr_train.create_train_val_dataloader, '__wrapped__'):
         basicsr_train.create_train_val_dataloader = exact_epochs(basicsr_train.create_train_val_dataloader)
+
+
+def load_resume_state(opt: dict):
+    """``alkdsr.utils.compat.load_resume_state`` (safe, on the CPU), then the network of the resumed iteration
+    checked against ``network_g``: BasicSR loads it only after it has copied the option file and started its
+    log, so a resume refused there would leave both in the experiment folder."""
+    from alkdsr.options.checks import check_network, check_pretrained
+
+    state = compat.load_resume_state(opt)
+    if state is not None:
+        check_pretrained(opt['path'], check_network('network_g', opt['network_g'], opt.get('scale')))
+    return state
 
 
 def end_dataloader_workers(keep=frozenset()) -> None:

@@ -401,7 +401,7 @@ class Mistake:
     what: str
     expect: str
     listed: bool = True
-    klass: int = 0  # the class of docs/robustness.md's table (1-7)
+    klass: int = 0  # the class of docs/robustness.md's table
 
 
 def _of_class(klass: int):
@@ -409,11 +409,13 @@ def _of_class(klass: int):
 
 
 M1, M2, M3, M4, M5 = (_of_class(k) for k in range(1, 6))
+M8, M9, M10, M11, M12, M13 = (_of_class(k) for k in range(8, 14))
 
 
 # class 1: an output that is one of the command's own inputs. argv placeholders: {image} an input image,
 # {weights} the checkpoint, {link} a symlink to {image}, {hardlink} a hard link to {image}, {tmp} the test's folder,
-# {root} = {tmp}/x2, a benchmark root holding the set x2 (its images directly in it: {root}/x2/a.png)
+# {root} = {tmp}/x2, a benchmark root holding the set x2 (its images directly in it: {root}/x2/a.png),
+# {pngweights} the checkpoint under an image's name, {tmp}/wdir/a.png another copy
 OUTPUT_IS_INPUT: dict[str, tuple[Mistake, tuple[str, ...]]] = {
     m.name: (m, argv)
     for m, argv in (
@@ -444,6 +446,70 @@ OUTPUT_IS_INPUT: dict[str, tuple[Mistake, tuple[str, ...]]] = {
                  'OUT_DIR {tmp}/LR_bicubic/X2/ax2.png: is the input HR_DIR {tmp}/LR_bicubic/X2/ax2.png',
                  listed=False),
          ('prepare', '{tmp}/LR_bicubic/X2', '{tmp}', '--scales', '2', '--workers', '1')),
+        (M1('upscale -o --weights --overwrite', 'upscale -o over its --weights, with --overwrite',
+                 '-o {pngweights}: is the input --weights {pngweights}'),
+         ('upscale', '-i', '{image}', '-o', '{pngweights}', '--weights', '{pngweights}', '--overwrite')),
+        (M1('upscale -o folder holding --weights', 'upscale into the folder of its --weights, same name',
+                 '-o {tmp}/wdir/a.png: is the input --weights {tmp}/wdir/a.png', listed=False),
+         ('upscale', '-i', '{root}/x2', '-o', '{tmp}/wdir', '--weights', '{tmp}/wdir/a.png', '--overwrite')),
+        (M1('upscale -o link to --weights', 'upscale -o a symlink to its --weights',
+                 '-o {tmp}/wlink.png: is the input --weights {pngweights}', listed=False),
+         ('upscale', '-i', '{image}', '-o', '{tmp}/wlink.png', '--weights', '{pngweights}', '--overwrite')),
+    )
+}  # fmt: skip
+
+# class 8: an output that cannot be written, every command. Placeholders: {tmp} the test's folder, holding
+# {file} (a regular file), {dir.onnx} and {dir.png} (folders with an output's name), {image}, {weights}.
+# The line comes before any work (nothing written), except under a file-size limit (``fsize``: the
+# bytes a process may write), which only the write itself can meet.
+OUTPUT_PLACES: dict[str, tuple[Mistake, tuple[str, ...], int | None]] = {
+    m.name: (m, argv, fsize)
+    for m, argv, fsize in (
+        (M8('export -o under a file', 'export -o a path under a regular file',
+                 '-o {file}/x.onnx: {file} is a file, not a folder'),
+         ('export', '--weights', '{weights}', '-o', '{file}/x.onnx'), None),
+        (M8('export -o a folder', 'export -o where a folder has the name', '-o {tmp}/dir.onnx: is a folder'),
+         ('export', '--weights', '{weights}', '-o', '{tmp}/dir.onnx'), None),
+        (M8('export -o past ulimit -f', 'export under a 4 KiB file-size limit',
+                 '{tmp}/x.onnx: cannot write (File too large)'),
+         ('export', '--weights', '{weights}', '-o', '{tmp}/x.onnx'), 4096),
+        (M8('compare -o under a file', 'compare -o a path under a regular file',
+                 '-o {file}/x.png: {file} is a file, not a folder'),
+         ('compare', '--hr', '{image}', '--weights', '{weights}', '-o', '{file}/x.png'), None),
+        (M8('compare -o a folder', 'compare -o where a folder has the name', '-o {tmp}/dir.png: is a folder'),
+         ('compare', '--hr', '{image}', '--weights', '{weights}', '-o', '{tmp}/dir.png'), None),
+        (M8('compare -o past ulimit -f', 'compare under a 4 KiB file-size limit',
+                 '{tmp}/x.png: cannot write (File too large)'),
+         ('compare', '--hr', '{image}', '--weights', '{weights}', '-o', '{tmp}/x.png'), 4096),
+        (M8('profile --json under a file', 'profile --json a path under a regular file',
+                 '--json {file}/p.json: {file} is a file, not a folder', listed=False),
+         ('profile', '--weights', '{weights}', '--size', '8x8', '--json', '{file}/p.json'), None),
+        (M8('upscale -o past ulimit -f', 'upscale under a 4 KiB file-size limit',
+                 '{tmp}/up.png: cannot write (File too large)', listed=False),
+         ('upscale', '-i', '{image}', '-o', '{tmp}/up.png', '--weights', '{weights}'), 4096),
+    )
+}  # fmt: skip
+
+# class 9: option files as people write them: (mistake, the file's bytes). Each is refused in one line
+# naming the file, before any folder.
+_OPTION_TEXT = 'name: m\nmodel_type: ALKDSRModel\n'
+OPTION_FILE_MISTAKES: dict[str, tuple[Mistake, bytes]] = {
+    m.name: (m, content)
+    for m, content in (
+        (M9('Latin-1 comment', 'a comment written in Latin-1 (an e with an accent)',
+                 'not UTF-8 text (byte 5); save the option file as UTF-8'),
+         b'# caf\xe9 au lait\nname: m\n'),
+        (M9('UTF-16 file', 'the file saved as UTF-16 (with its BOM)',
+                 'not UTF-8 text (byte 0); save the option file as UTF-8'), _OPTION_TEXT.encode('utf-16')),
+        (M9('duplicate key', 'name: written twice at the top', "the key 'name' is written twice in one mapping "
+                 '(lines 1 and 3); keep one'), b'name: m\nmodel_type: ALKDSRModel\nname: n\n'),
+        (M9('duplicate nested key', 'lr: written twice inside train: optim_g:',
+                 "the key 'lr' is written twice in one mapping (lines 3 and 4); keep one", listed=False),
+         b'train:\n  optim_g:\n    lr: 0.001\n    lr: 0.002\n'),
+        (M9('invalid UTF-8 in a value', 'a value holding a byte that is not UTF-8',
+                 'not UTF-8 text (byte 6); save the option file as UTF-8', listed=False), b'name: \xff\n'),
+        (M9('tab indentation', 'a mapping indented with a tab', 'not valid YAML (', listed=False),
+         b'train:\n\ttotal_iter: 5\n'),
     )
 }  # fmt: skip
 
@@ -551,6 +617,43 @@ OPTION_MISTAKES: dict[str, tuple[Mistake, str, Callable[[dict], None], tuple[str
          'train', _tree_change('logger:save_checkpoint_freq', 0), ()),
         (M4('val_freq 0', 'val: val_freq: 0', 'val:val_freq: must be >= 1 (got 0)', listed=False),
          'train', lambda opt: opt.update(val={'val_freq': 0, 'save_img': False}), ()),
+        # class 10: options BasicSR reads as opt[key] (a KeyError, or a shape error, once the run has begun)
+        (M10('num_in_ch 1', 'network_g: num_in_ch: 1, num_out_ch: 1 (BasicSR reads 3 channels)',
+                  "network_g: num_in_ch 1, but BasicSR's datasets give colour images of 3 channels; set num_in_ch: 3"),
+         'test', lambda opt: opt['network_g'].update(num_in_ch=1, num_out_ch=1), ()),
+        (M10('save_img without suffix', 'test.py with save_img: true and no suffix',
+                  'val: lacks suffix, which a test run with save_img: true reads (suffix: ~ adds none)'),
+         'test', _tree_change('val:save_img', True), ()),
+        (M10('training set without use_rot', 'datasets: train: use_rot missing',
+                  'datasets:train: lacks use_rot, which ALKDSRPairedImageDataset reads', listed=False),
+         'train', _tree_change('datasets:train:use_rot', DELETE), ()),
+        (M10('no scale', 'scale missing, with a paired dataset (it reads opt[scale])',
+                  'the option file lacks scale, which a training run needs', listed=False),
+         'train', _tree_change('scale', DELETE), ()),
+        (M10('test set without dataroot_gt', 'test.py, datasets: val: dataroot_gt missing',
+                  'datasets:val: lacks dataroot_gt, which ALKDSRPairedImageDataset reads', listed=False),
+         'test', _tree_change('datasets:val:dataroot_gt', DELETE), ()),
+    )
+}  # fmt: skip
+
+# class 11: one run per experiment folder; each case is a test of its own in tests/test_reliability.py
+RUN_FOLDER_MISTAKES: dict[str, Mistake] = {
+    m.name: m
+    for m in (
+        M11('two runs, one name', 'a second train.py run of a name while the first runs',
+                 'in use by a run that is still going (pid'),
+        M11('pretrain_network_g in the archived folder', 'pretrain_network_g inside experiments/<same name>/',
+                 'lies in {folder}, which this run archives (renames) as it starts'),
+        M11('refused --auto_resume', '--auto_resume with network_g changed since the saved state',
+                 'checkpoint network differs from network_g'),
+        M11('dataroot in the archived folder', 'datasets: train: dataroot_lq inside experiments/<same name>/',
+                 'lies in {folder}, which this run archives (renames) as it starts', listed=False),
+        M11('lock of a killed run', 'a run of the name after one killed with SIGKILL (its lock left behind)',
+                 'Save the latest model', listed=False),
+        M8('experiments is a file', 'train.py where experiments/ cannot be made (a file has its name)',
+                 '{cwd}/experiments: is a file, not a folder', listed=False),
+        M8('results is a file', 'test.py where results/ cannot be made (a file has its name)',
+                 '{cwd}/results: is a file, not a folder', listed=False),
     )
 }  # fmt: skip
 
@@ -570,5 +673,100 @@ CHECKPOINT_MISTAKES: dict[str, Mistake] = {
         M5('NaN weights', 'a tensor holding NaN', 'holds NaN or infinite values', listed=False),
         M5('num_replicas 0', 'alkdsr_arch with num_replicas 0', 'the stored config has num_replicas 0',
                 listed=False),
+    )
+}  # fmt: skip
+
+# class 12: downloads that end, and a cache others can read; the tests are in tests/test_zoo.py. The texts
+# hold the sizes of alkdnet-x2 (1678550 bytes, half of it 839275) and the test's limits (ALKDSR_STALL_TIMEOUT=1,
+# ALKDSR_CONNECT_TIMEOUT=0.5).
+DOWNLOAD_MISTAKES: dict[str, Mistake] = {
+    m.name: m
+    for m in (
+        M12('server never answers', 'a mirror that accepts the connection and never answers',
+                 'stalled: nothing received in 1 s'),
+        M12('trickling server', 'a mirror sending one byte every 50 ms', 'stalled: less than 64 KiB received in 1 s'),
+        M12('bad mirror leaves a .partial', 'a mirror answering 404 (a .partial file was left in the cache)',
+                 '(HTTP 404 File not found)'),
+        M12('folder at the cached name', 'a folder where the cached file goes',
+                 'is a folder, in the way of the cached file of alkdnet-x2; remove or rename it'),
+        M12('import writes 0600', 'a cached file its reader may not read (import kept the mode 0600)',
+                 'cannot read the cached file of alkdnet-x2 (Permission denied); fix its permissions or delete it'),
+        M12('redirect loop', 'a mirror redirecting to itself', 'HTTP 302: too many redirects'),
+        M12('server announcing a huge size', 'a mirror announcing a terabyte',
+                 'the server announces 1000000000000 bytes, the file has 1678550; refused'),
+        M12('offline with a corrupt cached file', 'no connection, and a cached file that fails its SHA256',
+                 'exists but fails its SHA256 check: replace it with the right file'),
+        M12('import checks every file first', 'weights import of three files, the second not weights',
+                 'nothing was imported'),
+        M12('name of another scale', 'a registered name of another scale (it was downloaded, then refused)',
+                 'alkdnet-x2: the weights are for x2, not x4 (alkdnet-x4 is the x4 one)'),
+        M12('a byte every 2 s', 'a mirror sending one byte every 2 s', 'stalled: nothing received in 1 s',
+                 listed=False),
+        M12('server never connects', 'a mirror whose connection is never made',
+                 'no connection within 0.5 s; ALKDSR_CONNECT_TIMEOUT sets this limit', listed=False),
+        M12('truncated download', 'the connection closed at half the file (Content-Length the whole file)',
+                 'the connection closed after 839275 of 1678550 bytes', listed=False),
+        M12('truncated download without a length', 'the connection closed at half the file, no Content-Length',
+                 'the connection closed after 839275 of 1678550 bytes', listed=False),
+        M12('short download', 'half the file, announced as such by Content-Length',
+                 'the server announces 839275 bytes, the file has 1678550; refused', listed=False),
+        M12('connection reset', 'a TCP reset halfway through the file', '(the connection ', listed=False),
+        M12('corrupt download', 'one bit of the file flipped on the way', 'does not match its SHA256', listed=False),
+        M12('more than the file', 'a mirror sending more than the file, no Content-Length',
+                 'the server sends more than the 1678550 bytes of the file; refused', listed=False),
+        M12('mirror refusing connections', 'nothing listening where the mirror is', '(Connection refused)',
+                 listed=False),
+        M12('mirror answering 500', 'a mirror answering HTTP 500', '(HTTP 500 Internal Server Error)', listed=False),
+        M12('mirror without a scheme', 'ALKDSR_WEIGHTS_MIRROR=mirror',
+                 "(unknown url type: 'mirror/net_g_ALKDN_x2.pth')", listed=False),
+        M12('mirror a missing folder', 'a file:// mirror of a folder that does not exist',
+                 '(No such file or directory)', listed=False),
+        M12('ALKDSR_HOME is a file', 'a cache that cannot be made: ALKDSR_HOME names a file',
+                 'is a file; set ALKDSR_HOME to a folder', listed=False),
+        M12('read-only ALKDSR_HOME', 'a cache that cannot be made: ALKDSR_HOME is read-only',
+                 '(permission denied or a read-only file system)', listed=False),
+        M12('bad timeout setting', 'ALKDSR_STALL_TIMEOUT=soon or 0, ALKDSR_CONNECT_TIMEOUT=-1',
+                 'not a number of seconds greater than 0', listed=False),
+        M12('upscale --weights of another scale', 'upscale --weights alkdnet-x2 --scale 4',
+                 'alkdnet-x2: the weights are for x2, not x4 (alkdnet-x4 is the x4 one)', listed=False),
+        M12('pretrain_network_g of another scale', 'path: pretrain_network_g alkdnet-x2 in an x4 option file',
+                 'path: pretrain_network_g alkdnet-x2: the weights are for x2, not x4 (alkdnet-x4 is the x4 one)',
+                 listed=False),
+    )
+}  # fmt: skip
+
+# class 13: say what was not done (an image of several frames, a variant loaded as another, an input of another
+# shape, a Ctrl-C or a resume that ends in a traceback, a worker's message at exit). {preset} and {shape}: the
+# test's preset and input shape.
+UNDONE_MISTAKES: dict[str, Mistake] = {
+    m.name: m
+    for m in (
+        M13('animated WebP', 'an animated WebP (2 frames) to upscale',
+                 'animated WEBP (2 frames) is not supported: save the frame wanted as an image file of its own'),
+        M13('APNG', 'an animated PNG (3 frames) to upscale',
+                 'animated PNG (3 frames) is not supported: save the frame wanted as an image file of its own'),
+        M13('multi-page TIFF', 'a TIFF of 2 pages to upscale',
+                 'multi-page TIFF (2 pages) is not supported: save the page wanted as an image file of its own'),
+        M13('no_norm and abrl presets through spandrel',
+                 'a checkpoint saved for alkdnet_no_norm or an abrl preset, loaded by spandrel (its tags)',
+                 '{preset}, 16nf, 2nb'),
+        M13('input of 4 channels or 5 dimensions', 'a (1, 4, H, W) or 5-D tensor to the network spandrel loads',
+                 'ALKDNet expects (N, 3, H, W), got {shape}'),
+        M13("prepare's message at exit", 'prepare with 2 workers, ending normally (a worker printed an ignored '
+                 'SystemExit)', '8 files written, 0 already there, 0 image(s) failed'),
+        M13('Ctrl-C while importing', 'Ctrl-C while alkdsr upscale is still importing torch',
+                 'alkdsr upscale: interrupted'),
+        M13('text file as .state', 'a text file as the newest <iter>.state, with --auto_resume',
+                 'not a training state (torch.save writes a zip archive or a pickle)'),
+        M13('animated PNG to prepare', 'prepare given an animated PNG (2 frames)',
+                 'animated PNG (2 frames) is not supported: save the frame wanted as an image file of its own',
+                 listed=False),
+        M13('multi-page TIFF as a benchmark LR', 'a TIFF of 2 pages as an LR image of a benchmark set',
+                 'multi-page TIFF (2 pages) is not supported: save the page wanted as an image file of its own',
+                 listed=False),
+        M13('input of another shape to the hub module', 'a tensor of 1 or 4 channels, or 2, 3 or 5 dimensions, '
+                 'to the torch.hub network', 'ALKDNet expects (N, 3, H, W), got {shape}', listed=False),
+        M13('Ctrl-C while train.py imports', 'Ctrl-C while alkdsr/train.py is still importing torch',
+                 'alkdsr-train: interrupted', listed=False),
     )
 }  # fmt: skip

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 
 import numpy as np
 import pytest
 import torch
 from conftest import ROOT, SHARED, bsrn_weights, official_weights, requires_shared
+from corpus import UNDONE_MISTAKES
 
 from alkdsr.errors import AlkdsrError
 
@@ -75,3 +77,34 @@ def test_pretrained_true_fetches_named_weights(tmp_path, monkeypatch):
     assert golden_error(hub('alkdnet', scale=4, pretrained=True), 'official_x4') <= 1e-4
     assert golden_error(hub('bsrn', scale=3, pretrained=True), 'bsrn_official_x3') <= 1e-4
     assert list((tmp_path / 'home' / 'weights').iterdir())  # fetched into the cache
+
+
+@pytest.mark.parametrize(
+    'shape',
+    [(1, 4, 16, 16), (1, 1, 16, 16), (1, 1, 3, 16, 16), (3, 16, 16), (16, 16)],
+    ids=['4-channels', '1-channel', '5-D', '3-D', '2-D'],
+)
+def test_input_shape_is_checked_at_the_call(shape):
+    """The hub network says what it expects instead of failing deep inside on 12 or 16 channels."""
+    net = hub('bsrn', scale=2)
+    with pytest.raises(ValueError) as info:
+        net(torch.rand(*shape))
+    assert str(info.value) == UNDONE_MISTAKES['input of another shape to the hub module'].expect.format(shape=shape)
+    assert net(torch.rand(2, 3, 16, 16)).shape == (2, 3, 32, 32)
+
+
+@pytest.mark.parametrize('preset', ['alkdnet_no_norm', 'bsrn_alk9_abrl'])
+def test_pretrained_path_of_a_variant_gives_that_variant(tmp_path, preset):
+    """Variants that share their weights' keys with another preset come back as saved (the stored config)."""
+    from alkdsr.archs import ALKDNet
+    from alkdsr.utils.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    saved = ALKDNet(preset=preset, upscale=2, num_feat=16, num_block=2).eval()
+    save_checkpoint(saved, tmp_path / 'net.safetensors')
+    net = hub('alkdnet', scale=2, preset=preset, pretrained=str(tmp_path / 'net.safetensors'))
+    assert net.config == saved.config
+    x = torch.rand(1, 3, 16, 16)
+    assert torch.equal(net(x), saved(x))
+    with pytest.raises(ValueError, match=re.escape('ALKDNet expects (N, 3, H, W), got (1, 4, 16, 16)')):
+        net(torch.rand(1, 4, 16, 16))

@@ -19,16 +19,29 @@ import json
 import os
 import re
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from conftest import ROOT, official_weights
-from corpus import CHECKPOINT_MISTAKES, OPTION_MISTAKES, OUTPUT_IS_INPUT, rgb_png
+from corpus import (
+    CHECKPOINT_MISTAKES,
+    DOWNLOAD_MISTAKES,
+    OPTION_FILE_MISTAKES,
+    OPTION_MISTAKES,
+    OUTPUT_IS_INPUT,
+    OUTPUT_PLACES,
+    RUN_FOLDER_MISTAKES,
+    UNDONE_MISTAKES,
+    rgb_png,
+)
 from safetensors.torch import save_file
 from train_utils import (
     SCALE,
+    TRAIN_PY,
     checkpoints,
     env,
     experiment,
@@ -37,6 +50,7 @@ from train_utils import (
     make_pairs,
     paired_set,
     run_train,
+    start_train,
     train_options,
     write_options,
 )
@@ -100,9 +114,14 @@ def test_an_output_that_is_an_input_is_refused_before_any_work(case, tiny_weight
     (tmp_path / 'LR_bicubic' / 'X2' / 'ax2.png').write_bytes(rgb_png(32, 32, seed=5))
     weights = tmp_path / 'weights.pth'
     weights.write_bytes(tiny_weights.read_bytes())
+    (tmp_path / 'w.png').write_bytes(tiny_weights.read_bytes())  # a checkpoint under an image's name
+    (tmp_path / 'wlink.png').symlink_to(tmp_path / 'w.png')
+    (tmp_path / 'wdir').mkdir()
+    (tmp_path / 'wdir' / 'a.png').write_bytes(tiny_weights.read_bytes())
     names = {
         'image': image,
         'weights': weights,
+        'pngweights': tmp_path / 'w.png',
         'link': tmp_path / 'link.png',
         'hardlink': tmp_path / 'hard.png',
         'root': tmp_path / 'x2',
@@ -125,7 +144,200 @@ def test_upscale_into_its_own_input_folder_is_one_line(tiny_weights, tmp_path):
     assert fingerprint(tmp_path) == before
 
 
-# ---------------------------------------------------------------- classes 2-4 in option files
+# ---------------------------------------------------------------- class 8: outputs that cannot be written
+
+
+def _cli_with_file_size_limit(argv: list[str], fsize: int) -> tuple[int, str, str]:
+    """``alkdsr ARGV`` in a process that may write at most ``fsize`` bytes a file (``ulimit -f``)."""
+    import resource
+    import subprocess
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
+
+    code = 'import sys; from alkdsr.cli import main; sys.exit(main())'
+    proc = subprocess.run([sys.executable, '-c', code, *argv], capture_output=True, text=True, env=env(),
+                          preexec_fn=limit, timeout=300)  # fmt: skip
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+@pytest.mark.parametrize('case', list(OUTPUT_PLACES))
+def test_an_output_that_cannot_be_written_is_one_line(case, tiny_weights, tmp_path):
+    mistake, argv, fsize = OUTPUT_PLACES[case]
+    (tmp_path / 'file').write_text('a regular file')
+    (tmp_path / 'dir.onnx').mkdir()
+    (tmp_path / 'dir.png').mkdir()
+    (tmp_path / 'hr.png').write_bytes(rgb_png(32, 32, seed=1))
+    (tmp_path / 'weights.pth').write_bytes(tiny_weights.read_bytes())
+    names = {
+        'tmp': tmp_path,
+        'file': tmp_path / 'file',
+        'image': tmp_path / 'hr.png',
+        'weights': tmp_path / 'weights.pth',
+    }
+    argv = [a.format(**names) for a in argv]
+    before = fingerprint(tmp_path)
+    rc, _, err = _cli_with_file_size_limit(argv, fsize) if fsize else run_cli(*argv)
+    assert rc == (1 if argv[0] == 'upscale' else 2), (rc, err)  # upscale: an image that failed, the rest go on
+    assert err.startswith(f'alkdsr {argv[0]}: error: ') and err.count('\n') == 1, err
+    assert mistake.expect.format(**names) in err, err
+    assert fingerprint(tmp_path) == before  # no output, no temporary file, the inputs as they were
+
+
+def test_an_output_under_a_read_only_file_system_is_one_line(tiny_weights, tmp_path):
+    """(Permissions do not stop root, which runs the suite in CI: a read-only mount does.)"""
+    read_only = next((p for p in ('/sys', '/proc/sys') if not os.access(p, os.W_OK)), None)
+    if read_only is None:
+        pytest.skip('no read-only file system here')
+    rc, _, err = run_cli('export', '--weights', tiny_weights, '-o', f'{read_only}/x.onnx')
+    assert rc == 2 and err == (
+        f'alkdsr export: error: -o {read_only}/x.onnx: cannot write in {read_only} '
+        '(permission denied or a read-only file system)\n'
+    )
+
+
+@pytest.mark.parametrize('kind', ['train', 'test'])
+def test_a_run_where_its_folder_cannot_be_made_is_one_line(kind, pairs, tiny_x4, tmp_path, monkeypatch):
+    case = RUN_FOLDER_MISTAKES['experiments is a file' if kind == 'train' else 'results is a file']
+    cwd = tmp_path / 'run'
+    cwd.mkdir()
+    (cwd / ('experiments' if kind == 'train' else 'results')).write_text('a file where the folder goes')
+    opt = train_options('blocked', *_dirs(pairs)) if kind == 'train' else _test_options(*_dirs(pairs), tiny_x4)
+    option_file = write_options(opt, tmp_path / 'opt.yml')
+    before = fingerprint(tmp_path)
+    rc, err = _run_in_process(kind, cwd, option_file, monkeypatch)
+    assert rc == 2 and err.count('\n') == 1 and case.expect.format(cwd=cwd) in err, err
+    assert fingerprint(tmp_path) == before
+
+
+# ---------------------------------------------------------------- class 9: option files as people write them
+
+
+@pytest.mark.parametrize('case', list(OPTION_FILE_MISTAKES))
+def test_option_files_as_people_write_them(case, tmp_path, monkeypatch):
+    mistake, content = OPTION_FILE_MISTAKES[case]
+    option_file = tmp_path / 'opt.yml'
+    option_file.write_bytes(content)
+    before = fingerprint(tmp_path)
+    rc, err = _run_in_process('train', tmp_path, option_file, monkeypatch)
+    assert rc == 2 and err.count('\n') == 1, err
+    assert err.startswith(f'alkdsr-train: error: {option_file}: ') and mistake.expect in err, err
+    assert fingerprint(tmp_path) == before
+
+
+def test_merge_keys_and_a_bom_read_as_written_out(tmp_path):
+    """``<<: *anchor`` merges the anchored mapping (its own keys win); a UTF-8 BOM is not part of the text."""
+    from alkdsr.train import read_option_file
+
+    merged = (
+        'defaults: &set\n  type: ALKDSRPairedImageDataset\n  io_backend: {type: disk}\n  name: a\n'
+        'datasets:\n  val:\n    <<: *set\n    name: b\n'
+    )
+    written_out = (
+        'defaults:\n  type: ALKDSRPairedImageDataset\n  io_backend: {type: disk}\n  name: a\n'
+        'datasets:\n  val:\n    type: ALKDSRPairedImageDataset\n    io_backend: {type: disk}\n    name: b\n'
+    )
+    (tmp_path / 'merged.yml').write_text(merged)
+    (tmp_path / 'bom.yml').write_bytes(b'\xef\xbb\xbf' + written_out.encode())
+    expected = yaml.safe_load(written_out)
+    assert expected['datasets']['val']['name'] == 'b'
+    assert read_option_file(tmp_path / 'merged.yml') == expected
+    assert read_option_file(tmp_path / 'bom.yml') == expected
+
+
+# ---------------------------------------------------------------- class 11: one run per experiment folder
+
+
+def _wait_for(predicate, seconds: float = 120) -> None:
+    import time
+
+    end = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < end, 'timed out'
+        time.sleep(0.2)
+
+
+def _long_run(pairs: Path, name: str) -> dict:
+    opt = train_options(name, *_dirs(pairs), total_iter=2000, save_freq=1000)
+    opt['network_g']['num_block'] = 1
+    return opt
+
+
+def test_two_runs_of_one_name_at_once(pairs, tmp_path):
+    """Two real train.py processes: the second is refused naming the first, whose folder stays its own."""
+    first = start_train(tmp_path, write_options(_long_run(pairs, 'busy'), tmp_path / 'busy.yml'))
+    try:
+        _wait_for(lambda: (experiment(tmp_path, 'busy') / 'training_states').is_dir() or first.poll() is not None)
+        assert first.poll() is None
+        second = run_train(tmp_path, tmp_path / 'busy.yml', timeout=120)
+        assert second.returncode == 2, failure(second)
+        line = second.stderr.strip().splitlines()[-1]
+        expect = (
+            f'alkdsr-train: error: {experiment(tmp_path, "busy")}: {RUN_FOLDER_MISTAKES["two runs, one name"].expect}'
+        )
+        assert line.startswith(expect) and f'pid {first.pid} ' in line, line
+        assert sorted(p.name for p in (tmp_path / 'experiments').iterdir()) == ['.busy.lock', 'busy']  # none archived
+        assert first.poll() is None  # the first run goes on
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.wait(timeout=120)
+    assert first.returncode == 143  # stopped by SIGTERM after saving, as ever
+
+
+def test_the_lock_of_a_killed_run_is_taken_over(pairs, tmp_path):
+    opt = train_options('killed', *_dirs(pairs), total_iter=2, save_freq=1)
+    first = start_train(tmp_path, write_options(_long_run(pairs, 'killed'), tmp_path / 'long.yml'))
+    _wait_for(lambda: (experiment(tmp_path, 'killed') / 'training_states').is_dir() or first.poll() is not None)
+    first.kill()
+    first.wait(timeout=60)
+    again = run_train(tmp_path, write_options(opt, tmp_path / 'short.yml'))
+    assert again.returncode == 0, failure(again)
+    assert RUN_FOLDER_MISTAKES['lock of a killed run'].expect in again.stderr + again.stdout
+    assert len(list((tmp_path / 'experiments').glob('killed_archived_*'))) == 1  # the killed run's, archived
+
+
+@pytest.mark.parametrize('where', ['pretrain_network_g', 'dataroot_lq'])
+def test_an_input_in_the_folder_a_run_archives_is_refused(where, pairs, tiny_x4, tmp_path, monkeypatch):
+    import shutil
+
+    folder = experiment(tmp_path, 'again')
+    opt = train_options('again', *_dirs(pairs))
+    if where == 'pretrain_network_g':
+        case = RUN_FOLDER_MISTAKES['pretrain_network_g in the archived folder']
+        (folder / 'models').mkdir(parents=True)
+        shutil.copy(tiny_x4, folder / 'models' / 'net_g_1.pth')
+        opt['network_g'].update(num_feat=16, num_block=1)
+        opt['path']['pretrain_network_g'] = str(folder / 'models' / 'net_g_1.pth')
+    else:
+        case = RUN_FOLDER_MISTAKES['dataroot in the archived folder']
+        shutil.copytree(_dirs(pairs)[1], folder / 'LR')
+        opt['datasets']['train']['dataroot_lq'] = str(folder / 'LR')
+    option_file = write_options(opt, tmp_path / 'opt.yml')
+    before = fingerprint(tmp_path)
+    rc, err = _run_in_process('train', tmp_path, option_file, monkeypatch)
+    assert rc == 2 and err.count('\n') == 1 and case.expect.format(folder=folder) in err, err
+    assert fingerprint(tmp_path) == before  # the folder neither archived nor changed
+
+
+def test_a_refused_auto_resume_leaves_the_folder_as_it_was(pairs, tmp_path, monkeypatch, fresh_basicsr_logger):
+    opt = train_options('resumed', *_dirs(pairs), total_iter=2, save_freq=1)
+    opt['network_g']['num_block'] = 1
+    done = run_train(tmp_path, write_options(opt, tmp_path / 'opt.yml'))
+    assert done.returncode == 0, failure(done)
+    opt['network_g']['num_feat'] = 24  # not the network the saved iteration holds
+    option_file = write_options(opt, tmp_path / 'changed.yml')
+
+    def files():  # the lock file names whichever run holds it, this one too
+        return {path: digest for path, digest in fingerprint(tmp_path).items() if not path.endswith('.lock')}
+
+    before = files()
+    rc, err = _run_in_process('train', tmp_path, option_file, monkeypatch, '--auto_resume')
+    assert rc == 2 and err.count('\n') == 1, err
+    assert RUN_FOLDER_MISTAKES['refused --auto_resume'].expect in err, err
+    assert files() == before  # no new option file, no log
+
+
+# ---------------------------------------------------------------- classes 2-4 and 10 in option files
 
 
 def _test_options(hr: Path, lr: Path, weights: Path) -> dict:
@@ -536,6 +748,126 @@ def test_a_crafted_pretrain_network_of_an_srmodel_is_refused(kind, pairs, tiny_x
     assert sorted(p.name for p in tmp_path.iterdir()) == ['crafted.pth', 'opt.yml']
 
 
+# ---------------------------------------------------------------- class 13: say what was not done
+
+
+def test_a_text_file_as_the_newest_state_is_one_line_and_changes_nothing(
+    pairs, tmp_path, monkeypatch, fresh_basicsr_logger
+):
+    opt = train_options('noted', *_dirs(pairs), total_iter=2, save_freq=1)
+    opt['network_g']['num_block'] = 1
+    folder = experiment(tmp_path, 'noted')
+    (folder / 'models').mkdir(parents=True)
+    (folder / 'training_states').mkdir()
+    state = folder / 'training_states' / '5.state'
+    state.write_text('iteration 5: loss 0.031\n')  # a note where the newest state should be
+    option_file = write_options(opt, tmp_path / 'opt.yml')
+
+    def files():  # the lock file names whichever run holds it, this one too
+        return {path: digest for path, digest in fingerprint(tmp_path).items() if not path.endswith('.lock')}
+
+    before = files()
+    rc, err = _run_in_process('train', tmp_path, option_file, monkeypatch, '--auto_resume')
+    assert rc == 2 and err == f'alkdsr-train: error: {state}: {UNDONE_MISTAKES["text file as .state"].expect}\n', err
+    assert files() == before  # nothing archived, no option file copied, no log
+
+
+CLI = 'import sys; from alkdsr.cli import main; sys.exit(main())'  # the console script, as a command line
+
+# A sitecustomize that holds the first import of torch for 30 s, after a line on stderr: a Ctrl-C sent after
+# that line comes while the command is still importing. Another sitecustomize it hides runs too.
+_SLOW_TORCH = """
+import importlib.machinery
+import importlib.util
+import os
+import sys
+import time
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+class _SlowTorch:
+    def find_spec(self, name, path=None, target=None):
+        if name == 'torch':
+            sys.meta_path.remove(self)
+            sys.stderr.write('importing torch\\n')
+            sys.stderr.flush()
+            time.sleep(30)
+        return None  # the usual finders import it
+
+
+sys.meta_path.insert(0, _SlowTorch())
+_other = importlib.machinery.PathFinder.find_spec(
+    'sitecustomize', [p for p in sys.path if os.path.abspath(p or '.') != _HERE]
+)
+if _other is not None:
+    _other.loader.exec_module(importlib.util.module_from_spec(_other))
+"""
+
+
+def _interrupted_while_importing_torch(argv: list, cwd: Path) -> tuple[int, str]:
+    """Run ``argv``, send SIGINT once it is importing torch; its status and what it wrote on stderr after that."""
+    site = cwd / 'site'
+    site.mkdir()
+    (site / 'sitecustomize.py').write_text(_SLOW_TORCH)
+    pythonpath = os.pathsep.join(filter(None, [str(site), os.environ.get('PYTHONPATH')]))
+    proc = subprocess.Popen(
+        [str(a) for a in argv],
+        cwd=cwd,
+        env={**env(), 'PYTHONPATH': pythonpath},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        before = []
+        while (line := proc.stderr.readline()) not in ('importing torch\n', ''):
+            before.append(line)
+        assert line, ''.join(before)  # it did reach torch
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return proc.returncode, err
+
+
+@pytest.mark.parametrize('command', ['upscale', 'train.py'])
+def test_ctrl_c_while_a_command_is_importing_is_one_line(command, tiny_weights, pairs, tmp_path):
+    if command == 'upscale':
+        (tmp_path / 'in.png').write_bytes(rgb_png())
+        argv = [sys.executable, '-c', CLI, 'upscale', '-i', tmp_path / 'in.png', '-o', tmp_path / 'out']
+        argv += ['--weights', tiny_weights]
+        case, lines = UNDONE_MISTAKES['Ctrl-C while importing'], ('alkdsr: interrupted',)  # or before the command
+    else:
+        option_file = write_options(train_options('stopped', *_dirs(pairs)), tmp_path / 'opt.yml')
+        argv = [sys.executable, TRAIN_PY, '-opt', option_file]
+        case, lines = UNDONE_MISTAKES['Ctrl-C while train.py imports'], ()
+    rc, err = _interrupted_while_importing_torch(argv, tmp_path)
+    assert rc == 130 and 'Traceback' not in err, err
+    assert err.count('\n') == 1 and err.strip() in (case.expect, *lines), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ['site', 'in.png' if command == 'upscale' else 'opt.yml']
+    )
+
+
+def test_prepare_with_workers_ends_without_a_message_from_them(tmp_path):
+    """pool.terminate() sent SIGTERM to workers already on their way out: 'Exception ignored ... SystemExit'."""
+    hr = tmp_path / 'hr'
+    hr.mkdir()
+    for seed in range(4):
+        (hr / f'im{seed}.png').write_bytes(rgb_png(seed=seed))
+    case = UNDONE_MISTAKES["prepare's message at exit"]
+    for run in range(3):  # a race between the pool's end and the workers' exit: a few tries
+        argv = [sys.executable, '-c', CLI, 'prepare', hr, tmp_path / f'out{run}', '--scales', '2', '--workers', '2']
+        done = subprocess.run(
+            [str(a) for a in argv], cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=300
+        )
+        assert done.returncode == 0 and case.expect in done.stdout, done.stdout + done.stderr
+        assert 'Exception ignored' not in done.stderr and 'SystemExit' not in done.stderr, done.stderr
+
+
 # ---------------------------------------------------------------- a bug of ours is not a user error
 
 
@@ -543,7 +875,7 @@ def test_a_bug_in_alkdsr_keeps_its_traceback(tiny_weights, pairs, tmp_path, monk
     """User errors are one line; an exception that is not an AlkdsrError (a bug) propagates with its traceback."""
     import alkdsr.cli.profile
     import alkdsr.metrics.complexity
-    import alkdsr.utils.option_schema
+    import alkdsr.options.schema
 
     class BrokenTree:
         model_validate = staticmethod(lambda *args, **kwargs: 1 / 0)
@@ -556,7 +888,7 @@ def test_a_bug_in_alkdsr_keeps_its_traceback(tiny_weights, pairs, tmp_path, monk
     monkeypatch.setattr(alkdsr.metrics.complexity, 'count_params', broken)  # profile loads it when it runs
     with pytest.raises(ZeroDivisionError):
         run_cli('profile', '--weights', tiny_weights, '--size', '8x8', '--runs', 1, '--warmup', 0)
-    monkeypatch.setattr(alkdsr.utils.option_schema, 'Tree', BrokenTree())
+    monkeypatch.setattr(alkdsr.options.schema, 'Tree', BrokenTree())
     option_file = write_options(train_options('bug', *_dirs(pairs)), tmp_path / 'bug.yml')
     with pytest.raises(ZeroDivisionError):
         _run_in_process('train', tmp_path, option_file, monkeypatch)
@@ -568,13 +900,15 @@ def test_a_bug_in_alkdsr_keeps_its_traceback(tiny_weights, pairs, tmp_path, monk
 def test_the_mistakes_table_is_the_corpus():
     text = (ROOT / 'docs' / 'robustness.md').read_text()
     section = text[text.index('## Mistakes, by class') :]
-    rows = re.findall(r'^\| (\d) \| `([^`]+)` \| (.+?) \| (yes|new) \| `(.+?)` \|$', section, flags=re.M)
+    rows = re.findall(r'^\| (\d+) \| `([^`]+)` \| (.+?) \| (yes|new) \| `(.+?)` \|$', section, flags=re.M)
     documented = {name: (int(klass), what, listed == 'yes', expect) for klass, name, what, listed, expect in rows}
     mistakes = [m for m, _ in OUTPUT_IS_INPUT.values()] + [entry[0] for entry in OPTION_MISTAKES.values()]
-    corpus = {m.name: m for m in mistakes + list(CHECKPOINT_MISTAKES.values())}
+    mistakes += [entry[0] for entry in (*OUTPUT_PLACES.values(), *OPTION_FILE_MISTAKES.values())]
+    mistakes += [*CHECKPOINT_MISTAKES.values(), *RUN_FOLDER_MISTAKES.values()]
+    corpus = {m.name: m for m in mistakes + [*DOWNLOAD_MISTAKES.values(), *UNDONE_MISTAKES.values()]}
     assert set(documented) == set(corpus)
     for name, m in corpus.items():
         assert documented[name] == (m.klass, m.what, m.listed, m.expect), name
-    for klass in range(1, 6):
+    for klass in (*range(1, 6), *range(8, 14)):
         new = [m for m in corpus.values() if m.klass == klass and not m.listed]
         assert len(new) >= 2, klass  # at least two cases of each class beyond the reported ones

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
 from conftest import SHARED, bsrn_weights, official_weights, requires_shared
+from corpus import UNDONE_MISTAKES
 
 from alkdsr.archs import ALKDNet
+from alkdsr.archs.presets import VARIANT_KEYS, preset_config
 from alkdsr.utils.checkpoint import save_checkpoint
 
 spandrel = pytest.importorskip('spandrel')
@@ -139,3 +143,100 @@ def test_no_detection_conflict_with_spandrel_or_its_extra_arches():
     for weights in (official_weights(4), bsrn_weights(4)):
         with pytest.raises(spandrel.UnsupportedModelError):
             spandrel.ModelLoader(registry=registry).load_from_file(weights)
+
+
+# Variants whose weights have the same keys and shapes as another preset's: residual learning and
+# ESA padding have no parameters, only the config alkdsr stores beside the weights tells them apart.
+SAME_KEYS_AS = {
+    'alkdnet_no_norm': 'bsrn_alk9',
+    'bsrn_abrl': 'bsrn',
+    'bsrn_fsrl_abrl': 'bsrn',
+    'bsrn_alk9_abrl': 'bsrn_alk9',
+    'bsrn_alk9_fsrl_abrl': 'bsrn_alk9',
+}
+
+
+def small_net(preset, scale=2, seed=0):
+    torch.manual_seed(seed)
+    return ALKDNet(preset=preset, upscale=scale, num_feat=16, num_block=2).eval()
+
+
+@pytest.mark.parametrize('suffix', ['.pth', '.safetensors'])
+@pytest.mark.parametrize('preset', sorted(SAME_KEYS_AS))
+def test_saved_variants_load_as_the_variant_they_are(tmp_path, preset, suffix):
+    """The stored config, not the key-based guess, decides residual learning and ESA padding."""
+    net = small_net(preset)
+    path = tmp_path / f'net{suffix}'
+    save_checkpoint(net, path)
+    desc = spandrel.ModelLoader().load_from_file(path)
+    tags = UNDONE_MISTAKES['no_norm and abrl presets through spandrel'].expect.format(preset=preset)
+    assert (desc.architecture.id, desc.scale, ', '.join(desc.tags)) == ('ALKDNet', 2, tags)
+    assert desc.model.config == net.config and desc.model.config['preset'] == preset
+    assert {k: desc.model.config[k] for k in VARIANT_KEYS} == {k: preset_config(preset)[k] for k in VARIANT_KEYS}
+    x = torch.rand(1, 3, 20, 17)
+    assert (desc.model(x) - net(x)).abs().max() <= 1e-6
+    # the weights alone are the other preset's network, whose output is unrelated: the stored config is what counts
+    guessed = spandrel.ModelLoader().load_from_state_dict(dict(net.state_dict()))
+    assert guessed.model.config['preset'] == SAME_KEYS_AS[preset]
+    assert (guessed.model(x) - net(x)).abs().max() > 0.01
+
+
+def test_whole_checkpoint_contents_keep_the_stored_config(tmp_path):
+    """ComfyUI hands spandrel everything in the file ({'params': ..., 'arch': ...}), not the file."""
+    net = small_net('bsrn_alk9_abrl', scale=3)
+    save_checkpoint(net, tmp_path / 'net.pth', param_key='params_ema')
+    contents = torch.load(tmp_path / 'net.pth', map_location='cpu', weights_only=True)
+    desc = spandrel.ModelLoader().load_from_state_dict(contents)
+    assert desc.model.config == net.config and desc.tags[0] == 'bsrn_alk9_abrl'
+    x = torch.rand(1, 3, 14, 14)
+    assert torch.equal(desc.model(x), net(x))
+
+
+@pytest.mark.parametrize(
+    ('change', 'message'),
+    [
+        ({'upscale': 4}, 'stored config disagrees with the weights on upscale'),
+        ({'residual': 'sideways'}, 'no network can be built from its stored config (residual must be one of'),
+        ({'esa_padding': 'one'}, "the stored config has esa_padding 'one', not a valid value"),
+    ],
+)
+def test_stored_config_that_does_not_fit_the_weights_is_one_line(tmp_path, change, message):
+    net = small_net('alkdnet_no_norm')
+    path = tmp_path / 'net.pth'
+    torch.save({'params': net.state_dict(), 'arch': {'type': 'ALKDNet', **net.config, **change}}, path)
+    with pytest.raises(ValueError, match=re.escape(message)) as info:
+        spandrel.ModelLoader().load_from_file(path)
+    assert str(info.value).startswith(f'{path}: ') and '\n' not in str(info.value)
+
+
+def test_other_architectures_files_load_as_before(tmp_path):
+    """The checkpoint reader that keeps alkdsr's config leaves other files as spandrel reads them."""
+    from spandrel.architectures.SPAN import SPAN
+
+    span = SPAN(num_in_ch=3, num_out_ch=3, upscale=2, feature_channels=16).eval()
+    torch.save({'params': span.state_dict(), 'arch': {'type': 'SPAN'}}, tmp_path / 'span.pth')
+    desc = spandrel.ModelLoader().load_from_file(tmp_path / 'span.pth')
+    assert desc.architecture.id == 'SPAN' and type(desc.model) is SPAN
+    x = torch.rand(1, 3, 12, 12)
+    assert torch.allclose(desc.model.eval()(x), span(x), atol=1e-4)  # SPAN re-parameterises its convs: float noise
+
+
+@pytest.mark.parametrize(
+    'shape',
+    [(1, 4, 16, 16), (1, 1, 16, 16), (1, 1, 3, 16, 16), (3, 16, 16), (16, 16)],
+    ids=['4-channels', '1-channel', '5-D', '3-D', '2-D'],
+)
+def test_input_shape_is_checked_at_the_call(tmp_path, shape):
+    net = small_net('alkdnet')
+    save_checkpoint(net, tmp_path / 'net.pth')
+    desc = spandrel.ModelLoader().load_from_file(tmp_path / 'net.pth')
+    expected = UNDONE_MISTAKES['input of 4 channels or 5 dimensions'].expect.format(shape=shape)
+    with pytest.raises(ValueError) as info:
+        desc.model(torch.rand(*shape))
+    assert str(info.value) == expected
+    if len(shape) == 4:  # spandrel's call API refuses other dimensions itself, before the network
+        with pytest.raises(ValueError) as info:
+            desc(torch.rand(*shape))
+        assert str(info.value) == expected
+    x = torch.rand(2, 3, 16, 16)
+    assert torch.equal(desc.model(x), net(x)) and desc(x[:1]).shape == (1, 3, 32, 32)

@@ -13,6 +13,7 @@ import pytest
 import torch
 from basicsr.utils import img2tensor, tensor2img
 from conftest import SHARED, official_weights, requires_shared
+from corpus import UNDONE_MISTAKES
 from PIL import Image
 
 from alkdsr.archs import PRESETS, ALKDNet
@@ -345,3 +346,99 @@ def test_unreadable_images_name_the_file(tmp_path, content, message):
     with pytest.raises(ImageError, match=message) as info:
         read_image(path)
     assert str(info.value).startswith(str(path)) and '\n' not in str(info.value)
+
+
+FORMAT_LIST = 'BMP, JPEG, PNG, PPM, TIFF, WEBP'
+
+
+def frames(count: int, h: int = 16, w: int = 18) -> list[Image.Image]:
+    """Distinct RGB frames (Pillow merges equal consecutive frames of an animation)."""
+    return [Image.fromarray(smooth(h, w, 3, 255)) for _ in range(count)]
+
+
+def save_frames(path: Path, count: int, **options) -> Path:
+    first, *rest = frames(count)
+    first.save(path, save_all=True, append_images=rest, **options)
+    return path
+
+
+MULTI_FRAME = [  # (file, frames, Pillow's save options, the message)
+    ('animated.webp', 2, {'lossless': True}, UNDONE_MISTAKES['animated WebP'].expect),
+    ('animated.png', 3, {}, UNDONE_MISTAKES['APNG'].expect),
+    ('pages.tif', 2, {}, UNDONE_MISTAKES['multi-page TIFF'].expect),
+]
+
+
+@pytest.mark.parametrize(('name', 'count', 'options', 'message'), MULTI_FRAME, ids=[m[0] for m in MULTI_FRAME])
+def test_multi_frame_images_are_refused_like_gif(tmp_path, tiny_weights, capsys, name, count, options, message):
+    """An animation or page stack is one line naming the file, as a GIF is, not its first frame upscaled."""
+    save_frames(tmp_path / 'moving.gif', 2)
+    gif_rc = run_cli('-i', tmp_path / 'moving.gif', '-o', tmp_path / 'gif_out', '--weights', tiny_weights)
+    gif_err = capsys.readouterr().err.strip()
+    assert (
+        gif_err == f'alkdsr upscale: error: {tmp_path / "moving.gif"}: GIF images are not supported (use {FORMAT_LIST})'
+    )
+
+    path = save_frames(tmp_path / name, count, **options)
+    with Image.open(path) as im:  # the file is what the test means it to be
+        assert im.format == {'.webp': 'WEBP', '.png': 'PNG', '.tif': 'TIFF'}[path.suffix] and im.n_frames == count
+    rc = run_cli('-i', path, '-o', tmp_path / 'out', '--weights', tiny_weights)
+    err = capsys.readouterr().err.strip()
+    assert rc == gif_rc == 1  # a GIF's exit status: that of any image that fails
+    assert err == f'alkdsr upscale: error: {path}: {message}'
+    assert not (tmp_path / 'out').exists() or list((tmp_path / 'out').iterdir()) == []
+    with pytest.raises(ImageError) as info:  # the reader that compare and export use too
+        read_image(path)
+    assert str(info.value) == err.removeprefix('alkdsr upscale: error: ')
+
+
+def test_single_frame_webp_png_and_tiff_still_upscale(tmp_path, tiny_weights):
+    """Saved with save_all (the way the multi-frame files are made), one frame is an ordinary image."""
+    pixels = smooth(16, 18, 3, 255)
+    src = tmp_path / 'in'
+    src.mkdir()
+    for name, options in (('a.png', {}), ('b.webp', {'lossless': True}), ('c.tif', {})):
+        Image.fromarray(pixels).save(src / name, save_all=True, **options)
+    assert run_cli('-i', src, '-o', tmp_path / 'out', '--weights', tiny_weights) == 0
+    expected = upscale_image(load_upscaler(tiny_weights), pixels)
+    for name, fmt in (('a.png', 'PNG'), ('b.webp', 'WEBP'), ('c.tif', 'TIFF')):
+        result = read_image(tmp_path / 'out' / name)
+        assert result.format == fmt and result.pixels.shape == (32, 36, 3)
+        if fmt != 'WEBP':  # the WebP output is written lossy (quality 95)
+            assert np.array_equal(result.pixels, expected), name
+
+
+def test_prepare_refuses_an_animated_png_and_does_the_rest(tmp_path, capsys):
+    """``alkdsr prepare`` reads with OpenCV, which takes the first frame: the same check comes first."""
+    hr = tmp_path / 'hr'
+    hr.mkdir()
+    save_frames(hr / 'anim.png', 2)
+    Image.fromarray(smooth(16, 18, 3, 255)).save(hr / 'still.png')
+    assert main(['prepare', str(hr), str(tmp_path / 'data'), '--scales', '2', '--workers', '1']) == 1
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert errors == [f'alkdsr prepare: {hr / "anim.png"}: {UNDONE_MISTAKES["animated PNG to prepare"].expect}']
+    written = sorted(p.relative_to(tmp_path / 'data').as_posix() for p in (tmp_path / 'data').rglob('*.png'))
+    assert written == ['HR/still.png', 'LR_bicubic/X2/stillx2.png']
+
+
+def test_benchmark_refuses_a_multi_page_tiff_lr(tmp_path, tiny_weights, capsys):
+    """The benchmark's reader (OpenCV, BasicSR's) has the same check: one line, the other images scored."""
+    root = tmp_path / 'root'
+    for sub in ('HR', 'LR_bicubic/X2'):
+        (root / 'Tiny' / sub).mkdir(parents=True)
+    for name in ('a', 'b'):
+        hr = smooth(24, 24, 3, 255)
+        Image.fromarray(hr).save(root / 'Tiny' / 'HR' / f'{name}.png')
+        Image.fromarray(hr[::2, ::2]).save(root / 'Tiny' / 'LR_bicubic' / 'X2' / f'{name}x2.png')
+    lr = root / 'Tiny' / 'LR_bicubic' / 'X2' / 'bx2.png'
+    first = Image.open(lr).copy()
+    first.save(lr.with_suffix('.tif'), save_all=True, append_images=[first.transpose(Image.Transpose.ROTATE_90)])
+    lr.unlink()
+    args = ['--weights', tiny_weights, '--data-root', root, '--sets', 'Tiny', '--device', 'cpu']
+    rc = main(['benchmark', *map(str, args)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2
+    assert [line for line in err if 'bx2' in line] == [
+        f'alkdsr benchmark: error: {lr.with_suffix(".tif")}: '
+        + UNDONE_MISTAKES['multi-page TIFF as a benchmark LR'].expect
+    ]

@@ -1,1 +1,15 @@
 """The ``alkdsr`` command line: one console script with a subcommand per tool."""
+
+import sys
+
+
+def main() -> int:
+    """The console script: ``alkdsr.cli.main.main``, with a Ctrl-C while it is still loading ending as one
+    line too (status 130), as it does once a command runs."""
+    try:
+        from alkdsr.cli.main import main as run_command
+
+        return run_command()
+    except KeyboardInterrupt:
+        print('alkdsr: interrupted', file=sys.stderr)
+        return 130

@@ -63,7 +63,7 @@ def load_checked(
     from alkdsr.utils.checkpoint import load_model
 
     preset = preset_for_arch(arch)
-    weights = resolve_weights(weights)
+    weights = resolve_weights(weights, scale=scale)  # a name of another scale: refused before downloading
     net = load_model(weights)
     if scale is not None and scale != net.upscale:
         raise AlkdsrError(f'{weights}: the weights are for x{net.upscale}, not x{scale} (--scale)')
@@ -133,16 +133,30 @@ non_negative_int.__name__ = 'non-negative integer'
 
 
 def check_output_file(path: str | os.PathLike | None, option: str) -> None:
-    """Refuse an output path that cannot be a file before any work is done."""
+    """Refuse, before any work, an output file that could not be written: a folder at its name, or a
+    place where its folder cannot be made or written (see :func:`check_output_folder`)."""
     if path is not None and Path(path).is_dir():
         raise AlkdsrError(f'{option} {path}: is a folder, not a file')
+    if path is not None:
+        check_output_folder(Path(path).parent, option, Path(path))
+
+
+def check_output_folder(folder: str | os.PathLike, option: str = '', output: str | os.PathLike | None = None) -> None:
+    """Refuse, before any work, an output ``folder`` that is a file, lies under one, or cannot be made
+    or written to (what does not exist yet is made later, by the write itself)."""
+    named = f'{option} {output or folder}'.strip()
+    existing = Path(os.path.abspath(folder))
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        what = '' if existing == Path(os.path.abspath(output or folder)) else f' {existing}'
+        raise AlkdsrError(f'{named}:{what} is a file, not a folder')
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise AlkdsrError(f'{named}: cannot write in {existing} (permission denied or a read-only file system)')
 
 
 def write_json(path: str | os.PathLike, data: dict) -> None:
     """Write ``data`` atomically; a problem writing is a one-line error naming the file."""
     text = json.dumps(data, indent=1, allow_nan=False) + '\n'
-    try:
-        with atomic_path(path) as tmp:
-            tmp.write_text(text, encoding='utf-8')
-    except OSError as e:
-        raise AlkdsrError(f'{path}: cannot write ({e.strerror or e})') from None
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding='utf-8')

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alkdsr.cli._options import weights_or_default
+from alkdsr.cli._options import check_output_file, weights_or_default
 from alkdsr.errors import AlkdsrError
 from alkdsr.utils.devices import parse_device, resolve_device
 from alkdsr.utils.output_guard import refuse_outputs_that_are_inputs
@@ -51,6 +51,7 @@ def run(args) -> int:
     if output.suffix.lower() != '.png':
         raise AlkdsrError(f'-o {output}: the figure is written as PNG; use a .png file name')
     args.weights = args.weights or [weights_or_default(None)]
+    check_output_file(output, '-o')
     refuse_outputs_that_are_inputs({'-o': output}, {'--hr': args.hr, '--lr': args.lr, '--weights': args.weights})
     labels = args.labels or [Path(w).stem for w in args.weights]
     if len(labels) != len(args.weights):

@@ -18,6 +18,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from alkdsr.cli._options import check_output_file
 from alkdsr.errors import AlkdsrError
 from alkdsr.inference import MIN_OPSET
 from alkdsr.utils.output_guard import refuse_outputs_that_are_inputs
@@ -49,6 +50,7 @@ def run(args) -> int:
     output = Path(args.output)
     if output.suffix.lower() != '.onnx':
         raise AlkdsrError(f'-o {output}: the output file name must end in .onnx')
+    check_output_file(output, '-o')
     refuse_outputs_that_are_inputs(
         {'-o': output}, {'--weights': args.weights, '--verify-image': args.verify_image if args.verify else None}
     )

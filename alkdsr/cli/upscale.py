@@ -35,6 +35,7 @@ from alkdsr.cli._options import load_checked, positive_int, weights_or_default
 from alkdsr.errors import AlkdsrError
 from alkdsr.inference import TILE_MODES
 from alkdsr.utils.devices import parse_device, resolve_device
+from alkdsr.utils.output_guard import refuse_outputs_that_are_inputs
 
 HELP = 'upscale images (files or folders); ALKDNet x4 unless --weights/--scale say otherwise'
 DEFAULT_TILE = {'cpu': 256, 'cuda': 512}  # LR pixels; peak CPU memory about 3 GB at 256 (docs/inference.md)
@@ -116,6 +117,7 @@ def run(args) -> int:
 
     _check_arguments(args)
     jobs = find_jobs(args.input, args.output, glob=args.glob, ext=args.ext)
+    refuse_outputs_that_are_inputs({'-o': [job.target for job in jobs]}, {'--weights': args.weights})
     onnx = args.backend == 'onnxruntime'
     device = resolve_device('cpu' if onnx and args.device == 'auto' else args.device)
     args.tile_mode = args.tile_mode or ('fast' if onnx else 'seamless')

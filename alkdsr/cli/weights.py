@@ -9,14 +9,17 @@ Every command that takes --weights (upscale, benchmark, profile, export, compare
 and option files (path: pretrain_network_g) accept these names. Files are kept in
 $ALKDSR_HOME/weights (default ~/.cache/alkdsr/weights); ALKDSR_WEIGHTS_MIRROR=<base URL> fetches
 <base URL>/<file name> instead of the public URL (file:// works too). A download becomes visible
-in the cache only after its SHA256 matched the registry's.
+in the cache only after its SHA256 matched the registry's; it never writes more than the registered
+size. ALKDSR_CONNECT_TIMEOUT (seconds, default 30) limits the wait for a connection,
+ALKDSR_STALL_TIMEOUT (default 60) how long a download may receive nothing, or less than 64 KiB.
+`import` checks every file before it copies any.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from alkdsr.zoo import WEIGHTS, WeightsError, cache_dir, cached_path, fetch, import_file, is_cached, lookup
+from alkdsr.zoo import WEIGHTS, WeightsError, cache_dir, cache_state, cached_path, fetch, import_files, lookup
 
 HELP = 'named pretrained weights: list, fetch, import a file, path'
 
@@ -38,13 +41,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _list(args) -> int:
-    print(f'{"name":<12} {"scale":>5} {"params":>9} {"Set5 PSNR":>10} {"Set14 PSNR":>11}  {"cached":<6} {"size":>8}')
+    """One row per name; 'cached' is yes, no, or what is wrong with the cached file (corrupt, unreadable,
+    folder), so that the listing never fails on a damaged cache and shows what to repair."""
+    print(f'{"name":<12} {"scale":>5} {"params":>9} {"Set5 PSNR":>10} {"Set14 PSNR":>11}  {"cached":<10} {"size":>8}')
     for entry in WEIGHTS.values():
-        cached = is_cached(entry.name)
-        size = f'{cached_path(entry.name).stat().st_size / 2**20:.1f} MB' if cached else '-'
+        state = cache_state(entry.name)
+        size = f'{cached_path(entry.name).stat().st_size / 2**20:.1f} MB' if state == 'yes' else '-'
         print(
             f'{entry.name:<12} {"x" + str(entry.scale):>5} {entry.params:>9,} {entry.metrics["Set5"][0]:>10.2f} '
-            f'{entry.metrics["Set14"][0]:>11.2f}  {"yes" if cached else "no":<6} {size:>8}'
+            f'{entry.metrics["Set14"][0]:>11.2f}  {state:<10} {size:>8}'
         )
     print(f'cache: {cache_dir()}')
     return 0
@@ -62,8 +67,7 @@ def _fetch(args) -> int:
 
 
 def _import(args) -> int:
-    for file in args.files:
-        name, path = import_file(file)
+    for file, (name, path) in zip(args.files, import_files(args.files)):  # all checked before any is copied
         print(f'{file}: {name}, verified, cached at {path}')
     return 0
 

@@ -11,7 +11,7 @@ with these differences; plain ``PairedImageDataset`` keeps BasicSR's own behavio
 - :func:`check_sources` and :func:`check_paired_dataset` run when the dataset is built, before the first
   iteration, and raise :class:`TrainingDataError` (one line, naming the file or LMDB key) for the
   following. They read the data (folders, image headers, LMDB values), which the option tree
-  (``alkdsr.utils.option_schema``) cannot: it declares the options' form only.
+  (``alkdsr.options.schema``) cannot: it declares the options' form only.
 
 - folders or LMDBs that do not exist, or lack ``data.mdb`` / ``meta_info.txt``;
 - HR and LR files that do not pair up (BasicSR's ``filename_tmpl`` rule: ``<stem>`` in the HR

@@ -458,9 +458,12 @@ def prepare(
             log(summary.problems[-1])
         elif lmdb:
             pack_lmdbs(cfg, results, imap, summary, log)
+        if pool:  # the work is done: the workers end on their own (terminate's SIGTERM would reach them
+            pool.close()  # inside their exit handlers, which then print the SystemExit it raises)
+            pool.join()
     finally:
         if pool:
-            pool.terminate()
+            pool.terminate()  # an error or an interrupt: stop the workers now (nothing left to stop otherwise)
             pool.join()
         os.sync()  # images are renamed into place without a per-file fsync; make them durable once
     return summary

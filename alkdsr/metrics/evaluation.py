@@ -204,7 +204,7 @@ def evaluate_set(
             result.per_image[image.name] = y_psnr_ssim(sr, hr, bench.scale)
             if save_dir is not None:
                 try:
-                    save_png(saved_image_path(Path(save_dir), bench, image), sr)
+                    write_png(saved_image_path(Path(save_dir), bench, image), sr)
                 except AlkdsrError as e:  # the score stands; the file is one failure line, the run goes on
                     result.failures.append(str(e))
         if on_image is not None:
@@ -214,13 +214,6 @@ def evaluate_set(
 
 def saved_image_path(save_dir: Path, bench: BenchmarkSet, image: BenchmarkImage) -> Path:
     return save_dir / bench.name / f'x{bench.scale}' / f'{image.name}.png'
-
-
-def save_png(path: Path, img: np.ndarray) -> None:
-    try:
-        write_png(path, img)
-    except OSError as e:
-        raise AlkdsrError(f'{path}: cannot write ({e.strerror or e})') from None
 
 
 def total_images(sets: Iterable[BenchmarkSet]) -> int:

@@ -88,7 +88,7 @@ class ALKDSRModel(SRModel):
 
     @staticmethod
     def check_options(opt: dict, train_opt: dict) -> None:
-        """Called by ``alkdsr.utils.option_checks`` before any work (see :func:`check_model_options`)."""
+        """Called by ``alkdsr.options.checks`` before any work (see :func:`check_model_options`)."""
         check_model_options(opt, train_opt)
 
     def __init__(self, opt):
@@ -406,7 +406,7 @@ class ALKDSRModel(SRModel):
         """Load weights through alkdsr.utils.checkpoint (weights_only; official names translated).
 
         ``load_path`` may be a registered weights name (``path: pretrain_network_g: alkdnet-x4``): its cached
-        file is read (``alkdsr.utils.option_checks`` fetched and verified it before any work).
+        file is read (``alkdsr.options.checks`` fetched and verified it before any work).
         """
         logger = get_root_logger()
         net = self.get_bare_model(net)
@@ -483,7 +483,7 @@ def _save_with_retries(obj, path: str, tries: int = 3) -> None:
             return
         except OSError as e:
             if attempt == tries:
-                raise AlkdsrError(f'{path}: cannot write ({e})') from None
+                raise
             get_root_logger().warning(f'Save error: {e}, remaining retry times: {tries - attempt}')
             time.sleep(1)
 
@@ -505,7 +505,7 @@ def _read_params(load_path, param_key):
 
 
 def _check_arch(net: ALKDNet, meta: dict | None, load_path, strict: bool, state: dict) -> None:
-    """A checkpoint must be the same variant as network_g (option_checks tells pretrain_network_g earlier)."""
+    """A checkpoint must be the same variant as network_g (alkdsr.options.checks tells pretrain_network_g earlier)."""
     differences = config_differences(net.config, state, meta)
     if not differences:
         return

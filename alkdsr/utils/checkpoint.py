@@ -81,6 +81,8 @@ def torch_load_safely(path: str | os.PathLike, what: str, map_location='cpu', sa
     run code is refused.
     """
     try:
+        if not _looks_like_torch_file(path):  # text, an image: not even a pickle (torch's errors for it vary)
+            raise CheckpointError(f'{path}: not a {what} (torch.save writes a zip archive or a pickle)')
         with torch.serialization.safe_globals(list(safe_globals)):
             return torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
@@ -92,6 +94,13 @@ def torch_load_safely(path: str | os.PathLike, what: str, map_location='cpu', sa
         ) from None
     except (EOFError, zipfile.BadZipFile, RuntimeError, OSError) as e:
         raise CheckpointError(f'{path}: truncated or corrupt {what} ({type(e).__name__}: {e})') from None
+
+
+def _looks_like_torch_file(path) -> bool:
+    """``torch.save`` writes a zip archive, or (before torch 1.6) a pickle, whose first byte is PROTO (0x80)."""
+    with open(path, 'rb') as f:
+        head = f.read(4)
+    return head.startswith((b'PK', b'\x80'))
 
 
 def _read_safetensors(path: Path) -> tuple[dict, dict | None]:

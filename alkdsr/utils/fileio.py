@@ -9,25 +9,32 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from alkdsr.errors import AlkdsrError, OutputError
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, durable: bool = True, folder: bool = False):
     """Yield a temporary path beside ``path``; on success fsync it and rename it over ``path``.
 
-    On any exception the temporary file is removed and ``path`` is left untouched. The rename
+    On any exception the temporary file is removed and ``path`` is left untouched; an OSError (a full
+    disk, a file-size limit, no permission, a folder at the name) becomes an :class:`OutputError`, one
+    line naming ``path``: every command writes its outputs here, so each reports a failed write alike. The rename
     alone protects against a killed process; ``durable`` (fsync of file and folder) also
     against power loss, at some milliseconds per file: bulk writers pass False and sync once.
     ``folder``: the temporary path is a new empty folder the body fills (an LMDB, say); an existing
     ``path`` is moved aside and deleted only once the new one is in place.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if folder:
-        tmp = tempfile.mkdtemp(prefix=temporary_prefix(path), suffix='.tmp', dir=path.parent)
-    else:
-        fd, tmp = tempfile.mkstemp(prefix=temporary_prefix(path), suffix='.tmp' + path.suffix, dir=path.parent)
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a finished file gets the usual mode
-        os.close(fd)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if folder:
+            tmp = tempfile.mkdtemp(prefix=temporary_prefix(path), suffix='.tmp', dir=path.parent)
+        else:
+            fd, tmp = tempfile.mkstemp(prefix=temporary_prefix(path), suffix='.tmp' + path.suffix, dir=path.parent)
+            os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a finished file gets the usual mode
+            os.close(fd)
+    except OSError as e:
+        raise _output_error(path, e) from None
     try:
         yield Path(tmp)
         if folder:
@@ -37,8 +44,10 @@ def atomic_path(path: str | os.PathLike, durable: bool = True, folder: bool = Fa
                 with open(tmp, 'rb+') as f:
                     os.fsync(f.fileno())
             os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         _remove(Path(tmp))
+        if isinstance(e, OSError) and not isinstance(e, AlkdsrError):
+            raise _output_error(path, e) from None
         raise
     if not durable:
         return
@@ -48,6 +57,12 @@ def atomic_path(path: str | os.PathLike, durable: bool = True, folder: bool = Fa
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+
+def _output_error(path: Path, error: OSError) -> OutputError:
+    if isinstance(error, IsADirectoryError) or path.is_dir() and not error.filename:
+        return OutputError(f'{path}: cannot write, a folder has that name')
+    return OutputError(f'{path}: cannot write ({error.strerror or error})')
 
 
 def _replace_folder(new: Path, path: Path) -> None:

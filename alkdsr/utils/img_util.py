@@ -1,8 +1,8 @@
 """Every image alkdsr reads or writes: one module, one list of formats, one error class.
 
 Three readers for three needs, sharing the checks every input gets (the file exists, is not empty,
-its header shows no decompression bomb or float samples), each raising :class:`ImageError` with one
-line naming the file:
+its header shows no decompression bomb, float samples or several frames), each raising :class:`ImageError`
+with one line naming the file:
 
 - :func:`read_image` (``alkdsr upscale``, ``compare``, ``export``): Pillow, every pixel layout kept;
 - :func:`read_bgr` (the benchmark): uint8 BGR exactly as BasicSR reads images (``cv2.IMREAD_COLOR``);
@@ -57,6 +57,7 @@ UNREADABLE = 'not a readable image (corrupt, truncated or not an image)'
 SIXTEEN_BIT_FORMATS = ('PNG', 'TIFF')  # the others hold 8 bits per channel only
 ALPHA_FORMATS = ('PNG', 'WEBP', 'BMP', 'TIFF')  # JPEG has no alpha channel
 ICC_FORMATS = ('PNG', 'JPEG', 'WEBP', 'TIFF')
+MULTI_FRAME_FORMATS = ('PNG', 'WEBP', 'TIFF', 'GIF')  # APNG, animated WebP, multi-page TIFF, animated GIF
 
 # Pillow modes read as they are (after 16-bit and palette handling below)
 _CHANNELS = {'L': 1, 'LA': 2, 'RGB': 3, 'RGBA': 4}
@@ -92,9 +93,9 @@ def format_of(path: str | os.PathLike) -> str | None:
 def read_image(path: str | os.PathLike) -> ImageData:
     """Decode an image file fully; raise ImageError (one line, naming the file) if it cannot be used.
 
-    Images larger than Pillow's ``Image.MAX_IMAGE_PIXELS`` are refused before decoding.
-    EXIF orientation is applied (except to 16-bit colour, decoded by OpenCV), so the pixels
-    are upright as viewers show them.
+    Images larger than Pillow's ``Image.MAX_IMAGE_PIXELS`` are refused before decoding, and so are
+    files of several frames (:func:`frames_problem`). EXIF orientation is applied (except to 16-bit
+    colour, decoded by OpenCV), so the pixels are upright as viewers show them.
     """
     path = Path(path)
     _check_file(path, header=False)
@@ -105,6 +106,9 @@ def read_image(path: str | os.PathLike) -> ImageData:
                 fmt = im.format
                 if fmt not in FORMATS.values():
                     raise ImageError(f'{path}: {fmt} images are not supported (use {_format_list()})')
+                several = frames_problem(im)
+                if several:
+                    raise ImageError(f'{path}: {several}')
                 sixteen_bit_colour, rawmode = _is_sixteen_bit_colour(im), _rawmode(im)
                 im.load()
                 icc = im.info.get('icc_profile')
@@ -127,11 +131,12 @@ def read_image(path: str | os.PathLike) -> ImageData:
     return ImageData(pixels=pixels, format=fmt, icc_profile=icc)
 
 
-def _check_file(path: Path, header: bool = True, namesakes: bool = False) -> None:
+def _check_file(path: Path, header: bool = True, namesakes: bool = False, one_frame: bool = False) -> None:
     """The checks every reader makes first: a non-empty regular file whose ``header`` shows nothing unusable.
 
     :func:`read_image` leaves the header to Pillow, which reads it with the same limits. ``namesakes``
-    (the benchmark's LR files): a missing file's namesakes in other formats are named.
+    (the benchmark's LR files): a missing file's namesakes in other formats are named. ``one_frame``
+    (the readers of pixels): a file of several frames is refused (:func:`frames_problem`).
     """
     try:
         size = path.stat().st_size
@@ -145,7 +150,8 @@ def _check_file(path: Path, header: bool = True, namesakes: bool = False) -> Non
         raise ImageError(f'{path}: not a regular file')
     if size == 0:
         raise ImageError(f'{path}: empty file (0 bytes), not an image')
-    problem = header_problem(path) if header else None  # before any decoder: a decompression bomb is refused unread
+    # before any decoder: a decompression bomb is refused unread
+    problem = header_problem(path, one_frame=one_frame) if header else None
     if problem:
         raise ImageError(f'{path}: {problem}')
 
@@ -232,8 +238,8 @@ def write_image(
                 _write_with_opencv(tmp, pixels, format)
             else:
                 _write_with_pillow(tmp, pixels, format, quality, icc_profile)
-    except (OSError, ValueError) as e:
-        raise ImageError(f'{path}: cannot write ({getattr(e, "strerror", None) or e})') from None
+    except ValueError as e:  # an encoder refusing the pixels (a failed write is atomic_path's OutputError)
+        raise ImageError(f'{path}: cannot write ({e})') from None
 
 
 def check_pixels(pixels: np.ndarray) -> None:
@@ -345,12 +351,13 @@ def _point_stderr_at_devnull() -> int | None:
     return saved
 
 
-def header_problem(path: str | os.PathLike) -> str | None:
+def header_problem(path: str | os.PathLike, one_frame: bool = False) -> str | None:
     """What makes an image unusable that its header already shows (too many pixels, float samples), or None.
 
     OpenCV would try to allocate a decompression bomb's pixels (up to 2**30) before finding the data
     missing; Pillow reads the size lazily and has the limit (``Image.MAX_IMAGE_PIXELS``) ``alkdsr
-    upscale`` uses. Files Pillow cannot open are left to the decoder to judge.
+    upscale`` uses. Files Pillow cannot open are left to the decoder to judge. ``one_frame``: a file
+    of several frames is unusable too (:func:`frames_problem`).
     """
     from PIL import Image
 
@@ -359,6 +366,7 @@ def header_problem(path: str | os.PathLike) -> str | None:
             warnings.simplefilter('ignore', Image.DecompressionBombWarning)
             with Image.open(path) as im:
                 (width, height), mode = im.size, im.mode
+                several = _frames_problem_or_none(im) if one_frame else None
     except Image.DecompressionBombError as e:
         return f'refused, too many pixels to decode safely ({e})'
     except Exception:  # not for the header check to judge
@@ -368,7 +376,31 @@ def header_problem(path: str | os.PathLike) -> str | None:
         return f'refused, too many pixels to decode safely ({width}x{height} is more than {limit} pixels)'
     if mode == 'F':
         return '32-bit float samples are not supported (use 8- or 16-bit images)'
-    return None
+    return several
+
+
+def frames_problem(im: Image.Image) -> str | None:
+    """Why an open image file of several frames (APNG, animated WebP or GIF, multi-page TIFF) is refused; None for one.
+
+    Every reader decodes one frame, the first: an animation or a page stack would be upscaled, scored or
+    prepared for training as its first frame, silently. Pillow counts the frames (``n_frames``) from the
+    headers. (Training datasets read their files as BasicSR does, first frame included: their header
+    check, :func:`image_size`, leaves frames alone.)
+    """
+    frames = getattr(im, 'n_frames', 1) if im.format in MULTI_FRAME_FORMATS else 1
+    if frames <= 1:
+        return None
+    if im.format == 'TIFF':
+        return f'multi-page TIFF ({frames} pages) is not supported: save the page wanted as an image file of its own'
+    return f'animated {im.format} ({frames} frames) is not supported: save the frame wanted as an image file of its own'
+
+
+def _frames_problem_or_none(im: Image.Image) -> str | None:
+    """:func:`frames_problem`, or None where the frames cannot be counted (the decoder judges such a file)."""
+    try:
+        return frames_problem(im)
+    except Exception:  # a damaged frame index: not for the header check to judge
+        return None
 
 
 def list_images(folder: str | os.PathLike) -> list[Path]:
@@ -380,8 +412,11 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
 
 
 def _decode_with_opencv(path: Path, flags: int, namesakes: bool = False) -> np.ndarray:
-    """OpenCV's decoding of a checked file, its own messages silenced; any file name works (np.fromfile)."""
-    _check_file(path, namesakes=namesakes)
+    """OpenCV's decoding of a checked file, its own messages silenced; any file name works (np.fromfile).
+
+    OpenCV decodes the first frame of a file of several: such files are refused first (``one_frame``).
+    """
+    _check_file(path, namesakes=namesakes, one_frame=True)
     try:
         data = np.fromfile(path, dtype=np.uint8)
     except OSError as e:

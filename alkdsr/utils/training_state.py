@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from alkdsr.errors import OutputError
 from alkdsr.utils.checkpoint import CheckpointError, torch_load_safely
 from alkdsr.utils.fileio import atomic_path
 
@@ -35,7 +36,7 @@ def atomic_torch_save(obj, path: str | os.PathLike) -> None:
         except RuntimeError as e:  # torch.save reports a failed write (a full disk) as a RuntimeError
             if not any(sign in str(e) for sign in _WRITE_FAILURES):
                 raise
-            raise OSError(f'torch.save could not write {path}: {str(e).splitlines()[0]}') from e
+            raise OutputError(f'torch.save could not write {path}: {str(e).splitlines()[0]}') from e
 
 
 def read_training_state(path: str | os.PathLike, map_location=None) -> dict:

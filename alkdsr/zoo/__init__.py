@@ -1,6 +1,18 @@
 """Pretrained weights by name (``alkdnet-x4``): the registry and the verified download cache."""
 
-from alkdsr.zoo.cache import WeightsError, cache_dir, cached_path, fetch, import_file, is_cached, lookup, resolve
+from alkdsr.zoo.cache import (
+    WeightsError,
+    cache_dir,
+    cache_state,
+    cached_path,
+    fetch,
+    import_file,
+    import_files,
+    is_cached,
+    lookup,
+    registered_scale,
+    resolve,
+)
 from alkdsr.zoo.registry import WEIGHTS, PretrainedWeights, default_name
 
 __all__ = [
@@ -8,11 +20,14 @@ __all__ = [
     'PretrainedWeights',
     'WeightsError',
     'cache_dir',
+    'cache_state',
     'cached_path',
     'default_name',
     'fetch',
     'import_file',
+    'import_files',
     'is_cached',
     'lookup',
+    'registered_scale',
     'resolve',
 ]

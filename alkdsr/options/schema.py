@@ -257,7 +257,7 @@ class Dataset(Level):
 
     REQUIRED = {'all': ('name', 'type', 'io_backend')}
     name: FolderName = None
-    type: Any = None  # checked by alkdsr.utils.option_checks (registered type)
+    type: Any = None  # checked by alkdsr.options.checks (registered type)
     dataroot_gt: Text = None
     dataroot_lq: Text = None
     meta_info_file: Optional[Text] = None
@@ -289,6 +289,14 @@ KNOWN_DATASET_TYPES = (
 )
 
 
+_READS = {  # (single images, training) -> the keys the dataset reads as opt[key]: a KeyError once the run has begun
+    (False, False): ('dataroot_gt', 'dataroot_lq'),
+    (False, True): ('dataroot_gt', 'dataroot_lq', 'gt_size', 'use_hflip', 'use_rot'),
+    (True, False): ('dataroot_lq',),
+    (True, True): ('dataroot_lq',),
+}
+
+
 def _datasets(value, info: ValidationInfo):
     mode = (info.context or {}).get('mode', 'train')
     if not isinstance(value, dict) or not value:
@@ -309,10 +317,13 @@ def _datasets(value, info: ValidationInfo):
             )
         if dataset.get('type') in KNOWN_DATASET_TYPES:
             _validate(Dataset, dataset, str(phase), info)
-            needed = ('batch_size_per_gpu', 'num_worker_per_gpu') if phase == 'train' else ()
-            for key in needed:
+            training = mode == 'train' and phase == 'train'
+            for key in ('batch_size_per_gpu', 'num_worker_per_gpu') if training else ():
                 if key not in dataset:
                     raise _Nested(str(phase), f'lacks {key}, which the training data loader needs')
+            for key in _READS[dataset['type'] == 'SingleImageDataset', training]:
+                if key not in dataset:
+                    raise _Nested(str(phase), f'lacks {key}, which {dataset["type"]} reads')
         elif 'name' in dataset:
             _validate(FolderName, dataset['name'], f'{phase}:name', info)
     if mode == 'train' and 'train' not in value:
@@ -329,7 +340,7 @@ def _datasets(value, info: ValidationInfo):
 
 class Network(Level):
     REQUIRED = {'all': ('type',)}
-    OPEN = True  # its arguments are checked by building it (alkdsr.utils.option_checks)
+    OPEN = True  # its arguments are checked by building it (alkdsr.options.checks)
     type: Any = None
 
 
@@ -386,6 +397,13 @@ class Val(Level):
     suffix: Optional[FolderName] = None
     pbar: bool = None
     metrics: Optional[dict[str, METRIC]] = None
+
+    @model_validator(mode='after')
+    def _suffix_read(self, info: ValidationInfo):
+        """``test.py`` names saved images with ``val: suffix``, read as ``opt['val']['suffix']``."""
+        if (info.context or {}).get('mode') == 'test' and self.save_img and 'suffix' not in self.model_fields_set:
+            raise _problem('lacks suffix, which a test run with save_img: true reads (suffix: ~ adds none)')
+        return self
 
 
 class Wandb(Level):
@@ -444,6 +462,9 @@ class Tree(Level):
     @model_validator(mode='after')
     def _across(self, info: ValidationInfo):
         """What no one key shows: wandb needs tensorboard, training needs a loss."""
+        datasets = self.datasets.values() if isinstance(self.datasets, dict) else ()
+        if self.scale is None and any(d.get('type') in KNOWN_DATASET_TYPES[:3] for d in datasets):
+            raise PydanticCustomError('lacks', '{key}', {'key': 'scale', 'mode': (info.context or {}).get('mode')})
         if (info.context or {}).get('mode') != 'train':
             return self
         if self.logger and self.logger.wandb and self.logger.wandb.project and self.logger.use_tb_logger is not True:

@@ -1,4 +1,4 @@
-"""Option mistakes the declared tree (``alkdsr.utils.option_schema``) cannot see, caught right after the
+"""Option mistakes the declared tree (``alkdsr.options.schema``) cannot see, caught right after the
 option file is parsed, before any folder, log or data.
 
 Each needs something a declaration does not hold: the network built from its arguments (a misspelled
@@ -18,7 +18,7 @@ from os import path as osp
 import torch
 
 from alkdsr.errors import AlkdsrError
-from alkdsr.utils.option_schema import OptionError, suggestion
+from alkdsr.options.schema import OptionError, suggestion
 
 NETWORK_KEYS = ('network_g', 'network_d')
 
@@ -30,11 +30,12 @@ def check_options(opt: dict) -> None:
     check_model = getattr(MODEL_REGISTRY.get(opt['model_type']), 'check_options', None)
     if check_model is not None:  # a model with checks of its own options (ALKDSRModel's)
         check_model(opt, opt.get('train') or {} if opt.get('is_train') else {})
-    resolve_weights_names(opt['path'])  # the option tree requires path, datasets and a network type
+    resolve_weights_names(opt['path'], opt.get('scale'))  # the option tree requires path, datasets and a network type
     for key in NETWORK_KEYS:
         if opt.get(key) is not None:
             net = check_network(key, opt[key], opt.get('scale'))
             if key == 'network_g':
+                check_channels(net, opt['datasets'])
                 check_pretrained(opt.get('path') or {}, net)
     for phase, dataset in opt['datasets'].items():
         check_dataset_folders(phase, dataset)
@@ -69,7 +70,20 @@ def check_network(key: str, net_opt, scale: int | None) -> torch.nn.Module | Non
     return net
 
 
-def resolve_weights_names(path_opt: dict) -> None:
+def check_channels(net: torch.nn.Module | None, datasets: dict) -> None:
+    """BasicSR's datasets give 3-channel images, or 1 channel (Y) with ``color: y``: network_g must take and
+    give as many (a mismatch is a shape error at the first image, once the experiment folder exists)."""
+    config = getattr(net, 'config', None) or {}
+    channels = 1 if all(d.get('color') == 'y' for d in datasets.values()) else 3
+    for key in ('num_in_ch', 'num_out_ch'):
+        if config.get(key, channels) != channels:
+            source = 'color: y datasets give' if channels == 1 else "BasicSR's datasets give colour images of"
+            raise OptionError(
+                f'network_g: {key} {config[key]}, but {source} {channels} channels; set {key}: {channels}'
+            )
+
+
+def resolve_weights_names(path_opt: dict, scale: int | None = None) -> None:
     """Replace registered weights names in ``path: pretrain_network_*`` by their cached files (fetched once).
 
     BasicSR reads these options as file paths; a value that is neither a file nor a registered name
@@ -80,7 +94,7 @@ def resolve_weights_names(path_opt: dict) -> None:
     for key, value in path_opt.items():
         if key.startswith('pretrain_network') and isinstance(value, str) and value:
             try:
-                path_opt[key] = str(resolve(value))
+                path_opt[key] = str(resolve(value, scale if key == 'pretrain_network_g' else None))
             except AlkdsrError as e:
                 raise OptionError(f'path: {key} {e}') from None
 
