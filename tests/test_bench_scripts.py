@@ -21,6 +21,18 @@ def test_bench_infer_quick_on_cpu(tmp_path):
     assert all('error' not in r and r['maxdiff'] <= 1e-4 for r in rows)
 
 
+def test_profile_infer_ops_groups_the_whole_forward(tmp_path):
+    """Every operator lands in one group: the groups add up to the profiled time, convolutions among them."""
+    out = tmp_path / 'ops.json'
+    cmd = [sys.executable, str(ROOT / 'benchmarks/profile_infer_ops.py'), '--scales', '2', '--lr-size', '24x20',
+           '--runs', '1', '--threads', '1', '--json', str(out)]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    groups = json.loads(out.read_text())['scales']['2']
+    assert {'convolution', 'GELU', 'add / mul'} <= set(groups) and all(ms > 0 for ms in groups.values())
+    assert f'{sum(groups.values()):.0f} ms per forward' in proc.stdout
+
+
 def test_bench_train_quick_on_cpu(tmp_path):
     """In this process (one configuration after another in one process is how the script runs)."""
     sys.path.insert(0, str(ROOT / 'benchmarks'))
