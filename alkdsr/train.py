@@ -43,7 +43,7 @@ from pathlib import Path
 
 import yaml
 
-from alkdsr.errors import AlkdsrError
+from alkdsr.errors import AlkdsrError, OutputError
 from alkdsr.options.schema import OptionError, check_option_tree
 from alkdsr.utils import compat, stopping
 
@@ -145,7 +145,7 @@ def claim_run_folder(opt: dict, root_path: str) -> None:
         check_output_folder(Path(root_path, 'tb_logger'))
     if folder.exists() and not _resumes(opt, folder):
         for option, path in _input_paths(opt):
-            if Path(os.path.abspath(path)).is_relative_to(os.path.abspath(folder)):
+            if Path(path).resolve().is_relative_to(folder.resolve()):  # through symlinks too
                 raise AlkdsrError(
                     f'{option} {path}: lies in {folder}, which this run archives (renames) as it starts; '
                     'copy it elsewhere, or give the run another name'
@@ -153,7 +153,11 @@ def claim_run_folder(opt: dict, root_path: str) -> None:
     if fcntl is None:  # no flock (Windows): one run per folder is the user's to keep
         return
     parent.mkdir(parents=True, exist_ok=True)
-    lock = open(parent / f'.{opt["name"]}.lock', 'a+')  # noqa: SIM115  (held until the run ends)
+    lock_path = parent / f'.{opt["name"]}.lock'
+    try:
+        lock = open(lock_path, 'a+')  # noqa: SIM115  (held until the run ends)
+    except OSError as e:
+        raise OutputError(f"{lock_path}: cannot open the run's lock ({e.strerror})") from None
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -224,7 +228,10 @@ def apply_force_yml(opt: dict, entries: list[str]) -> None:
                     f'--force_yml {entry}: the option file has no mapping {where}{suggestion(key, known)}'
                 )
             node = node[key]
-        node[path[-1]] = _postprocess_yml_value(value)
+        try:
+            node[path[-1]] = _postprocess_yml_value(value)  # BasicSR's reading of the value (eval for lists)
+        except (SyntaxError, ValueError, NameError, TypeError) as e:
+            raise OptionError(f'--force_yml {entry}: cannot read the value {value!r} ({e})') from None
 
 
 def _argument_parser() -> argparse.ArgumentParser:
@@ -244,9 +251,15 @@ def _argument_parser() -> argparse.ArgumentParser:
 class _OptionLoader(yaml.SafeLoader):
     """YAML as people write option files: ``<<`` merge keys merged, a key written twice in one mapping refused."""
 
+    def flatten_mapping(self, node):
+        """(Merging rewrites a merged mapping's pairs in place: keep each mapping's own, for the check.)"""
+        self._own_pairs = getattr(self, '_own_pairs', {})
+        self._own_pairs.setdefault(id(node), list(node.value))
+        super().flatten_mapping(node)
+
     def construct_mapping(self, node, deep=False):
         seen = {}
-        for key_node, _ in node.value:
+        for key_node, _ in getattr(self, '_own_pairs', {}).get(id(node), node.value):
             if key_node.tag == 'tag:yaml.org,2002:merge':
                 continue  # merged by SafeLoader; the mapping's own keys override the merged ones
             key = self.construct_object(key_node, deep=True)

@@ -603,6 +603,9 @@ OPTION_MISTAKES: dict[str, tuple[Mistake, str, Callable[[dict], None], tuple[str
          lambda opt: opt['datasets'].update(tarin=opt['datasets'].pop('train')), ()),
         (M3('Adam argument typo', 'optim_g: beta (for betas)', 'train:optim_g:beta: Adam takes no option beta; '
                  'did you mean betas?', listed=False), 'train', _tree_change('train:optim_g:beta', [0.9, 0.99]), ()),
+        (M3('--force_yml unreadable value', '--force_yml train:total_iter=[1,2 (an unclosed list)',
+                 "--force_yml train:total_iter=[1,2: cannot read the value '[1,2'", listed=False),
+         'train', lambda opt: None, ('train:total_iter=[1,2',)),
         # class 4: runs that would do nothing and exit 0
         (M4('total_iter 0', 'total_iter: 0', 'train:total_iter: must be >= 1 (got 0)'),
          'train', _tree_change('train:total_iter', 0), ()),

@@ -184,6 +184,21 @@ def test_an_output_that_cannot_be_written_is_one_line(case, tiny_weights, tmp_pa
     assert fingerprint(tmp_path) == before  # no output, no temporary file, the inputs as they were
 
 
+def test_a_failed_read_inside_an_atomic_write_is_not_called_a_failed_write(tmp_path):
+    """Only errors about the output become its one line; one naming another file (an input) passes on as it is."""
+    from alkdsr.errors import OutputError
+    from alkdsr.utils.fileio import atomic_path
+
+    missing = tmp_path / 'missing-input.png'
+    with pytest.raises(FileNotFoundError) as caught, atomic_path(tmp_path / 'out.lmdb', folder=True):
+        missing.read_bytes()
+    assert caught.value.filename == str(missing) and not isinstance(caught.value, OutputError)
+    with pytest.raises(OutputError, match=r'out\.bin: cannot write \(No space left on device\)$'):
+        with atomic_path(tmp_path / 'out.bin'):
+            raise OSError(28, 'No space left on device')  # how a write to an open file fails: no file named
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_an_output_under_a_read_only_file_system_is_one_line(tiny_weights, tmp_path):
     """(Permissions do not stop root, which runs the suite in CI: a read-only mount does.)"""
     read_only = next((p for p in ('/sys', '/proc/sys') if not os.access(p, os.W_OK)), None)

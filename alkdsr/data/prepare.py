@@ -34,7 +34,7 @@ from tqdm import tqdm
 from alkdsr.data.lmdb_pack import LmdbError, check_key, read_keys, write_lmdb
 from alkdsr.data.matlab_resize import bicubic_downsample
 from alkdsr.data.subimages import SubimageGrid, subimage_name
-from alkdsr.errors import AlkdsrError
+from alkdsr.errors import AlkdsrError, OutputError
 from alkdsr.utils import fileio
 from alkdsr.utils.fileio import atomic_write_bytes, raise_on_sigterm
 from alkdsr.utils.img_util import (
@@ -215,7 +215,7 @@ def process_image(task: tuple[str, Path, PrepareConfig]) -> ImageResult:
     result = ImageResult(name, source)
     try:
         _process(result, cfg)
-    except ImageError as e:
+    except (ImageError, OutputError) as e:  # one line naming the file already
         result.error = str(e)
     except OSError as e:
         result.error = f'{source}: {e.strerror or e} ({e.filename or "output"})'

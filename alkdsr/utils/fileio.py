@@ -46,7 +46,7 @@ def atomic_path(path: str | os.PathLike, durable: bool = True, folder: bool = Fa
             os.replace(tmp, path)
     except BaseException as e:
         _remove(Path(tmp))
-        if isinstance(e, OSError) and not isinstance(e, AlkdsrError):
+        if isinstance(e, OSError) and not isinstance(e, AlkdsrError) and _about_the_output(e, tmp):
             raise _output_error(path, e) from None
         raise
     if not durable:
@@ -59,9 +59,15 @@ def atomic_path(path: str | os.PathLike, durable: bool = True, folder: bool = Fa
             os.close(dir_fd)
 
 
+def _about_the_output(error: OSError, tmp) -> bool:
+    """Whether ``error`` is about writing the output: a write (no file named: a full disk, a size limit) or
+    the temporary path itself; one naming another file (an input the body reads) is not, and passes on."""
+    return error.filename is None or os.fspath(error.filename) == os.fspath(tmp)
+
+
 def _output_error(path: Path, error: OSError) -> OutputError:
-    if isinstance(error, IsADirectoryError) or path.is_dir() and not error.filename:
-        return OutputError(f'{path}: cannot write, a folder has that name')
+    if isinstance(error, IsADirectoryError) and error.filename2 is not None and Path(error.filename2) == path:
+        return OutputError(f'{path}: cannot write, a folder has that name')  # the final rename met a folder
     return OutputError(f'{path}: cannot write ({error.strerror or error})')
 
 
