@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from alkdsr.archs.presets import DEFAULT_PRESET, HIDDEN_KEYS, PRESETS, VARIANT_KEYS, preset_config
 from alkdsr.errors import AlkdsrError
-from alkdsr.utils.fileio import atomic_path
+from alkdsr.utils.fileio import atomic_path, where_writing_fails
 from alkdsr.zoo import WEIGHTS, default_name
 from alkdsr.zoo import resolve as resolve_weights
 
@@ -145,14 +145,12 @@ def check_output_folder(folder: str | os.PathLike, option: str = '', output: str
     """Refuse, before any work, an output ``folder`` that is a file, lies under one, or cannot be made
     or written to (what does not exist yet is made later, by the write itself)."""
     named = f'{option} {output or folder}'.strip()
-    existing = Path(os.path.abspath(folder))
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        what = '' if existing == Path(os.path.abspath(output or folder)) else f' {existing}'
+    problem = where_writing_fails(folder)
+    if problem and problem[1] == 'file':
+        what = '' if problem[0] == Path(os.path.abspath(output or folder)) else f' {problem[0]}'
         raise AlkdsrError(f'{named}:{what} is a file, not a folder')
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise AlkdsrError(f'{named}: cannot write in {existing} (permission denied or a read-only file system)')
+    if problem:
+        raise AlkdsrError(f'{named}: cannot write in {problem[0]} (permission denied or a read-only file system)')
 
 
 def write_json(path: str | os.PathLike, data: dict) -> None:

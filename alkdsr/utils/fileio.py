@@ -65,6 +65,20 @@ def _about_the_output(error: OSError, tmp) -> bool:
     return error.filename is None or os.fspath(error.filename) == os.fspath(tmp)
 
 
+def where_writing_fails(folder: str | os.PathLike) -> tuple[Path, str] | None:
+    """Why files could not be written in ``folder`` (made first if missing), checked without making it:
+    ``(the nearest existing folder or file, 'file' or 'unwritable')``, or None if they could."""
+    existing = Path(os.path.abspath(folder))
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return existing, 'file'
+    effective = os.access in os.supports_effective_ids  # the user we run as (setuid), not the one who started us
+    if not os.access(existing, os.W_OK | os.X_OK, effective_ids=effective):
+        return existing, 'unwritable'
+    return None
+
+
 def _output_error(path: Path, error: OSError) -> OutputError:
     if isinstance(error, IsADirectoryError) and error.filename2 is not None and Path(error.filename2) == path:
         return OutputError(f'{path}: cannot write, a folder has that name')  # the final rename met a folder

@@ -41,7 +41,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from alkdsr.errors import AlkdsrError, CheckpointError
-from alkdsr.utils.fileio import atomic_path
+from alkdsr.utils.fileio import atomic_path, where_writing_fails
 from alkdsr.version import __version__
 from alkdsr.zoo.registry import WEIGHTS, PretrainedWeights
 
@@ -256,13 +256,10 @@ def _refuse_unusable(path: Path, entry: PretrainedWeights, state: str) -> None:
 
 def _check_writable(folder: Path) -> None:
     """Refuse, before downloading, a cache folder that cannot be made or written (checked without making it)."""
-    existing = Path(os.path.abspath(folder))
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
+    existing, why = where_writing_fails(folder) or (None, None)
+    if why == 'file':
         raise WeightsError(f'{folder}: cannot make the weights cache, {existing} is a file; set {HOME_ENV} to a folder')
-    effective = os.access in os.supports_effective_ids  # the user we run as (setuid), not the one who started us
-    if not os.access(existing, os.W_OK | os.X_OK, effective_ids=effective):
+    if why == 'unwritable':
         raise WeightsError(
             f'{folder}: cannot write the weights cache in {existing} (permission denied or a read-only file system); '
             f'set {HOME_ENV} to a folder you can write'
