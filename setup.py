@@ -23,6 +23,7 @@ setup(
         'torchvision>=0.20',
         'basicsr==1.4.2',  # alkdsr.utils.compat and alkdsr/train.py change 1.4.2's internals
         'numpy',
+        'numba>=0.59',  # alkdsr.ops.cpu_kernels: the CPU path's fused kernels, from wheels (no C compiler)
         'opencv-python',
         'pillow',
         'pyyaml',

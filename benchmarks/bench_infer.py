@@ -89,8 +89,11 @@ CPU_PATHS = {
     'channels_last + malloc tuning': dict(malloc=True, channels_last=True),
     'onnxruntime + malloc tuning': dict(malloc=True, onnxruntime=True),
     'compile + malloc tuning': dict(malloc=True, compile=True),
+    # the default of `alkdsr upscale` on the CPU (which also sets OMP_WAIT_POLICY=PASSIVE)
+    'fused CPU kernels + malloc tuning': dict(malloc=True, fused=True, passive=True),
 }
-CPU_QUICK = ('eager fp32 (reference)', 'channels_last + malloc tuning')  # each path is a process of its own
+# each path is a process of its own
+CPU_QUICK = ('eager fp32 (reference)', 'channels_last + malloc tuning', 'fused CPU kernels + malloc tuning')
 
 
 def save_json(args, rows: list[dict]) -> None:
@@ -165,7 +168,12 @@ def cpu_worker(args) -> dict:
         def fn(t):
             return torch.from_numpy(sess.run(None, {name: t.numpy()})[0])
     else:
-        fn = optimize(net, channels_last=opts.get('channels_last', False), compile=opts.get('compile', False))
+        fn = optimize(
+            net,
+            fused=opts.get('fused', False),
+            channels_last=opts.get('channels_last', False),
+            compile=opts.get('compile', False),
+        )
     with torch.no_grad():
         t0 = time.perf_counter()
         out = fn(x)
@@ -204,6 +212,9 @@ def run_cpu(args) -> list[dict]:
             if args.weights:
                 cmd += ['--weights', args.weights]
             env = {**os.environ, 'ALKDSR_NO_MALLOC_TUNING': '1'}
+            env.pop('OMP_WAIT_POLICY', None)
+            if CPU_PATHS[name].get('passive'):
+                env['OMP_WAIT_POLICY'] = 'PASSIVE'
             proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
             if proc.returncode:
                 rows.append(dict(path=name, error=proc.stderr.strip().splitlines()[-1][:160]))

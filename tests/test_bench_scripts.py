@@ -17,8 +17,22 @@ def test_bench_infer_quick_on_cpu(tmp_path):
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = json.loads(out.read_text())['rows']
-    assert [r['path'] for r in rows] == ['eager fp32 (reference)', 'channels_last + malloc tuning']
+    assert [r['path'] for r in rows] == [
+        'eager fp32 (reference)', 'channels_last + malloc tuning', 'fused CPU kernels + malloc tuning'
+    ]  # fmt: skip
     assert all('error' not in r and r['maxdiff'] <= 1e-4 for r in rows)
+
+
+def test_bench_upscale_cpu_times_both_backends_as_whole_processes(tmp_path):
+    out = tmp_path / 'upscale.json'
+    cmd = [sys.executable, str(ROOT / 'benchmarks/bench_upscale_cpu.py'), '--quick', '--json', str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(out.read_text())
+    assert set(result['seconds']) == {'default, first run', 'default, second run', '--backend torch'}
+    assert all(len(times) == 1 and min(times) > 0 for times in result['seconds'].values())
+    assert result['images'] == 2 and result['max_grey_level_diff'] <= 1
+    assert 'x' in proc.stdout and 'AMD' in proc.stdout or 'Intel' in proc.stdout or 'threads' in proc.stdout
 
 
 def test_profile_infer_ops_groups_the_whole_forward(tmp_path):

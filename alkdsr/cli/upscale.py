@@ -13,8 +13,13 @@ as gray; alpha is upscaled by bicubic interpolation. Existing outputs are skippe
 Images larger than --tile LR pixels on a side are processed in tiles (default 256 on the CPU,
 512 on CUDA; 0 = never), each with --tile-pad pixels of context; --tile-mode seamless (the
 default) gives each tile the whole image's CCA statistics and ESA grid, so tiles do not show,
-at the cost of a second pass. --backend onnxruntime (the CPU only) runs whole images or fast
-tiles (--tile-mode fast, its default).
+at the cost of a second pass.
+
+On the CPU, ALKDNet runs with its steps between convolutions fused into compiled kernels
+(--backend auto, the default: the same pixels within 1e-5, faster; compiled once per machine,
+a few seconds, and cached under $ALKDSR_HOME/numba). --backend torch runs the plain PyTorch
+network; --backend onnxruntime (the CPU only) runs whole images or fast tiles (--tile-mode
+fast, its default).
 
 The network is --weights: a checkpoint file, or a registered name (`alkdsr weights list`),
 downloaded and verified once, then read from the cache. Without --weights, alkdnet-x{--scale}:
@@ -76,10 +81,10 @@ def add_arguments(parser) -> None:
     parser.add_argument('--quality', type=int, default=95, help='JPEG/WebP quality of outputs (95)')
     parser.add_argument(
         '--backend',
-        choices=('torch', 'onnxruntime'),
-        default='torch',
-        help='torch (default; on CUDA with the fused ALKConv kernel), or onnxruntime on the CPU '
-        '(faster there; --device auto means the CPU, tiles are fast tiles)',
+        choices=('auto', 'torch', 'onnxruntime'),
+        default='auto',
+        help='auto (default: fused CPU kernels for ALKDNet on the CPU, else torch), torch (PyTorch; on CUDA '
+        'with the fused ALKConv kernel), or onnxruntime on the CPU (--device auto means the CPU, tiles are fast tiles)',
     )
 
 
@@ -93,12 +98,17 @@ def _check_arguments(args) -> None:
 
 
 def _backend(model, args, device, tile):
-    """The network to run: PyTorch (fused ALKConv kernel on CUDA) or an onnxruntime session."""
+    """The network to run: PyTorch (fused ALKConv kernel on CUDA, fused kernels on the CPU) or onnxruntime."""
     from alkdsr.archs.arch_util import use_fused_kernels
+    from alkdsr.inference.cpu_fast import fast_cpu_net
     from alkdsr.inference.onnx_util import OnnxRuntimeNet
 
+    if device.type == 'cuda' and args.backend != 'onnxruntime':
+        return use_fused_kernels(model)
     if args.backend == 'torch':
-        return use_fused_kernels(model) if device.type == 'cuda' else model
+        return model
+    if args.backend == 'auto':
+        return fast_cpu_net(model)
     if device.type != 'cpu':
         raise AlkdsrError('--backend onnxruntime runs on the CPU: add --device cpu')
     if tile and args.tile_mode == 'seamless':

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from alkdsr.archs.arch_util import use_fused_kernels
+from alkdsr.inference.cpu_fast import CpuFastNet, supports
 
 
 class CUDAGraphRunner:
@@ -71,10 +72,14 @@ def optimize(
     """An inference callable computing ``net`` faster; takes and returns float32 NCHW tensors.
 
     ``net`` is converted in place (dtype, memory format). ``compile`` may be a torch.compile
-    mode string. CUDA graphs and the fused kernel apply on CUDA only.
+    mode string. CUDA graphs and the fused kernel apply on CUDA only. On the CPU, with the
+    defaults, an ALKConv network runs in the fused CPU kernels
+    (:class:`alkdsr.inference.cpu_fast.CpuFastNet`).
     """
     net = net.eval().to(dtype=dtype)
     on_cuda = next(net.parameters()).is_cuda
+    if not on_cuda and dtype == torch.float32 and fused and not (channels_last or compile) and supports(net):
+        return CpuFastNet(net)
     use_fused_kernels(net, fused and on_cuda)
     if channels_last:
         net = net.to(memory_format=torch.channels_last)

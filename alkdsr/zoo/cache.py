@@ -71,10 +71,15 @@ class _ConnectTimeout(TimeoutError):
     """The connection (not a read) timed out; urllib wraps it in a URLError."""
 
 
+def home_dir() -> Path:
+    """alkdsr's own files: ``$ALKDSR_HOME`` or ``~/.cache/alkdsr``."""
+    home = os.environ.get(HOME_ENV)
+    return Path(home).expanduser() if home else Path.home() / '.cache' / 'alkdsr'
+
+
 def cache_dir() -> Path:
     """Where named weights are kept: ``$ALKDSR_HOME/weights`` or ``~/.cache/alkdsr/weights``."""
-    home = os.environ.get(HOME_ENV)
-    return Path(home).expanduser() / 'weights' if home else Path.home() / '.cache' / 'alkdsr' / 'weights'
+    return home_dir() / 'weights'
 
 
 def lookup(name: str) -> PretrainedWeights:

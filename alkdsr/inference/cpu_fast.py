@@ -1,0 +1,234 @@
+"""ALKDNet on the CPU with the steps between convolutions fused (``alkdsr.ops.cpu_kernels``).
+
+    from alkdsr.inference.cpu_fast import CpuFastNet
+    fast = CpuFastNet(net)      # the same function as net(lr), float32, on the CPU
+
+Convolutions stay PyTorch's (oneDNN, channels-last memory); everything between them runs in
+the fused kernels, row bands split over ``torch.get_num_threads()`` threads. ESA and CCA are
+the network's own modules, called as in the eager forward, so seamless tiling
+(``alkdsr.inference.tiling``) works unchanged. Only ALKConv networks take this path:
+:func:`supports` says which.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from alkdsr.archs.alkdnet_arch import ALKDB, pad_to_min_size
+from alkdsr.archs.arch_util import ALKConv
+from alkdsr.utils.fileio import atomic_path
+
+KERNEL_CACHE = 'numba'  # under $ALKDSR_HOME
+MANIFEST = 'MANIFEST.json'
+
+
+def kernel_cache_dir() -> Path:
+    """``$ALKDSR_HOME/numba/<key>``: the key hashes the kernels' source, numba, llvmlite, Python and the CPU."""
+    import hashlib
+    import importlib.util
+    import platform
+
+    import llvmlite
+    import numba
+
+    from alkdsr.zoo.cache import home_dir
+
+    source = importlib.util.find_spec('alkdsr.ops.cpu_kernels').origin  # not imported: numba reads its cache dir then
+    key = hashlib.sha256(Path(source).read_bytes())
+    key.update(repr((numba.__version__, llvmlite.__version__, sys.version, platform.machine(), _cpu_name())).encode())
+    return home_dir() / KERNEL_CACHE / key.hexdigest()[:16]
+
+
+def _cpu_name() -> str:
+    import llvmlite.binding as llvm
+
+    return f'{llvm.get_host_cpu_name()} {llvm.get_host_cpu_features().flatten()}'
+
+
+def load_kernels():
+    """The kernels of ``alkdsr.ops.cpu_kernels``, compiled once per machine and cached on disk.
+
+    numba compiles them on first use (a few seconds) and caches the machine code under
+    :func:`kernel_cache_dir`. numba trusts what it finds there, so the folder is used only if
+    every file matches the SHA256 manifest written after the kernels were compiled: a folder
+    without a manifest (a compilation cut short) or with a changed file is removed and compiled
+    again. ``NUMBA_CACHE_DIR``, when set, is numba's to manage and is used as is.
+    """
+    import numba
+
+    if not os.environ.get('NUMBA_CACHE_DIR'):
+        where = kernel_cache_dir()
+        if where.exists() and not _verified(where):
+            shutil.rmtree(where)
+        numba.config.CACHE_DIR = str(where)
+    from alkdsr.ops import cpu_kernels
+
+    return cpu_kernels
+
+
+def _verified(where: Path) -> bool:
+    try:
+        listed = json.loads((where / MANIFEST).read_text())
+        return all(_sha256(where / name) == digest for name, digest in listed.items())
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _write_manifest() -> None:
+    """Record the compiled kernels' files once they are all written (see :func:`load_kernels`)."""
+    import numba
+
+    if os.environ.get('NUMBA_CACHE_DIR') or not numba.config.CACHE_DIR:
+        return
+    where = Path(numba.config.CACHE_DIR)
+    if (where / MANIFEST).exists():
+        return
+    files = {p.relative_to(where).as_posix(): _sha256(p) for p in sorted(where.rglob('*')) if p.is_file()}
+    with atomic_path(where / MANIFEST) as tmp:
+        Path(tmp).write_text(json.dumps(files, indent=1))
+
+
+def fast_cpu_net(net: nn.Module) -> nn.Module:
+    """:class:`CpuFastNet` of ``net`` where it applies (ALKConv networks, float32, on the CPU), else ``net``."""
+    on_cpu = all(p.device.type == 'cpu' and p.dtype == torch.float32 for p in net.parameters())
+    return CpuFastNet(net) if on_cpu and supports(net) else net
+
+
+def supports(net: nn.Module) -> bool:
+    """Whether ``net`` is an ALKDNet whose refinement convs are ALKConvs (BSRN-like variants are not)."""
+    config = getattr(net, 'config', None) or {}
+    return config.get('refine_conv') == 'alkconv' and isinstance(getattr(net, 'smooth', None), ALKConv)
+
+
+def _nhwc(x: torch.Tensor) -> np.ndarray:
+    """The (N, H, W, C) array viewing a channels-last float32 tensor's memory."""
+    return x.permute(0, 2, 3, 1).numpy()
+
+
+def _array(t: torch.Tensor) -> np.ndarray:
+    return t.detach().float().contiguous().numpy()
+
+
+def _channels_last(x: torch.Tensor) -> torch.Tensor:
+    return x.contiguous(memory_format=torch.channels_last)
+
+
+class _ALKConvWeights:
+    """An ALKConv's depthwise and norm parameters, laid out as ``alkconv_tail`` reads them."""
+
+    def __init__(self, conv: ALKConv):
+        c, k = conv.vertical.weight.shape[0], conv.kernel_size
+        self.pw = conv.pw
+        self.args = (
+            _array(conv.vertical.weight.view(c, k).t()), _array(conv.vertical.bias),
+            _array(conv.horizontal.weight.view(c, k).t()), _array(conv.horizontal.bias),
+            _array(conv.square.weight.view(c, 3, 3).permute(1, 2, 0)), _array(conv.square.bias),
+            _array(conv.norm.weight), _array(conv.norm.bias), np.float32(conv.norm.eps),
+        )  # fmt: skip
+
+
+class CpuFastNet(nn.Module):
+    """``net`` (an ALKDNet with ALKConvs, see :func:`supports`) run by the fused CPU kernels.
+
+    Keeps ``upscale``, ``min_size`` and ``config``, and the network as ``net``, so it drops in
+    for the network in ``alkdsr.inference.tiling``. The parameters are read once: change the
+    network's weights and build a new one.
+    """
+
+    def __init__(self, net: nn.Module, threads: int | None = None):
+        super().__init__()
+        if not supports(net):
+            raise ValueError('CpuFastNet runs ALKDNet variants with ALKConv refinement convs only')
+        self.kernels = load_kernels()
+        self.net = net.eval().float().cpu().to(memory_format=torch.channels_last)
+        self.upscale, self.min_size, self.config = net.upscale, net.min_size, dict(net.config)
+        self.threads = threads or torch.get_num_threads()
+        self.pool = ThreadPoolExecutor(self.threads) if self.threads > 1 else None
+        self.alk = {id(m): _ALKConvWeights(m) for m in net.modules() if isinstance(m, ALKConv)}
+        self.norm = {
+            id(block.norm): (_array(block.norm.weight), _array(block.norm.bias), np.float32(block.norm.eps))
+            for block in net.blocks
+            if not isinstance(block.norm, nn.Identity)
+        }
+        self._compile()
+
+    def _compile(self) -> None:
+        """Compile (or load) every kernel now, on a tiny input, then record the cache's manifest."""
+        with torch.no_grad():
+            self.forward(torch.zeros(1, self.config['num_in_ch'], 1, 1))
+        _write_manifest()
+
+    def _rows(self, kernel, *args, rows: int) -> None:
+        """Run ``kernel(*args, row0, row1)`` over ``rows`` rows, in one band per thread."""
+        if self.pool is None or rows < 2 * self.threads:
+            kernel(*args, 0, rows)
+            return
+        bounds = np.linspace(0, rows, self.threads + 1).astype(int)
+        for future in [self.pool.submit(kernel, *args, a, b) for a, b in zip(bounds[:-1], bounds[1:])]:
+            future.result()
+
+    def _alkconv(self, conv: ALKConv, x: torch.Tensor, skip: torch.Tensor | None, gelu_out: bool) -> torch.Tensor:
+        weights = self.alk[id(conv)]
+        p = weights.pw(x)
+        out = torch.empty_like(p)
+        skip_array = _nhwc(skip) if skip is not None else _nhwc(p)
+        self._rows(
+            self.kernels.alkconv_tail, _nhwc(p), *weights.args, skip_array, skip is not None, gelu_out, _nhwc(out),
+            rows=p.shape[2],
+        )  # fmt: skip
+        return out
+
+    def _gelu(self, x: torch.Tensor) -> torch.Tensor:
+        self._rows(self.kernels.gelu_, _nhwc(x), rows=x.shape[2])
+        return x
+
+    def _block(self, block: ALKDB, f_in: torch.Tensor) -> torch.Tensor:
+        distilled, f_r = [], f_in
+        for distill, refine in zip(block.distill, block.refine):
+            distilled.append(self._gelu(_channels_last(distill(f_r))))
+            f_r = self._alkconv(refine, f_r, skip=f_r, gelu_out=True)
+        distilled.append(self._alkconv(block.refine_last, f_r, skip=None, gelu_out=True))
+        f_condensed = _channels_last(block.condense(torch.cat(distilled, dim=1)))
+        f_attended = _channels_last(block.cca(_channels_last(block.esa(f_condensed))))
+        if isinstance(block.norm, nn.Identity):
+            return f_attended + f_in
+        out = torch.empty_like(f_attended)
+        norm = self.norm[id(block.norm)]
+        self._rows(self.kernels.norm_residual, _nhwc(f_attended), *norm, _nhwc(f_in), _nhwc(out), rows=out.shape[2])
+        return out
+
+    @torch.no_grad()
+    def forward(self, lr: torch.Tensor) -> torch.Tensor:
+        net = self.net
+        lr = lr.float().cpu()
+        h, w = lr.shape[-2:]
+        lr = pad_to_min_size(lr, net.min_size)
+        s = net.upscale
+        f_0 = _channels_last(net.shallow(_channels_last(lr.repeat(1, net.num_replicas, 1, 1))))
+        features, f_k = [], f_0
+        for block in net.blocks:
+            f_k = self._block(block, f_k)
+            features.append(f_k)
+        f_fused = self._gelu(_channels_last(net.fuse(torch.cat(features, dim=1))))
+        f_fused = self._alkconv(net.smooth, f_fused, skip=f_0 if net.fsrl else None, gelu_out=False)
+        out = net.upsample(f_fused)
+        if net.abrl:
+            out = out + lr.repeat_interleave(s * s, dim=1)
+        sr = F.pixel_shuffle(out, s)
+        return sr[..., : h * s, : w * s].contiguous()
