@@ -61,15 +61,16 @@ def gelu(x):
 def _pixel_norm(y, gamma, beta, eps, out):
     """out = LayerNorm over the channels of one pixel (y is scratch)."""
     c_count = y.shape[0]
+    inv_c = f32(1.0) / f32(c_count)  # float32 throughout: an int divisor would make the sums float64
     mean = f32(0.0)
     for c in range(c_count):
         mean += y[c]
-    mean /= c_count
+    mean *= inv_c
     var = f32(0.0)
     for c in range(c_count):
         d = y[c] - mean
         var += d * d
-    rstd = f32(1.0) / np.sqrt(var / c_count + eps)
+    rstd = f32(1.0) / np.sqrt(var * inv_c + eps)
     for c in range(c_count):
         out[c] = (y[c] - mean) * rstd * gamma[c] + beta[c]
 
@@ -85,6 +86,7 @@ def alkconv_tail(x, wv, bv, wh, bh, ws, bs, gamma, beta, eps, skip, add_skip, ge
     n_img, height, width, c_count = x.shape
     k = wv.shape[0]
     half = k // 2
+    inv_c = f32(1.0) / f32(c_count)  # float32 throughout: an int divisor would make the sums float64
     v = np.empty((CHUNK, c_count), np.float32)
     hz = np.empty((CHUNK, c_count), np.float32)
     sq = np.empty((CHUNK, c_count), np.float32)
@@ -121,17 +123,17 @@ def alkconv_tail(x, wv, bv, wh, bh, ws, bs, gamma, beta, eps, skip, add_skip, ge
                                     sq[w - w0, c] += ws[i, j, c] * src[w + shift, c]
                 dst = out[n, h]
                 for w in range(w1 - w0):
+                    for c in range(c_count):
+                        v[w, c] = gelu(v[w, c]) + gelu(hz[w, c]) + gelu(sq[w, c])
                     mean = f32(0.0)
                     for c in range(c_count):
-                        y = gelu(v[w, c]) + gelu(hz[w, c]) + gelu(sq[w, c])
-                        v[w, c] = y
-                        mean += y
-                    mean /= c_count
+                        mean += v[w, c]
+                    mean *= inv_c
                     var = f32(0.0)
                     for c in range(c_count):
                         d = v[w, c] - mean
                         var += d * d
-                    rstd = f32(1.0) / np.sqrt(var / c_count + eps)
+                    rstd = f32(1.0) / np.sqrt(var * inv_c + eps)
                     for c in range(c_count):
                         dst[w0 + w, c] = (v[w, c] - mean) * rstd * gamma[c] + beta[c]
                 if add_skip:
