@@ -133,12 +133,16 @@ LOAD = textwrap.dedent(
 )
 
 
-def _load_in_a_new_process(home: Path) -> Path:
+def _run_load(home: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, 'ALKDSR_HOME': str(home)}
     env.pop('NUMBA_CACHE_DIR', None)
     done = subprocess.run([sys.executable, '-c', LOAD], env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
-    return Path(done.stdout.strip())
+    return done
+
+
+def _load_in_a_new_process(home: Path) -> Path:
+    return Path(_run_load(home).stdout.strip())
 
 
 def _compiled_files(where: Path) -> list[Path]:
@@ -161,3 +165,12 @@ def test_a_corrupt_or_unfinished_cache_is_rebuilt_not_trusted(tmp_path):
     stale.write_bytes(b'x')
     _load_in_a_new_process(tmp_path)
     assert not stale.exists() and cpu_fast._verified(where)
+
+
+def test_a_cache_that_cannot_be_written_is_one_line_and_the_kernels_still_run(tmp_path):
+    blocker = tmp_path / 'a-file'
+    blocker.write_text('')
+    done = _run_load(blocker / 'home')  # the kernels' own check of the output passed inside
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith('alkdsr: cannot cache the CPU kernels in ')
+    assert f'({blocker} is a file); compiling them for this process only' in lines[0]

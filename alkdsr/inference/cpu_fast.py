@@ -12,10 +12,12 @@ the network's own modules, called as in the eager forward, so seamless tiling
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import shutil
 import sys
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -26,10 +28,11 @@ from torch import nn
 
 from alkdsr.archs.alkdnet_arch import ALKDB, pad_to_min_size
 from alkdsr.archs.arch_util import ALKConv
-from alkdsr.utils.fileio import atomic_path
+from alkdsr.utils.fileio import atomic_path, where_writing_fails
 
 KERNEL_CACHE = 'numba'  # under $ALKDSR_HOME
 MANIFEST = 'MANIFEST.json'
+_WHY = {'file': 'a file', 'unwritable': 'not writable'}
 
 
 def kernel_cache_dir() -> Path:
@@ -62,13 +65,20 @@ def load_kernels():
     :func:`kernel_cache_dir`. numba trusts what it finds there, so the folder is used only if
     every file matches the SHA256 manifest written after the kernels were compiled: a folder
     without a manifest (a compilation cut short) or with a changed file is removed and compiled
-    again. ``NUMBA_CACHE_DIR``, when set, is numba's to manage and is used as is.
+    again. A cache that cannot be written is said in one line, and the kernels are compiled for
+    this process only. ``NUMBA_CACHE_DIR``, when set, is numba's to manage and is used as is.
     """
     import numba
 
     if not os.environ.get('NUMBA_CACHE_DIR'):
         where = kernel_cache_dir()
-        if where.exists() and not _verified(where):
+        blocked = where_writing_fails(where)
+        if blocked is not None:
+            print(f'alkdsr: cannot cache the CPU kernels in {where} ({blocked[0]} is {_WHY[blocked[1]]}); '
+                  'compiling them for this process only', file=sys.stderr)  # fmt: skip
+            where = Path(tempfile.mkdtemp(prefix='alkdsr-kernels-'))
+            atexit.register(shutil.rmtree, where, ignore_errors=True)
+        elif where.exists() and not _verified(where):
             shutil.rmtree(where)
         numba.config.CACHE_DIR = str(where)
     from alkdsr.ops import cpu_kernels
@@ -107,7 +117,13 @@ def _write_manifest() -> None:
 def fast_cpu_net(net: nn.Module) -> nn.Module:
     """:class:`CpuFastNet` of ``net`` where it applies (ALKConv networks, float32, on the CPU), else ``net``."""
     on_cpu = all(p.device.type == 'cpu' and p.dtype == torch.float32 for p in net.parameters())
-    return CpuFastNet(net) if on_cpu and supports(net) else net
+    return CpuFastNet(net) if on_cpu and supports(net) and numba_installed() else net
+
+
+def numba_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec('numba') is not None
 
 
 def supports(net: nn.Module) -> bool:
