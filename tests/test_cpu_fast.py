@@ -166,6 +166,12 @@ def test_a_corrupt_or_unfinished_cache_is_rebuilt_not_trusted(tmp_path):
     _load_in_a_new_process(tmp_path)
     assert not stale.exists() and cpu_fast._verified(where)
 
+    unlisted = files[0].with_name('cpu_kernels.other-1.py311.nbi')  # numba would read it; the manifest does not list it
+    unlisted.write_bytes(b'x')
+    assert not cpu_fast._verified(where)
+    _load_in_a_new_process(tmp_path)
+    assert not unlisted.exists() and cpu_fast._verified(where)
+
 
 def test_a_cache_that_cannot_be_written_is_one_line_and_the_kernels_still_run(tmp_path):
     blocker = tmp_path / 'a-file'

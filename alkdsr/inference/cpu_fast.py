@@ -87,10 +87,12 @@ def load_kernels():
 
 
 def _verified(where: Path) -> bool:
+    """Every file in ``where`` is listed in its manifest, with the content listed."""
     try:
         listed = json.loads((where / MANIFEST).read_text())
-        return all(_sha256(where / name) == digest for name, digest in listed.items())
-    except (OSError, ValueError, AttributeError):
+        present = {p.relative_to(where).as_posix() for p in where.rglob('*') if p.is_file()} - {MANIFEST}
+        return present == set(listed) and all(_sha256(where / name) == digest for name, digest in listed.items())
+    except (OSError, ValueError, AttributeError, TypeError):
         return False
 
 
@@ -133,8 +135,13 @@ def supports(net: nn.Module) -> bool:
 
 
 def _nhwc(x: torch.Tensor) -> np.ndarray:
-    """The (N, H, W, C) array viewing a channels-last float32 tensor's memory."""
-    return x.permute(0, 2, 3, 1).numpy()
+    """The (N, H, W, C) array viewing a channels-last float32 tensor's memory.
+
+    Always C-contiguous, so the kernels are compiled for one layout: the one the cache holds.
+    """
+    array = x.permute(0, 2, 3, 1).numpy()
+    assert array.flags.c_contiguous, 'the kernels take channels-last tensors'
+    return array
 
 
 def _array(t: torch.Tensor) -> np.ndarray:
@@ -201,7 +208,7 @@ class CpuFastNet(nn.Module):
 
     def _alkconv(self, conv: ALKConv, x: torch.Tensor, skip: torch.Tensor | None, gelu_out: bool) -> torch.Tensor:
         weights = self.alk[id(conv)]
-        p = weights.pw(x)
+        p = _channels_last(weights.pw(x))
         out = torch.empty_like(p)
         skip_array = _nhwc(skip) if skip is not None else _nhwc(p)
         self._rows(
