@@ -36,9 +36,9 @@ def small_net(scale=2, **overrides):
     return net
 
 
-def max_diff(net, x):
+def max_diff(net, x, threads=None):
     ref = net(x)
-    out = CpuFastNet(net)(x)
+    out = CpuFastNet(net, threads=threads)(x)
     assert out.shape == ref.shape and out.dtype == torch.float32
     return (out - ref).abs().max().item()
 
@@ -77,6 +77,12 @@ def test_official_network_on_a_set5_image_within_tolerance(scale):
 def test_every_alkconv_variant_within_tolerance(overrides):
     net = small_net(scale=3, **overrides)
     assert max_diff(net, torch.rand(2, 3, 21, 18)) <= TOLERANCE  # a batch of two, odd sizes
+
+
+@pytest.mark.parametrize('threads', [1, 3])
+def test_row_bands_over_any_number_of_threads(threads):
+    net = small_net(scale=2)
+    assert max_diff(net, torch.rand(2, 3, 23, 17), threads=threads) <= TOLERANCE
 
 
 def test_inputs_smaller_than_the_network_minimum():
@@ -143,6 +149,16 @@ def _run_load(home: Path) -> subprocess.CompletedProcess:
 
 def _load_in_a_new_process(home: Path) -> Path:
     return Path(_run_load(home).stdout.strip())
+
+
+def test_processes_compiling_at_once_wait_for_each_other(tmp_path):
+    env = {**os.environ, 'ALKDSR_HOME': str(tmp_path)}
+    env.pop('NUMBA_CACHE_DIR', None)
+    runs = [subprocess.Popen([sys.executable, '-c', LOAD], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True) for _ in range(2)]  # fmt: skip
+    outputs = [run.communicate(timeout=600) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], [err for _, err in outputs]
+    assert cpu_fast._verified(Path(outputs[0][0].strip()))
 
 
 def _compiled_files(where: Path) -> list[Path]:

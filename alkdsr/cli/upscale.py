@@ -16,8 +16,9 @@ default) gives each tile the whole image's CCA statistics and ESA grid, so tiles
 at the cost of a second pass.
 
 On the CPU, ALKDNet runs with its steps between convolutions fused into compiled kernels
-(--backend auto, the default: the same pixels within 1e-5, faster; compiled once per machine,
-a few seconds, and cached under $ALKDSR_HOME/numba). --backend torch runs the plain PyTorch
+(--backend auto, the default: faster, the float output within about 1e-5 of PyTorch's, so an
+8-bit pixel may differ by one level; compiled once per machine, a few seconds, and cached under
+$ALKDSR_HOME/numba). --backend torch runs the plain PyTorch
 network; --backend onnxruntime (the CPU only) runs whole images or fast tiles (--tile-mode
 fast, its default).
 

@@ -13,6 +13,7 @@ the network's own modules, called as in the eager forward, so seamless tiling
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import shutil
@@ -58,32 +59,78 @@ def _cpu_name() -> str:
     return f'{llvm.get_host_cpu_name()} {llvm.get_host_cpu_features().flatten()}'
 
 
+_loaded = None  # the kernels module, compiled, once per process
+
+
 def load_kernels():
     """The kernels of ``alkdsr.ops.cpu_kernels``, compiled once per machine and cached on disk.
 
-    numba compiles them on first use (a few seconds) and caches the machine code under
-    :func:`kernel_cache_dir`. numba trusts what it finds there, so the folder is used only if
-    every file matches the SHA256 manifest written after the kernels were compiled: a folder
-    without a manifest (a compilation cut short) or with a changed file is removed and compiled
-    again. A cache that cannot be written is said in one line, and the kernels are compiled for
-    this process only. ``NUMBA_CACHE_DIR``, when set, is numba's to manage and is used as is.
+    numba compiles them (a few seconds) and caches the machine code under
+    :func:`kernel_cache_dir`. numba trusts what it finds there, so the folder is used only if its
+    files are exactly those of the SHA256 manifest written after all the kernels were compiled;
+    otherwise (a compilation cut short, a changed or an extra file) it is removed and compiled
+    again. Processes starting together wait for each other on ``<key>.lock``. A cache that cannot
+    be written is said in one line, and the kernels are compiled for this process only.
+    ``NUMBA_CACHE_DIR``, when set, is numba's to manage and is used as is.
     """
+    global _loaded
+    if _loaded is None:
+        _loaded = _compile_kernels()
+    return _loaded
+
+
+def _compile_kernels():
     import numba
 
-    if not os.environ.get('NUMBA_CACHE_DIR'):
-        where = kernel_cache_dir()
-        blocked = where_writing_fails(where)
-        if blocked is not None:
-            print(f'alkdsr: cannot cache the CPU kernels in {where} ({blocked[0]} is {_WHY[blocked[1]]}); '
-                  'compiling them for this process only', file=sys.stderr)  # fmt: skip
-            where = Path(tempfile.mkdtemp(prefix='alkdsr-kernels-'))
-            atexit.register(shutil.rmtree, where, ignore_errors=True)
-        elif where.exists() and not _verified(where):
-            shutil.rmtree(where)
-        numba.config.CACHE_DIR = str(where)
-    from alkdsr.ops import cpu_kernels
+    if os.environ.get('NUMBA_CACHE_DIR') or 'alkdsr.ops.cpu_kernels' in sys.modules:  # not our cache to check
+        from alkdsr.ops import cpu_kernels
 
+        _run_every_kernel(cpu_kernels)
+        return cpu_kernels
+    where = kernel_cache_dir()
+    blocked = where_writing_fails(where)
+    if blocked is not None:
+        print(f'alkdsr: cannot cache the CPU kernels in {where} ({blocked[0]} is {_WHY[blocked[1]]}); '
+              'compiling them for this process only', file=sys.stderr)  # fmt: skip
+        where = Path(tempfile.mkdtemp(prefix='alkdsr-kernels-')) / 'kernels'
+        atexit.register(shutil.rmtree, where.parent, ignore_errors=True)
+    where.parent.mkdir(parents=True, exist_ok=True)
+    with _exclusive(where.parent / f'{where.name}.lock'):
+        if where.exists() and not _verified(where):
+            shutil.rmtree(where)
+        previous, numba.config.CACHE_DIR = numba.config.CACHE_DIR, str(where)
+        try:
+            from alkdsr.ops import cpu_kernels  # each kernel takes its cache folder as it is defined
+        finally:
+            numba.config.CACHE_DIR = previous
+        _run_every_kernel(cpu_kernels)
+        if not (where / MANIFEST).exists():
+            _write_manifest(where)
     return cpu_kernels
+
+
+def _run_every_kernel(kernels) -> None:
+    """Compile (or load) every kernel, with the argument types the network passes, on tiny arrays."""
+    x = np.zeros((1, 2, 2, 4), np.float32)
+    per_channel, taps, square = np.zeros(4, np.float32), np.zeros((3, 4), np.float32), np.zeros((3, 3, 4), np.float32)
+    eps = np.float32(1e-6)
+    weights = (taps, per_channel, taps, per_channel, square, per_channel, per_channel, per_channel, eps)
+    kernels.alkconv_tail(x, *weights, x, True, True, np.empty_like(x), 0, 2)
+    kernels.gelu_(x, 0, 2)
+    kernels.norm_residual(x, per_channel, per_channel, eps, x, np.empty_like(x), 0, 2)
+
+
+@contextlib.contextmanager
+def _exclusive(lock_path: Path):
+    """Hold an exclusive ``flock`` on ``lock_path`` (waiting for it); without fcntl (Windows), nothing."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    with open(lock_path, 'a') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield  # closing the file releases the lock
 
 
 def _verified(where: Path) -> bool:
@@ -102,15 +149,8 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _write_manifest() -> None:
-    """Record the compiled kernels' files once they are all written (see :func:`load_kernels`)."""
-    import numba
-
-    if os.environ.get('NUMBA_CACHE_DIR') or not numba.config.CACHE_DIR:
-        return
-    where = Path(numba.config.CACHE_DIR)
-    if (where / MANIFEST).exists():
-        return
+def _write_manifest(where: Path) -> None:
+    """Record the compiled kernels' files, now that they are all written (see :func:`load_kernels`)."""
     files = {p.relative_to(where).as_posix(): _sha256(p) for p in sorted(where.rglob('*')) if p.is_file()}
     with atomic_path(where / MANIFEST) as tmp:
         Path(tmp).write_text(json.dumps(files, indent=1))
@@ -145,7 +185,8 @@ def _nhwc(x: torch.Tensor) -> np.ndarray:
 
 
 def _array(t: torch.Tensor) -> np.ndarray:
-    return t.detach().float().contiguous().numpy()
+    """A copy: the kernels keep the values of the moment, as the docstring of CpuFastNet says."""
+    return t.detach().float().clone().contiguous().numpy()
 
 
 def _channels_last(x: torch.Tensor) -> torch.Tensor:
@@ -170,8 +211,8 @@ class CpuFastNet(nn.Module):
     """``net`` (an ALKDNet with ALKConvs, see :func:`supports`) run by the fused CPU kernels.
 
     Keeps ``upscale``, ``min_size`` and ``config``, and the network as ``net``, so it drops in
-    for the network in ``alkdsr.inference.tiling``. The parameters are read once: change the
-    network's weights and build a new one.
+    for the network in ``alkdsr.inference.tiling``. The depthwise and norm parameters are copied
+    once, the convolutions' are the network's: after changing the weights, build a new one.
     """
 
     def __init__(self, net: nn.Module, threads: int | None = None):
@@ -189,13 +230,6 @@ class CpuFastNet(nn.Module):
             for block in net.blocks
             if not isinstance(block.norm, nn.Identity)
         }
-        self._compile()
-
-    def _compile(self) -> None:
-        """Compile (or load) every kernel now, on a tiny input, then record the cache's manifest."""
-        with torch.no_grad():
-            self.forward(torch.zeros(1, self.config['num_in_ch'], 1, 1))
-        _write_manifest()
 
     def _rows(self, kernel, *args, rows: int) -> None:
         """Run ``kernel(*args, row0, row1)`` over ``rows`` rows, in one band per thread."""

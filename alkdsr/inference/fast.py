@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from alkdsr.archs.arch_util import use_fused_kernels
-from alkdsr.inference.cpu_fast import CpuFastNet, supports
+from alkdsr.inference.cpu_fast import fast_cpu_net
 
 
 class CUDAGraphRunner:
@@ -78,8 +78,10 @@ def optimize(
     """
     net = net.eval().to(dtype=dtype)
     on_cuda = next(net.parameters()).is_cuda
-    if not on_cuda and dtype == torch.float32 and fused and not (channels_last or compile) and supports(net):
-        return CpuFastNet(net)
+    if not (on_cuda or channels_last or compile) and dtype == torch.float32 and fused:
+        fast = fast_cpu_net(net)
+        if fast is not net:
+            return fast
     use_fused_kernels(net, fused and on_cuda)
     if channels_last:
         net = net.to(memory_format=torch.channels_last)

@@ -11,9 +11,10 @@ vectorises:
 - :func:`gelu_`: GELU in place (the distillation steps, after the fusion conv);
 - :func:`norm_residual`: the pixel norm and the residual at the end of a block.
 
-They are compiled by numba (a pip wheel; no C compiler is needed) on first use and cached
-on disk (``alkdsr.ops.cpu_fast``), run without the GIL, and each handles rows
-``row0:row1`` of every image, so callers split the rows over threads.
+They are compiled by numba (a pip wheel; no C compiler is needed) and cached on disk by
+``alkdsr.inference.cpu_fast.load_kernels``, through which they are to be imported. They run
+without the GIL, and each handles rows ``row0:row1`` of every image, so callers split the rows
+over threads.
 
 GELU is ``x/2 (1 + erf(x/sqrt 2))`` with erf as a ratio of polynomials on [-4, 4] (the
 approximation of Eigen's ``generic_fast_erf_float``): within 6.1e-7 of the exact GELU over
