@@ -76,54 +76,87 @@ def _pixel_norm(y, gamma, beta, eps, out):
         out[c] = (y[c] - mean) * rstd * gamma[c] + beta[c]
 
 
+@numba.njit(inline='always', **_JIT)
+def _load_row(x, n, r, dst, pad):
+    """dst[pad:pad + W] = row r of image n of x, or zeros if r is outside the image."""
+    if 0 <= r < x.shape[1]:
+        src = x[n, r]
+        for w in range(x.shape[2]):
+            for c in range(x.shape[3]):
+                dst[w + pad, c] = src[w, c]
+    else:
+        for w in range(x.shape[2]):
+            for c in range(x.shape[3]):
+                dst[w + pad, c] = f32(0.0)
+
+
+@numba.njit(inline='always', **_JIT)
+def _taps3(acc, w0, a, w1, b, w2, d):
+    """acc[p, c] += w0[c] a[p, c] + w1[c] b[p, c] + w2[c] d[p, c]: three taps in one pass over acc."""
+    for p in range(acc.shape[0]):
+        for c in range(acc.shape[1]):
+            acc[p, c] += w0[c] * a[p, c] + w1[c] * b[p, c] + w2[c] * d[p, c]
+
+
+@numba.njit(inline='always', **_JIT)
+def _tap(acc, w0, a):
+    for p in range(acc.shape[0]):
+        for c in range(acc.shape[1]):
+            acc[p, c] += w0[c] * a[p, c]
+
+
 @numba.njit(**_JIT)
 def alkconv_tail(x, wv, bv, wh, bh, ws, bs, gamma, beta, eps, skip, add_skip, gelu_out, out, row0, row1):
     """out = [GELU](PixelNorm(GELU(DW_kx1 x) + GELU(DW_1xk x) + GELU(DW_3x3 x)) [+ skip]), rows row0:row1.
 
     x, skip, out: (N, H, W, C); wv, wh: (k, C); ws: (3, 3, C); bv, bh, bs, gamma, beta: (C,).
-    Depthwise convs with zero 'same' padding, as nn.Conv2d's. A row is done in chunks of
-    :data:`CHUNK` pixels whose three branch sums stay in the L1 cache.
+    Depthwise convs with zero 'same' padding, as nn.Conv2d's: the k rows around row h are copied,
+    zero-padded, into a ring of rows, so the taps need no bounds checks and read from the cache.
+    A row is done in chunks of :data:`CHUNK` pixels whose three branch sums stay in the L1 cache,
+    three taps per pass over them (one pass per tap spends more time loading and storing the sums
+    than multiplying).
     """
-    n_img, height, width, c_count = x.shape
+    n_img, height, width, c_count = out.shape
     k = wv.shape[0]
     half = k // 2
     inv_c = f32(1.0) / f32(c_count)  # float32 throughout: an int divisor would make the sums float64
-    v = np.empty((CHUNK, c_count), np.float32)
-    hz = np.empty((CHUNK, c_count), np.float32)
-    sq = np.empty((CHUNK, c_count), np.float32)
+    v_buf = np.empty((CHUNK, c_count), np.float32)
+    h_buf = np.empty((CHUNK, c_count), np.float32)
+    s_buf = np.empty((CHUNK, c_count), np.float32)
+    ring = np.zeros((k, width + 2 * half, c_count), np.float32)  # rows h-half..h+half of x; row r at r % k
     for n in range(n_img):
+        for r in range(row0 - half, row0 + half):
+            _load_row(x, n, r, ring[r % k], half)
         for h in range(row0, row1):
+            _load_row(x, n, h + half, ring[(h + half) % k], half)
+            centre = ring[h % k]
             for w0 in range(0, width, CHUNK):
-                w1 = min(w0 + CHUNK, width)
-                for w in range(w1 - w0):
+                m = min(CHUNK, width - w0)
+                v, hz, sq = v_buf[:m], h_buf[:m], s_buf[:m]
+                for w in range(m):
                     for c in range(c_count):
                         v[w, c] = bv[c]
                         hz[w, c] = bh[c]
                         sq[w, c] = bs[c]
-                for i in range(k):  # k x 1: the rows above and below
-                    r = h + i - half
-                    if 0 <= r < height:
-                        src = x[n, r]
-                        for w in range(w0, w1):
-                            for c in range(c_count):
-                                v[w - w0, c] += wv[i, c] * src[w, c]
-                src = x[n, h]
-                for i in range(k):  # 1 x k: the row shifted left and right
-                    shift = i - half
-                    for w in range(max(w0, -shift), min(w1, width - shift)):
-                        for c in range(c_count):
-                            hz[w - w0, c] += wh[i, c] * src[w + shift, c]
-                for i in range(3):  # 3 x 3
-                    r = h + i - 1
-                    if 0 <= r < height:
-                        src = x[n, r]
-                        for j in range(3):
-                            shift = j - 1
-                            for w in range(max(w0, -shift), min(w1, width - shift)):
-                                for c in range(c_count):
-                                    sq[w - w0, c] += ws[i, j, c] * src[w + shift, c]
+                x0 = w0 + half  # column of pixel w0 in the ring's rows
+                i = 0
+                while i + 3 <= k:  # three taps at a time: k x 1 (rows around h) and 1 x k (row h, shifted)
+                    r0, r1, r2 = ring[(h + i - half) % k], ring[(h + i + 1 - half) % k], ring[(h + i + 2 - half) % k]
+                    _taps3(v, wv[i], r0[x0 : x0 + m], wv[i + 1], r1[x0 : x0 + m], wv[i + 2], r2[x0 : x0 + m])
+                    s0 = w0 + i  # column of the leftmost tap of pixel w0
+                    _taps3(hz, wh[i], centre[s0 : s0 + m], wh[i + 1], centre[s0 + 1 : s0 + 1 + m],
+                           wh[i + 2], centre[s0 + 2 : s0 + 2 + m])  # fmt: skip
+                    i += 3
+                while i < k:
+                    _tap(v, wv[i], ring[(h + i - half) % k, x0 : x0 + m])
+                    _tap(hz, wh[i], centre[w0 + i : w0 + i + m])
+                    i += 1
+                for r in range(3):  # 3 x 3
+                    row = ring[(h - 1 + r) % k]
+                    _taps3(sq, ws[r, 0], row[x0 - 1 : x0 - 1 + m], ws[r, 1], row[x0 : x0 + m],
+                           ws[r, 2], row[x0 + 1 : x0 + 1 + m])  # fmt: skip
                 dst = out[n, h]
-                for w in range(w1 - w0):
+                for w in range(m):
                     for c in range(c_count):
                         v[w, c] = gelu(v[w, c]) + gelu(hz[w, c]) + gelu(sq[w, c])
                     mean = f32(0.0)
@@ -139,11 +172,11 @@ def alkconv_tail(x, wv, bv, wh, bh, ws, bs, gamma, beta, eps, skip, add_skip, ge
                         dst[w0 + w, c] = (v[w, c] - mean) * rstd * gamma[c] + beta[c]
                 if add_skip:
                     s = skip[n, h]
-                    for w in range(w0, w1):
+                    for w in range(w0, w0 + m):
                         for c in range(c_count):
                             dst[w, c] += s[w, c]
                 if gelu_out:
-                    for w in range(w0, w1):
+                    for w in range(w0, w0 + m):
                         for c in range(c_count):
                             dst[w, c] = gelu(dst[w, c])
 
