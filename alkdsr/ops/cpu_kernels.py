@@ -8,7 +8,8 @@ vectorises:
 
 - :func:`alkconv_tail`: ALKConv's k x 1, 1 x k and 3 x 3 depthwise branches, their GELUs,
   sum and pixel norm, then optionally a residual and a GELU (the refinement step of a block);
-- :func:`gelu_`: GELU in place (the distillation steps, after the fusion conv);
+- :func:`gelu_`: GELU in place (after the fusion conv; the distillation steps are done by
+  :func:`alkconv_tail`, straight into the concatenation the block condenses);
 - :func:`norm_residual`: the pixel norm and the residual at the end of a block.
 
 They are compiled by numba (a pip wheel; no C compiler is needed) and cached on disk by
@@ -77,16 +78,25 @@ def _pixel_norm(y, gamma, beta, eps, out):
 
 
 @numba.njit(inline='always', **_JIT)
-def _load_row(x, n, r, dst, pad):
-    """dst[pad:pad + W] = row r of image n of x, or zeros if r is outside the image."""
+def _load_row(x, n, r, c0, dst, pad, aside, a0, to_aside):
+    """dst[pad:pad + W] = channels c0:c0 + C of row r of image n of x, or zeros if r is outside the image;
+    if ``to_aside``, also GELU of the channels before c0 into channels a0.. of that row of ``aside``."""
+    c_count = dst.shape[1]
     if 0 <= r < x.shape[1]:
         src = x[n, r]
         for w in range(x.shape[2]):
-            for c in range(x.shape[3]):
-                dst[w + pad, c] = src[w, c]
+            s, d = src[w, c0 : c0 + c_count], dst[w + pad]  # slices: an index c0 + c would be checked for < 0
+            for c in range(c_count):
+                d[c] = s[c]
+        if to_aside:
+            row = aside[n, r]
+            for w in range(x.shape[2]):
+                s, d = src[w, :c0], row[w, a0 : a0 + c0]
+                for c in range(c0):
+                    d[c] = gelu(s[c])
     else:
         for w in range(x.shape[2]):
-            for c in range(x.shape[3]):
+            for c in range(c_count):
                 dst[w + pad, c] = f32(0.0)
 
 
@@ -106,18 +116,24 @@ def _tap(acc, w0, a):
 
 
 @numba.njit(**_JIT)
-def alkconv_tail(x, wv, bv, wh, bh, ws, bs, gamma, beta, eps, skip, add_skip, gelu_out, out, row0, row1):
+def alkconv_tail(
+    x, c0, wv, bv, wh, bh, ws, bs, gamma, beta, eps, skip, add_skip, gelu_out, out, o0, aside, a0, row0, row1
+):
     """out = [GELU](PixelNorm(GELU(DW_kx1 x) + GELU(DW_1xk x) + GELU(DW_3x3 x)) [+ skip]), rows row0:row1.
 
-    x, skip, out: (N, H, W, C); wv, wh: (k, C); ws: (3, 3, C); bv, bh, bs, gamma, beta: (C,).
+    x is channels c0:c0 + C of an (N, H, W, *) array, out channels o0:o0 + C of another, so that
+    the output may be one part of a concatenation; skip: (N, H, W, C); wv, wh: (k, C); ws: (3, 3, C);
+    bv, bh, bs, gamma, beta: (C,). The channels of x before c0 (a block's distillation conv, which
+    shares the refinement's input and so its conv) go, through a GELU, into channels a0.. of
+    ``aside``: they are read with the rest of each row, not in a pass of their own.
     Depthwise convs with zero 'same' padding, as nn.Conv2d's: the k rows around row h are copied,
     zero-padded, into a ring of rows, so the taps need no bounds checks and read from the cache.
     A row is done in chunks of :data:`CHUNK` pixels whose three branch sums stay in the L1 cache,
     three taps per pass over them (one pass per tap spends more time loading and storing the sums
     than multiplying).
     """
-    n_img, height, width, c_count = out.shape
-    k = wv.shape[0]
+    n_img, height, width = x.shape[:3]
+    k, c_count = wv.shape
     half = k // 2
     inv_c = f32(1.0) / f32(c_count)  # float32 throughout: an int divisor would make the sums float64
     v_buf = np.empty((CHUNK, c_count), np.float32)
@@ -125,10 +141,12 @@ def alkconv_tail(x, wv, bv, wh, bh, ws, bs, gamma, beta, eps, skip, add_skip, ge
     s_buf = np.empty((CHUNK, c_count), np.float32)
     ring = np.zeros((k, width + 2 * half, c_count), np.float32)  # rows h-half..h+half of x; row r at r % k
     for n in range(n_img):
-        for r in range(row0 - half, row0 + half):
-            _load_row(x, n, r, ring[r % k], half)
+        for r in range(row0 - half, row0):  # rows of the band above: loaded, not distilled
+            _load_row(x, n, r, c0, ring[r % k], half, aside, a0, False)
+        for r in range(row0, row0 + half):
+            _load_row(x, n, r, c0, ring[r % k], half, aside, a0, r < row1)
         for h in range(row0, row1):
-            _load_row(x, n, h + half, ring[(h + half) % k], half)
+            _load_row(x, n, h + half, c0, ring[(h + half) % k], half, aside, a0, h + half < row1)
             centre = ring[h % k]
             for w0 in range(0, width, CHUNK):
                 m = min(CHUNK, width - w0)
@@ -168,17 +186,20 @@ def alkconv_tail(x, wv, bv, wh, bh, ws, bs, gamma, beta, eps, skip, add_skip, ge
                         d = v[w, c] - mean
                         var += d * d
                     rstd = f32(1.0) / np.sqrt(var * inv_c + eps)
+                    o = dst[w0 + w, o0 : o0 + c_count]
                     for c in range(c_count):
-                        dst[w0 + w, c] = (v[w, c] - mean) * rstd * gamma[c] + beta[c]
+                        o[c] = (v[w, c] - mean) * rstd * gamma[c] + beta[c]
                 if add_skip:
                     s = skip[n, h]
                     for w in range(w0, w0 + m):
+                        o = dst[w, o0 : o0 + c_count]
                         for c in range(c_count):
-                            dst[w, c] += s[w, c]
+                            o[c] += s[w, c]
                 if gelu_out:
                     for w in range(w0, w0 + m):
+                        o = dst[w, o0 : o0 + c_count]
                         for c in range(c_count):
-                            dst[w, c] = gelu(dst[w, c])
+                            o[c] = gelu(o[c])
 
 
 @numba.njit(**_JIT)
