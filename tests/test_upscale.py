@@ -21,7 +21,7 @@ from alkdsr.archs.arch_util import ESA
 from alkdsr.archs.presets import preset_config
 from alkdsr.cli.main import main
 from alkdsr.inference.image import load_upscaler, upscale_image
-from alkdsr.inference.tiling import aligned_esa
+from alkdsr.inference.tiling import aligned_esa, upscale_tensor
 from alkdsr.utils.checkpoint import save_checkpoint
 from alkdsr.utils.img_util import ImageError, read_image, write_image
 
@@ -147,6 +147,32 @@ def test_tiled_output_matches_untiled():
     assert psnr(seamless, whole) >= 50
     assert psnr(seamless, whole) >= psnr(fast, whole) + 3
     assert np.array_equal(upscale_image(net, lr), whole)  # the seamless pass left the network as it was
+
+
+class CountingNet(torch.nn.Module):
+    """The network, with the sizes of the inputs it was called on."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net, self.upscale, self.sizes = net, net.upscale, []
+
+    def forward(self, x):
+        self.sizes.append(tuple(x.shape[-2:]))
+        return self.net(x)
+
+
+@pytest.mark.parametrize('tile_mode', ['fast', 'seamless'])
+def test_tile_bounds_the_area_run_at_once(tile_mode):
+    """--tile N runs an image of at most N x N pixels whole (a 20 x 60 one with N = 40: no more memory
+    than one tile with its context), and a larger one in tiles of N plus the pad."""
+    torch.manual_seed(0)
+    net = CountingNet(ALKDNet(upscale=2, num_feat=16, num_block=1).eval())
+    wide = torch.rand(1, 3, 20, 60)
+    assert torch.equal(upscale_tensor(net, wide, tile=40, tile_pad=8, tile_mode=tile_mode), net.net(wide))
+    assert net.sizes == [(20, 60)]
+    net.sizes.clear()
+    upscale_tensor(net, torch.rand(1, 3, 41, 40), tile=40, tile_pad=8, tile_mode=tile_mode)
+    assert len(net.sizes) == {'fast': 2, 'seamless': 4}[tile_mode] and max(h * w for h, w in net.sizes) <= 48 * 48
 
 
 @pytest.mark.parametrize('esa_padding', [0, 1])

@@ -10,8 +10,8 @@ as gray; alpha is upscaled by bicubic interpolation. Existing outputs are skippe
 --overwrite. Unreadable images are reported (one line each) and skipped; the exit status is
 1 if any image failed. Outputs are written atomically: never a partial file.
 
-Images larger than --tile LR pixels on a side are processed in tiles (default 256 on the CPU,
-512 on CUDA; 0 = never), each with --tile-pad pixels of context; --tile-mode seamless (the
+Images of more than --tile x --tile LR pixels are processed in tiles of --tile on a side (default
+256 on the CPU, 512 on CUDA; 0 = never), each with --tile-pad pixels of context; --tile-mode seamless (the
 default) gives each tile the whole image's CCA statistics and ESA grid, so tiles do not show,
 at the cost of a second pass.
 
