@@ -7,7 +7,8 @@ Prints, per path: device, dtype, LR size, median/min/max milliseconds, the ratio
 eager float32 reference's median to the path's (measured in the same run), and the max
 |diff| and PSNR of the path's output against the float32 reference output (TF32 off).
 On the CPU each path runs in its own process, so glibc malloc tuning (process-wide) is
-measured fairly: the reference runs with glibc's defaults.
+measured fairly: the reference runs with glibc's defaults; ``--turns N`` runs the paths N times
+in turn and pools their runs, so that the machine's drift during the run falls on every path.
 """
 
 from __future__ import annotations
@@ -184,49 +185,41 @@ def cpu_worker(args) -> dict:
 
 
 def run_cpu(args) -> list[dict]:
+    """Each path in its own process, the paths in turns (``--turns``), so that a machine that slows
+    down or speeds up during the run weighs on every path alike; the times of all turns are pooled."""
     names = [n for n in CPU_PATHS if (n in CPU_QUICK or not args.quick) and (not args.paths or n in args.paths)]
-    rows, ref = [], None
+    rows: dict[str, dict] = {}
+    ref = None
     with tempfile.TemporaryDirectory() as d:
-        for name in names:
-            out_npy = os.path.join(d, 'out.npy')
-            cmd = [
-                sys.executable,
-                __file__,
-                '--worker',
-                name,
-                '--out-npy',
-                out_npy,
-                '--device',
-                'cpu',
-                '--scale',
-                str(args.scale),
-                '--lr-size',
-                f'{args.lr_w}x{args.lr_h}',
-                '--runs',
-                str(args.runs),
-                '--warmup',
-                str(args.warmup),
-                '--threads',
-                str(args.threads),
-            ]
-            if args.weights:
-                cmd += ['--weights', args.weights]
-            env = {**os.environ, 'ALKDSR_NO_MALLOC_TUNING': '1'}
-            env.pop('OMP_WAIT_POLICY', None)
-            if CPU_PATHS[name].get('passive'):
-                env['OMP_WAIT_POLICY'] = 'PASSIVE'
-            proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-            if proc.returncode:
-                rows.append(dict(path=name, error=proc.stderr.strip().splitlines()[-1][:160]))
-            else:
-                row = json.loads(proc.stdout.strip().splitlines()[-1])
-                out = torch.from_numpy(np.load(out_npy))
-                ref = out if ref is None else ref
-                row['maxdiff'], row['psnr'] = compare(out, ref)
-                rows.append(row)
-            print(format_row(rows[-1], rows[0]), flush=True)
-            save_json(args, rows)
-    return rows
+        for _ in range(args.turns):
+            for name in names:
+                if 'error' in rows.get(name, {}):
+                    continue
+                out_npy = os.path.join(d, 'out.npy')
+                cmd = [sys.executable, __file__, '--worker', name, '--out-npy', out_npy, '--device', 'cpu',
+                       '--scale', str(args.scale), '--lr-size', f'{args.lr_w}x{args.lr_h}', '--runs', str(args.runs),
+                       '--warmup', str(args.warmup), '--threads', str(args.threads)]  # fmt: skip
+                if args.weights:
+                    cmd += ['--weights', args.weights]
+                env = {**os.environ, 'ALKDSR_NO_MALLOC_TUNING': '1'}
+                env.pop('OMP_WAIT_POLICY', None)
+                if CPU_PATHS[name].get('passive'):
+                    env['OMP_WAIT_POLICY'] = 'PASSIVE'
+                proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+                if proc.returncode:
+                    rows[name] = dict(path=name, error=proc.stderr.strip().splitlines()[-1][:160])
+                elif name in rows:
+                    rows[name]['times'] += json.loads(proc.stdout.strip().splitlines()[-1])['times']
+                else:
+                    row = json.loads(proc.stdout.strip().splitlines()[-1])
+                    out = torch.from_numpy(np.load(out_npy))
+                    ref = out if ref is None else ref
+                    row['maxdiff'], row['psnr'] = compare(out, ref)
+                    rows[name] = row
+                save_json(args, list(rows.values()))
+    for row in rows.values():
+        print(format_row(row, rows[names[0]]), flush=True)
+    return list(rows.values())
 
 
 def format_row(row: dict, ref_row: dict) -> str:
@@ -253,6 +246,7 @@ def main(argv=None) -> int:
     p.add_argument('--weights', default=None, help='checkpoint (default: random init; speed does not depend on it)')
     p.add_argument('--runs', type=int, default=None)
     p.add_argument('--warmup', type=int, default=None)
+    p.add_argument('--turns', type=int, default=1, help='CPU: run the paths this many times in turn, pooling the runs')
     p.add_argument('--threads', type=int, default=torch.get_num_threads())
     p.add_argument('--quick', action='store_true', help='CI-sized: small input, few runs, fewer paths')
     p.add_argument('--paths', nargs='*', help='only these paths (names as printed)')

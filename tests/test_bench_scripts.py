@@ -13,14 +13,15 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_bench_infer_quick_on_cpu(tmp_path):
     out = tmp_path / 'infer.json'
     cmd = [sys.executable, str(ROOT / 'benchmarks/bench_infer.py'), '--device', 'cpu', '--quick',
-           '--lr-size', '24x20', '--runs', '1', '--json', str(out)]  # fmt: skip
+           '--lr-size', '24x20', '--runs', '1', '--turns', '2', '--json', str(out)]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = json.loads(out.read_text())['rows']
     assert [r['path'] for r in rows] == [
         'eager fp32 (reference)', 'channels_last + malloc tuning', 'fused CPU kernels + malloc tuning'
     ]  # fmt: skip
-    assert all('error' not in r and r['maxdiff'] <= 1e-4 for r in rows)
+    assert all('error' not in r and r['maxdiff'] <= 1e-4 and len(r['times']) == 2 for r in rows)  # a run per turn
+    assert len(proc.stdout.splitlines()) == 1 + len(rows)
 
 
 def test_bench_upscale_cpu_times_both_backends_as_whole_processes(tmp_path):
@@ -45,6 +46,18 @@ def test_profile_infer_ops_groups_the_whole_forward(tmp_path):
     groups = json.loads(out.read_text())['scales']['2']
     assert {'convolution', 'GELU', 'add / mul'} <= set(groups) and all(ms > 0 for ms in groups.values())
     assert f'{sum(groups.values()):.0f} ms per forward' in proc.stdout
+
+
+def test_profile_infer_ops_times_each_kernel_of_the_fused_path(tmp_path):
+    out = tmp_path / 'ops.json'
+    cmd = [sys.executable, str(ROOT / 'benchmarks/profile_infer_ops.py'), '--path', 'fused', '--scales', '2',
+           '--lr-size', '24x20', '--runs', '1', '--threads', '2', '--json', str(out)]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    groups = json.loads(out.read_text())['scales']['2']
+    kernels = {'compiled kernel alkconv_tail', 'compiled kernel norm_residual', 'compiled kernel gelu_'}
+    assert kernels | {'convolution'} <= set(groups) and all(ms > 0 for ms in groups.values())
+    assert proc.stdout.startswith('fused CPU kernels') and f'{sum(groups.values()):.0f} ms per forward' in proc.stdout
 
 
 def test_bench_train_quick_on_cpu(tmp_path):
