@@ -154,7 +154,7 @@ class CountingNet(torch.nn.Module):
 
     def __init__(self, net):
         super().__init__()
-        self.net, self.upscale, self.sizes = net, net.upscale, []
+        self.net, self.upscale, self.min_size, self.sizes = net, net.upscale, net.min_size, []
 
     def forward(self, x):
         self.sizes.append(tuple(x.shape[-2:]))
@@ -173,6 +173,11 @@ def test_tile_bounds_the_area_run_at_once(tile_mode):
     net.sizes.clear()
     upscale_tensor(net, torch.rand(1, 3, 41, 40), tile=40, tile_pad=8, tile_mode=tile_mode)
     assert len(net.sizes) == {'fast': 2, 'seamless': 4}[tile_mode] and max(h * w for h, w in net.sizes) <= 48 * 48
+    net.sizes.clear()  # 2 x 800 pixels, but 13 x 800 once padded to the network's least size: tiled
+    upscale_tensor(net, torch.rand(1, 3, 2, 800), tile=40, tile_pad=8, tile_mode=tile_mode)
+    assert (2, 800) not in net.sizes and max(w for _, w in net.sizes) <= 40 + 2 * 8 + ESA.GRID  # seamless: on the grid
+    with pytest.raises(ValueError, match='tile must be >= 1'):
+        upscale_tensor(net, wide, tile=-1)
 
 
 @pytest.mark.parametrize('esa_padding', [0, 1])

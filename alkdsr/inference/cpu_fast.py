@@ -260,7 +260,8 @@ class CpuFastNet(nn.Module):
         ``aside`` (see ``alkconv_tail``)."""
         weights = self.alk[id(conv)]
         if out is None:
-            out = torch.empty((p.shape[0], conv.pw.out_channels, *p.shape[2:]), memory_format=torch.channels_last)
+            size = (p.shape[0], conv.pw.out_channels, *p.shape[2:])
+            out = torch.empty(size, dtype=p.dtype, memory_format=torch.channels_last)
         skip_array = _nhwc(skip) if skip is not None else _nhwc(out)
         aside_array = _nhwc(aside) if aside is not None else _nhwc(out)
         self._rows(
@@ -272,7 +273,7 @@ class CpuFastNet(nn.Module):
     def _block(self, block: ALKDB, f_in: torch.Tensor) -> torch.Tensor:
         half = block.distill[0].out_channels
         n, _, h, w = f_in.shape
-        distilled = torch.empty((n, 4 * half, h, w), memory_format=torch.channels_last)  # what condense reads
+        distilled = torch.empty((n, 4 * half, h, w), dtype=f_in.dtype, memory_format=torch.channels_last)  # condensed
         f_r = f_in
         for i, (distill, refine) in enumerate(zip(block.distill, block.refine)):
             both = _channels_last(F.conv2d(f_r, *self.split[id(distill)]))  # distill's channels, then refine.pw's

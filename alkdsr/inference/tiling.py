@@ -55,19 +55,21 @@ def upscale_tensor(
 ) -> torch.Tensor:
     """Super-resolve ``lr`` (N, C, H, W, float in [0, 1]) with ``net``; returns float32, unclamped.
 
-    ``tile`` (LR pixels) bounds peak memory: an image of at most tile x tile pixels runs whole
-    (it needs no more memory than one tile with its padding), a larger one in tiles of tile x tile
-    plus ``tile_pad`` on each side; ``dtype`` (``torch.float16``/``bfloat16``)
-    runs the network under autocast on CUDA; ``tile_mode`` is 'fast' (one pass, plain tiles)
-    or 'seamless' (two passes, tiles consistent with the whole image).
+    ``tile`` (LR pixels) bounds peak memory: an image of at most tile x tile pixels (counting the
+    padding up to the network's ``min_size`` that a thin one gets) runs whole, in no more memory
+    than one tile with its context; a larger one in tiles of tile x tile plus ``tile_pad`` on each
+    side. ``dtype`` (``torch.float16``/``bfloat16``) runs the network under autocast on CUDA;
+    ``tile_mode`` is 'fast' (one pass, plain tiles) or 'seamless' (two passes, tiles consistent
+    with the whole image).
     """
     h, w = lr.shape[-2:]
     if tile_mode not in TILE_MODES:
         raise ValueError(f'tile_mode must be one of {TILE_MODES} (got {tile_mode!r})')
-    if not tile or h * w <= tile * tile:
-        return _forward(net, lr, dtype).float()
-    if tile < 1 or tile_pad < 0:
+    if tile and (tile < 1 or tile_pad < 0):
         raise ValueError(f'tile must be >= 1 and tile_pad >= 0 (got {tile}, {tile_pad})')
+    least = getattr(net, 'min_size', 1)  # a thinner image is padded up to it
+    if not tile or max(h, least) * max(w, least) <= tile * tile:
+        return _forward(net, lr, dtype).float()
     if tile_mode == 'fast' or not has_global_layers(net):
         return _tiled(net, lr, tile, tile_pad, dtype)
     with SeamlessTiling(net, (h, w)) as seamless:
