@@ -132,10 +132,9 @@ def alkconv_tail(
     three taps per pass over them (one pass per tap spends more time loading and storing the sums
     than multiplying).
     """
-    n_img, height, width = x.shape[:3]
+    n_img, _, width = x.shape[:3]
     k, c_count = wv.shape
     half = k // 2
-    inv_c = f32(1.0) / f32(c_count)  # float32 throughout: an int divisor would make the sums float64
     v_buf = np.empty((CHUNK, c_count), np.float32)
     h_buf = np.empty((CHUNK, c_count), np.float32)
     s_buf = np.empty((CHUNK, c_count), np.float32)
@@ -177,18 +176,7 @@ def alkconv_tail(
                 for w in range(m):
                     for c in range(c_count):
                         v[w, c] = gelu(v[w, c]) + gelu(hz[w, c]) + gelu(sq[w, c])
-                    mean = f32(0.0)
-                    for c in range(c_count):
-                        mean += v[w, c]
-                    mean *= inv_c
-                    var = f32(0.0)
-                    for c in range(c_count):
-                        d = v[w, c] - mean
-                        var += d * d
-                    rstd = f32(1.0) / np.sqrt(var * inv_c + eps)
-                    o = dst[w0 + w, o0 : o0 + c_count]
-                    for c in range(c_count):
-                        o[c] = (v[w, c] - mean) * rstd * gamma[c] + beta[c]
+                    _pixel_norm(v[w], gamma, beta, eps, dst[w0 + w, o0 : o0 + c_count])
                 if add_skip:
                     s = skip[n, h]
                     for w in range(w0, w0 + m):
