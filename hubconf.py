@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 
-dependencies = ['torch', 'torchvision', 'basicsr', 'numpy', 'cv2', 'yaml', 'safetensors']
+dependencies = ['torch', 'numpy', 'safetensors']  # what the networks and their checkpoints need
 
 
 def _build(preset: str, scale: int, pretrained, name: str):

@@ -1,9 +1,11 @@
 """alkdsr: ALKDNet for lightweight super-resolution, as a BasicSR plugin.
 
 ``import alkdsr`` is the one line that puts alkdsr's architectures, model and datasets into BasicSR's
-registries and makes a stock ``basicsr`` 1.4.2 importable on current torchvision. It does so when
-BasicSR is imported, right after BasicSR itself (or at once, if it already is): importing alkdsr
-alone imports neither torch nor BasicSR, so that ``alkdsr --help`` answers at once.
+registries and makes a stock ``basicsr`` 1.4.2 importable on current torchvision. How: it imports
+neither torch nor BasicSR itself (the networks are plain torch and ``alkdsr --help`` answers at once);
+it puts a finder first on ``sys.meta_path`` that, when BasicSR is first imported, registers the
+``torchvision.transforms.functional_tensor`` alias BasicSR needs (``alkdsr.utils.compat``), lets BasicSR
+load, then calls ``alkdsr.training.registration.register`` (at once, if BasicSR already is imported).
 ``alkdsr.load_model``, ``alkdsr.save_checkpoint`` and the subpackages load when first used.
 """
 
@@ -17,23 +19,16 @@ import sys
 
 from alkdsr.version import __version__
 
-# the modules whose classes register themselves in BasicSR's registries when they are imported
-REGISTERING = (
-    'alkdsr.archs.alkdnet_arch',
-    'alkdsr.archs.bsrn_arch',
-    'alkdsr.data.paired_image_dataset',
-    'alkdsr.data.device_pairs',
-    'alkdsr.models.alkdsr_model',
-)
+REGISTRATION = 'alkdsr.training.registration'  # its register() fills BasicSR's registries
 _state = {'pending': False, 'registering': False}
 
 
 def _register_when_idle(loaded: str | None = None) -> None:
-    """Import the registering modules, once no module of alkdsr is half loaded (``loaded`` just finished).
+    """Register alkdsr's classes with BasicSR, once no module of alkdsr is half loaded (``loaded`` just finished).
 
     When BasicSR is first imported by a module of alkdsr, that module and those importing it are still
-    loading, and the registering modules import names from them: registration waits until the last of
-    them has loaded (:class:`_Hook` calls this after each).
+    loading, and registration imports names from them: it waits until the last of them has loaded
+    (:class:`_Hook` calls this after each).
     """
     if not _state['pending'] or _state['registering']:
         return
@@ -41,8 +36,7 @@ def _register_when_idle(loaded: str | None = None) -> None:
         return
     _state['registering'] = True
     try:
-        for name in REGISTERING:
-            importlib.import_module(name)
+        importlib.import_module(REGISTRATION).register()
         _state['pending'] = False
     finally:
         _state['registering'] = False

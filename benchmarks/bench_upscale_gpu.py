@@ -25,7 +25,7 @@ from bench_memory import synthetic_photo  # a sibling script: python puts this f
 from PIL import Image
 
 from alkdsr.inference.image import load_upscaler, upscale_image
-from alkdsr.metrics.figures import y_psnr_ssim
+from alkdsr.metrics.figures import rgb_y_psnr_ssim
 from alkdsr.utils.img_util import read_image
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,13 +56,13 @@ def precision_table(weights: str, data_root: Path, scale: int) -> None:
             lr = rgb(data_root / set_name / 'LR_bicubic' / f'X{scale}' / f'{hr_path.stem}x{scale}.png')
             hr = rgb(hr_path)[: lr.shape[0] * scale, : lr.shape[1] * scale]
             reference = upscale_image(cpu, lr)
-            rows.setdefault((set_name, 'CPU fp32'), []).append((y_psnr_ssim(reference, hr, scale)[0], np.inf, 0))
+            rows.setdefault((set_name, 'CPU fp32'), []).append((rgb_y_psnr_ssim(reference, hr, scale)[0], np.inf, 0))
             for label, (dtype, tf32) in PATHS.items():
                 torch.backends.cudnn.allow_tf32 = tf32
                 sr = upscale_image(gpu, lr, dtype=dtype)
                 diff = int(np.abs(sr.astype(int) - reference.astype(int)).max())
                 rows.setdefault((set_name, label), []).append(
-                    (y_psnr_ssim(sr, hr, scale)[0], psnr(sr, reference), diff)
+                    (rgb_y_psnr_ssim(sr, hr, scale)[0], psnr(sr, reference), diff)
                 )
     torch.backends.cudnn.allow_tf32 = True
     print('| set | path | mean Y-PSNR vs HR | lowest PSNR vs CPU fp32 output | largest difference |')

@@ -88,3 +88,15 @@ def test_gpu_data_pack_unpacks_to_the_same_pixels(shared, tmp_path):
         for original in originals:
             back = cv2.imread(str(tmp_path / 'png' / name / f'{original.stem}.png'), cv2.IMREAD_UNCHANGED)
             assert np.array_equal(back, cv2.imread(str(original), cv2.IMREAD_UNCHANGED)), original
+
+
+def test_bench_startup_times_a_one_image_upscale_against_a_commit(tmp_path):
+    out = tmp_path / 'startup.json'
+    cmd = [sys.executable, str(ROOT / 'benchmarks/bench_startup.py'), '--against', 'HEAD', '--runs', '1',
+           '--size', '24', '--json', str(out)]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(out.read_text())
+    assert set(result['seconds']) == {'this checkout', 'commit HEAD'}
+    assert all(len(times) == 1 and min(times) > 0 for times in result['seconds'].values())
+    assert result['ratio'] > 0 and 'this checkout / commit HEAD:' in proc.stdout

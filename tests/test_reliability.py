@@ -833,6 +833,9 @@ def _interrupted_while_importing_torch(argv: list, cwd: Path) -> tuple[int, str]
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        # a process started in the background inherits SIGINT ignored, and Python then never raises
+        # KeyboardInterrupt: the command gets the default handler, as in a terminal
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         before = []

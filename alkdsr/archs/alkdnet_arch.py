@@ -1,8 +1,9 @@
 """ALKDNet: Asymmetric Large Kernel Distillation Network (the paper's Sec. 3).
 
 ``ALKDNet`` is the paper's network and, through constructor arguments, every ablation
-variant of it, BSRN included (see ``presets.py``). ``ALKDN`` is the same network under the
-name and arguments of the authors' code, so their option files run unchanged.
+variant of it, BSRN included (see ``presets.py``). The authors' names and arguments are
+``ALKDN`` (``alkdn_arch.py``) and ``BSRN`` (``bsrn_arch.py``), so their option files run unchanged.
+Plain torch: BasicSR learns the name from ``alkdsr.training.registration``.
 """
 
 from __future__ import annotations
@@ -11,55 +12,23 @@ import re
 
 import torch
 import torch.nn.functional as F
-from basicsr.utils.registry import ARCH_REGISTRY
 from torch import nn
 
-from alkdsr.archs.arch_util import CCA, ESA, ALKConv, BSConv, PixelNorm, check_kernel_size, conv1x1
+from alkdsr.archs.arch_util import (
+    ALKDB,
+    REFINE_CONVS,
+    BSConv,
+    check_kernel_size,
+    conv1x1,
+    make_conv,
+    pad_to_min_size,
+)
 from alkdsr.archs.official_keys import is_official, to_alkdsr_names
 from alkdsr.archs.presets import ARCH_DEFAULTS, DEFAULT_PRESET, preset_config, preset_of
+from alkdsr.archs.registry import ARCH_REGISTRY
 
-REFINE_CONVS = ('alkconv', 'bsconv')
 RESIDUALS = ('fsrl', 'abrl', 'both')
 UPSAMPLERS = ('pixelshuffledirect',)
-
-
-def make_conv(kind: str, in_ch: int, out_ch: int, kernel_size: int) -> nn.Module:
-    """The refinement conv of a variant: ALKConv (ALKDNet) or BSConv (BSRN)."""
-    if kind == 'alkconv':
-        return ALKConv(in_ch, out_ch, kernel_size)
-    if kind == 'bsconv':
-        return BSConv(in_ch, out_ch, kernel_size)
-    raise ValueError(f'refine_conv must be one of {REFINE_CONVS} (got {kind!r})')
-
-
-class ALKDB(nn.Module):
-    """Asymmetric large kernel distillation block (paper Sec. 3.2, BSRN's ESDB with ALKConv).
-
-    Distillation (1x1 + GELU to half the channels) beside refinement (conv + skip + GELU),
-    three times; a fourth refinement to half the channels; concat, 1x1 condensation;
-    ESA, CCA and pixel norm enhance; the block input is added back.
-    """
-
-    def __init__(self, channels: int, refine_conv: str, kernel_size: int, pixel_norm: bool, esa_padding: int):
-        super().__init__()
-        half = channels // 2
-        self.distill = nn.ModuleList(conv1x1(channels, half) for _ in range(3))
-        self.refine = nn.ModuleList(make_conv(refine_conv, channels, channels, kernel_size) for _ in range(3))
-        self.refine_last = make_conv(refine_conv, channels, half, kernel_size)
-        self.condense = conv1x1(half * 4, channels)
-        self.esa = ESA(channels, channels // 4, down_padding=esa_padding)
-        self.cca = CCA(channels)
-        self.norm = PixelNorm(channels, eps=1e-6) if pixel_norm else nn.Identity()
-
-    def forward(self, f_in: torch.Tensor) -> torch.Tensor:
-        distilled, f_r = [], f_in
-        for distill, refine in zip(self.distill, self.refine):
-            distilled.append(F.gelu(distill(f_r)))  # F_d_i = D_i(F_r_{i-1})
-            f_r = F.gelu(refine(f_r) + f_r)  # F_r_i = R_i(F_r_{i-1})
-        distilled.append(F.gelu(self.refine_last(f_r)))
-        f_condensed = self.condense(torch.cat(distilled, dim=1))
-        f_enhanced = self.norm(self.cca(self.esa(f_condensed)))
-        return f_enhanced + f_in
 
 
 @ARCH_REGISTRY.register()
@@ -217,16 +186,6 @@ class ALKDNet(nn.Module):
         )
 
 
-def pad_to_min_size(x: torch.Tensor, min_size: int) -> torch.Tensor:
-    """Pad the bottom/right of ``x`` up to ``min_size`` (reflect where possible, else replicate)."""
-    h, w = x.shape[-2:]
-    pad_h, pad_w = max(0, min_size - h), max(0, min_size - w)
-    if not (pad_h or pad_w):
-        return x
-    mode = 'reflect' if pad_h < h and pad_w < w else 'replicate'
-    return F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
-
-
 def _translate_official_keys(module, state_dict, prefix, *args):
     """Load-state-dict pre-hook: rename official (ALKDN/BSRN) keys to ours, in place."""
     keys = [k for k in state_dict if k.startswith(prefix)]
@@ -235,48 +194,3 @@ def _translate_official_keys(module, state_dict, prefix, *args):
         return
     renamed = to_alkdsr_names({name: state_dict.pop(full) for name, full in local.items()})
     state_dict.update({prefix + k: v for k, v in renamed.items()})
-
-
-_OFFICIAL_CONVS = {'LargeKernelConv': 'alkconv', 'BSConvU': 'bsconv'}
-
-
-@ARCH_REGISTRY.register()
-class ALKDN(ALKDNet):
-    """ALKDNet under the authors' registered name and constructor arguments.
-
-    Args:
-        num_in_ch, num_feat, num_block, num_out_ch, upscale: as in ALKDNet.
-        conv (str): 'LargeKernelConv' (ALKConv) or 'BSConvU'.
-        lk_size (int): Kernel size of the large kernel convs.
-        upsampler (str): Only 'pixelshuffledirect'.
-        p (float): Unused (BSConvS's ratio; BSConvS is not supported).
-    """
-
-    PRESET = 'alkdnet'  # the variant whose arguments the official ones leave unsaid
-
-    def __init__(
-        self,
-        num_in_ch=3,
-        num_feat=64,
-        num_block=8,
-        num_out_ch=3,
-        upscale=4,
-        conv='LargeKernelConv',
-        lk_size=9,
-        upsampler='pixelshuffledirect',
-        p=0.25,
-    ):
-        if conv not in _OFFICIAL_CONVS:
-            raise ValueError(f'conv must be one of {tuple(_OFFICIAL_CONVS)} (got {conv!r})')
-        refine = _OFFICIAL_CONVS[conv]
-        super().__init__(
-            upscale=upscale,
-            preset=self.PRESET,
-            num_in_ch=num_in_ch,
-            num_out_ch=num_out_ch,
-            num_feat=num_feat,
-            num_block=num_block,
-            refine_conv=refine,
-            kernel_size=lk_size if refine == 'alkconv' else 3,
-            upsampler=upsampler,
-        )

@@ -207,3 +207,55 @@ def use_fused_kernels(net: nn.Module, enabled: bool = True) -> nn.Module:
         if isinstance(module, ALKConv):
             module.fused = enabled
     return net
+
+
+REFINE_CONVS = ('alkconv', 'bsconv')
+
+
+def make_conv(kind: str, in_ch: int, out_ch: int, kernel_size: int) -> nn.Module:
+    """The refinement conv of a variant: ALKConv (ALKDNet) or BSConv (BSRN)."""
+    if kind == 'alkconv':
+        return ALKConv(in_ch, out_ch, kernel_size)
+    if kind == 'bsconv':
+        return BSConv(in_ch, out_ch, kernel_size)
+    raise ValueError(f'refine_conv must be one of {REFINE_CONVS} (got {kind!r})')
+
+
+class ALKDB(nn.Module):
+    """Asymmetric large kernel distillation block (paper Sec. 3.2, BSRN's ESDB with ALKConv).
+
+    Distillation (1x1 + GELU to half the channels) beside refinement (conv + skip + GELU),
+    three times; a fourth refinement to half the channels; concat, 1x1 condensation;
+    ESA, CCA and pixel norm enhance; the block input is added back.
+    """
+
+    def __init__(self, channels: int, refine_conv: str, kernel_size: int, pixel_norm: bool, esa_padding: int):
+        super().__init__()
+        half = channels // 2
+        self.distill = nn.ModuleList(conv1x1(channels, half) for _ in range(3))
+        self.refine = nn.ModuleList(make_conv(refine_conv, channels, channels, kernel_size) for _ in range(3))
+        self.refine_last = make_conv(refine_conv, channels, half, kernel_size)
+        self.condense = conv1x1(half * 4, channels)
+        self.esa = ESA(channels, channels // 4, down_padding=esa_padding)
+        self.cca = CCA(channels)
+        self.norm = PixelNorm(channels, eps=1e-6) if pixel_norm else nn.Identity()
+
+    def forward(self, f_in: torch.Tensor) -> torch.Tensor:
+        distilled, f_r = [], f_in
+        for distill, refine in zip(self.distill, self.refine):
+            distilled.append(F.gelu(distill(f_r)))  # F_d_i = D_i(F_r_{i-1})
+            f_r = F.gelu(refine(f_r) + f_r)  # F_r_i = R_i(F_r_{i-1})
+        distilled.append(F.gelu(self.refine_last(f_r)))
+        f_condensed = self.condense(torch.cat(distilled, dim=1))
+        f_enhanced = self.norm(self.cca(self.esa(f_condensed)))
+        return f_enhanced + f_in
+
+
+def pad_to_min_size(x: torch.Tensor, min_size: int) -> torch.Tensor:
+    """Pad the bottom/right of ``x`` up to ``min_size`` (reflect where possible, else replicate)."""
+    h, w = x.shape[-2:]
+    pad_h, pad_w = max(0, min_size - h), max(0, min_size - w)
+    if not (pad_h or pad_w):
+        return x
+    mode = 'reflect' if pad_h < h and pad_w < w else 'replicate'
+    return F.pad(x, (0, pad_w, 0, pad_h), mode=mode)

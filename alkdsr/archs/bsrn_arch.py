@@ -6,9 +6,8 @@ pixel norm. Registered so BSRN option files and checkpoints work unchanged.
 
 from __future__ import annotations
 
-from basicsr.utils.registry import ARCH_REGISTRY
-
-from alkdsr.archs.alkdnet_arch import ALKDN
+from alkdsr.archs.alkdn_arch import ALKDN
+from alkdsr.archs.registry import ARCH_REGISTRY
 
 
 @ARCH_REGISTRY.register()

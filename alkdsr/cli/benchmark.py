@@ -81,7 +81,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from alkdsr.inference.cpu_fast import fast_cpu_net
+    from alkdsr.inference.fast import runner
     from alkdsr.inference.image import autocast_dtype, require_rgb
     from alkdsr.metrics.complexity import count_params, paper_multi_adds
     from alkdsr.metrics.evaluation import find_set
@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
         'device': device_name(device),
     }
     paper_method = paper_network(net)  # Table 4 compares only the paper's own configuration
-    results = _evaluate(fast_cpu_net(net) if device.type == 'cpu' else net, sets, device, dtype, args)
+    results = _evaluate(runner(net), sets, device, dtype, args)
     print(format_report(info, results, paper_method))
     failures = [f for r in results for f in r.failures]
     for failure in failures:

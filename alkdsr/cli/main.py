@@ -14,6 +14,7 @@ import select
 import signal
 import sys
 
+import alkdsr.inference  # noqa: F401  (before torch: its OpenMP wait policy, see there)
 from alkdsr import __version__
 from alkdsr.errors import AlkdsrError
 from alkdsr.utils.devices import tune_malloc
@@ -49,9 +50,6 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     tune_malloc()
-    # The CPU kernels run on their own threads between OpenMP's convolutions: OpenMP threads that
-    # spin after each convolution would take their cores (read when torch loads, which is later)
-    os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
     previous = raise_on_sigterm() if _on_main_thread() else None  # signal handlers can only be set there
     try:
         status = int(args._run(args) or 0)

@@ -15,12 +15,12 @@ Images of more than --tile x --tile LR pixels are processed in tiles of --tile o
 default) gives each tile the whole image's CCA statistics and ESA grid, so tiles do not show,
 at the cost of a second pass.
 
-On the CPU, ALKDNet runs with its steps between convolutions fused into compiled kernels
-(--backend auto, the default: faster, the float output within about 1e-5 of PyTorch's, so an
-8-bit pixel may differ by one level; compiled once per machine, a few seconds, and cached under
-$ALKDSR_HOME/numba). --backend torch runs the plain PyTorch
-network; --backend onnxruntime (the CPU only) runs whole images or fast tiles (--tile-mode
-fast, its default).
+On the CPU, ALKDNet runs images (or tiles) of at least 256x256 LR pixels with its steps between
+convolutions fused into compiled kernels (--backend auto, the default: faster, the float output within
+about 1e-5 of PyTorch's, so an 8-bit pixel may differ by one level; compiled once per machine, a few
+seconds, and cached under $ALKDSR_HOME/numba), and smaller ones with PyTorch, as loading the kernels
+would cost more than they save. --backend torch runs the plain PyTorch network; --backend
+onnxruntime (the CPU only) runs whole images or fast tiles (--tile-mode fast, its default).
 
 The network is --weights: a checkpoint file, or a registered name (`alkdsr weights list`),
 downloaded and verified once, then read from the cache. Without --weights, alkdnet-x{--scale}:
@@ -39,7 +39,7 @@ import time
 
 from alkdsr.cli._options import load_checked, positive_int, weights_or_default
 from alkdsr.errors import AlkdsrError
-from alkdsr.inference import TILE_MODES
+from alkdsr.inference import BACKENDS, TILE_MODES
 from alkdsr.utils.devices import parse_device, resolve_device
 from alkdsr.utils.output_guard import refuse_outputs_that_are_inputs
 
@@ -82,10 +82,11 @@ def add_arguments(parser) -> None:
     parser.add_argument('--quality', type=int, default=95, help='JPEG/WebP quality of outputs (95)')
     parser.add_argument(
         '--backend',
-        choices=('auto', 'torch', 'onnxruntime'),
+        choices=BACKENDS,
         default='auto',
-        help='auto (default: fused CPU kernels for ALKDNet on the CPU, else torch), torch (PyTorch; on CUDA '
-        'with the fused ALKConv kernel), or onnxruntime on the CPU (--device auto means the CPU, tiles are fast tiles)',
+        help='auto (default: on the CPU, fused CPU kernels for ALKDNet inputs of 256x256 LR pixels or more, else '
+        'torch), torch (PyTorch; on CUDA with the fused ALKConv kernel), or onnxruntime on the CPU (--device auto '
+        'means the CPU, tiles are fast tiles)',
     )
 
 
@@ -98,24 +99,20 @@ def _check_arguments(args) -> None:
         raise AlkdsrError(f'--quality must be between 1 and 100 (got {args.quality})')
 
 
-def _backend(model, args, device, tile):
-    """The network to run: PyTorch (fused ALKConv kernel on CUDA, fused kernels on the CPU) or onnxruntime."""
-    from alkdsr.archs.arch_util import use_fused_kernels
-    from alkdsr.inference.cpu_fast import fast_cpu_net
-    from alkdsr.inference.onnx_util import OnnxRuntimeNet
+def _backend(model, args, device, tile, jobs):
+    """The network to run (``alkdsr.inference.fast.runner``), after the checks of what --backend allows."""
+    from alkdsr.inference.fast import FUSED_CPU_MIN_PIXELS, runner
+    from alkdsr.inference.jobs import planned_pixels
 
-    if device.type == 'cuda' and args.backend != 'onnxruntime':
-        return use_fused_kernels(model)
-    if args.backend == 'torch':
-        return model
-    if args.backend == 'auto':
-        return fast_cpu_net(model)
+    if args.backend != 'onnxruntime':
+        work = planned_pixels(jobs, args.overwrite, enough=FUSED_CPU_MIN_PIXELS) if device.type == 'cpu' else None
+        return runner(model, args.backend, work=work)
     if device.type != 'cpu':
         raise AlkdsrError('--backend onnxruntime runs on the CPU: add --device cpu')
     if tile and args.tile_mode == 'seamless':
         raise AlkdsrError('--backend onnxruntime runs whole images or fast tiles: add --tile 0 or --tile-mode fast')
     try:
-        return OnnxRuntimeNet(model)
+        return runner(model, 'onnxruntime')
     except ImportError:
         raise AlkdsrError('--backend onnxruntime needs the onnxruntime package (pip install onnxruntime)') from None
 
@@ -136,7 +133,7 @@ def run(args) -> int:
     weights = weights_or_default(args.weights, scale=args.scale)
     model = require_rgb(load_checked(weights, scale=args.scale, device=device), weights)
     tile = DEFAULT_TILE[device.type] if args.tile is None else args.tile
-    model = _backend(model, args, device, tile)
+    model = _backend(model, args, device, tile, jobs)
     runner = UpscaleRunner(
         model,
         tile=tile or None,

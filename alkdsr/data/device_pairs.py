@@ -28,7 +28,6 @@ import numpy as np
 import torch
 from basicsr.data import paired_image_dataset
 from basicsr.utils import FileClient
-from basicsr.utils.registry import DATASET_REGISTRY
 
 from alkdsr.data.paired_image_dataset import ALKDSRPairedImageDataset
 from alkdsr.errors import AlkdsrError
@@ -43,7 +42,6 @@ def _source_key(opt: dict) -> tuple:
     return tuple(str(opt.get(k)) for k in ('dataroot_gt', 'dataroot_lq', 'meta_info_file', 'filename_tmpl'))
 
 
-@DATASET_REGISTRY.register()
 class DevicePairedImageDataset(ALKDSRPairedImageDataset):
     """``ALKDSRPairedImageDataset`` (pairs checked and sorted when built) whose items are crop/flip/rotate decisions."""
 

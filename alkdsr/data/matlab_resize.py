@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from basicsr.data.transforms import mod_crop
 
 KERNEL_WIDTH = 4.0  # the bicubic kernel's support, in input pixels, before antialiasing widens it
 
@@ -75,10 +74,15 @@ def imresize(img: np.ndarray, scale: float) -> np.ndarray:
     return out.astype(np.uint8)
 
 
+def mod_crop(img: np.ndarray, multiple: int) -> np.ndarray:
+    """``img`` cut at the bottom and right to sides that are multiples of ``multiple`` (BasicSR's ``mod_crop``)."""
+    return np.ascontiguousarray(img[: img.shape[0] - img.shape[0] % multiple, : img.shape[1] - img.shape[1] % multiple])
+
+
 def bicubic_downsample(hr: np.ndarray, scale: int) -> np.ndarray:
     """The EDSR/DIV2K LR image: ``hr`` cropped to a multiple of ``scale``, then MATLAB ``imresize(., 1/scale)``."""
-    hr = mod_crop(hr, scale)
-    h, w = hr.shape[:2]
+    h, w = hr.shape[0] - hr.shape[0] % scale, hr.shape[1] - hr.shape[1] % scale  # BasicSR's mod_crop
+    hr = hr[:h, :w]
     if h == 0 or w == 0:
         raise ValueError(f'image smaller than the scale {scale}')
     lr = imresize(hr, 1 / scale)

@@ -37,7 +37,6 @@ from dataclasses import dataclass
 from os import path as osp
 
 from basicsr.data.paired_image_dataset import PairedImageDataset
-from basicsr.utils.registry import DATASET_REGISTRY
 
 from alkdsr.errors import AlkdsrError
 from alkdsr.utils.img_util import (
@@ -327,7 +326,6 @@ def describe_failure(dataset, index: int, error: BaseException) -> str | None:
     return f'{dataset_label(opt)}: {gt_label} (and its LR partner): {type(error).__name__}: {first}'
 
 
-@DATASET_REGISTRY.register()
 class ALKDSRPairedImageDataset(PairedImageDataset):
     """BasicSR's ``PairedImageDataset`` with its pairs sorted and checked when built (see the module's doc)."""
 

@@ -28,11 +28,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from basicsr.data.transforms import mod_crop
 from tqdm import tqdm
 
 from alkdsr.data.lmdb_pack import LmdbError, check_key, read_keys, write_lmdb
-from alkdsr.data.matlab_resize import bicubic_downsample
+from alkdsr.data.matlab_resize import bicubic_downsample, mod_crop
 from alkdsr.data.subimages import SubimageGrid, subimage_name
 from alkdsr.errors import AlkdsrError, OutputError
 from alkdsr.utils import fileio

@@ -27,8 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from alkdsr.archs.alkdnet_arch import ALKDB, pad_to_min_size
-from alkdsr.archs.arch_util import ALKConv
+from alkdsr.archs.arch_util import ALKDB, ALKConv, pad_to_min_size
 from alkdsr.utils.fileio import atomic_path, where_writing_fails
 
 KERNEL_CACHE = 'numba'  # under $ALKDSR_HOME

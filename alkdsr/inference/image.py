@@ -19,6 +19,7 @@ from PIL import Image
 from torch import nn
 
 from alkdsr.errors import AlkdsrError
+from alkdsr.inference.fast import runner
 from alkdsr.inference.tiling import upscale_tensor
 from alkdsr.utils.checkpoint import load_model
 from alkdsr.utils.img_util import check_pixels
@@ -59,14 +60,17 @@ def upscale_image(
     tile_pad: int = 32,
     dtype: torch.dtype | None = None,
     tile_mode: str = 'seamless',
+    backend: str | None = 'auto',
 ) -> np.ndarray:
     """Super-resolve one image (H x W x C uint8/uint16, C = 1..4); returns the same kind, s times larger.
 
     ``tile`` (LR pixels, None = whole image) bounds memory, see ``alkdsr.inference.tiling``;
     ``tile_mode`` 'seamless' (two passes) or 'fast'; ``dtype`` (float16/bfloat16) runs the
-    network under CUDA autocast.
+    network under CUDA autocast. ``backend`` picks how the network runs, as ``alkdsr upscale --backend``
+    does (``alkdsr.inference.fast.runner``); None runs ``model`` as it is.
     """
-    return upscale_images(model, [pixels], tile=tile, tile_pad=tile_pad, dtype=dtype, tile_mode=tile_mode)[0]
+    options = dict(tile=tile, tile_pad=tile_pad, dtype=dtype, tile_mode=tile_mode, backend=backend)
+    return upscale_images(model, [pixels], **options)[0]
 
 
 def upscale_images(
@@ -76,8 +80,14 @@ def upscale_images(
     tile_pad: int = 32,
     dtype: torch.dtype | None = None,
     tile_mode: str = 'seamless',
+    backend: str | None = 'auto',
 ) -> list[np.ndarray]:
-    """Super-resolve several images; those of equal size go through the network as one batch."""
+    """Super-resolve several images; those of equal size go through the network as one batch.
+
+    ``backend`` as in :func:`upscale_image`.
+    """
+    if backend is not None:
+        model = runner(model, backend, work=sum(pixels.shape[0] * pixels.shape[1] for pixels in images))
     groups = defaultdict(list)
     for i, pixels in enumerate(images):
         check_pixels(pixels)

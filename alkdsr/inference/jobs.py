@@ -22,7 +22,7 @@ from tqdm import tqdm
 from alkdsr.errors import AlkdsrError
 from alkdsr.inference.image import upscale_images
 from alkdsr.utils.fileio import remove_stale_temporaries
-from alkdsr.utils.img_util import FORMATS, ImageData, format_of, read_image, write_image
+from alkdsr.utils.img_util import FORMATS, ImageData, format_of, image_size, read_image, write_image
 from alkdsr.utils.output_guard import same_file
 
 
@@ -143,8 +143,30 @@ def _check_targets(jobs: list[Job]) -> None:
         seen[target] = job.source
 
 
+def planned_pixels(jobs: list[Job], overwrite: bool, enough: int) -> int:
+    """The LR pixels of the jobs that will run, from the images' headers, counted until ``enough`` are found.
+
+    What a file that cannot be read would add is left out: its job fails on its own when it runs.
+    """
+    total = 0
+    for job in jobs:
+        if total >= enough:
+            break
+        if job.target.exists() and not overwrite:
+            continue
+        try:
+            width, height = image_size(job.source)
+        except AlkdsrError:
+            continue
+        total += width * height
+    return total
+
+
 class UpscaleRunner:
-    """Upscale jobs one batch at a time with a progress bar; failures are reported, not raised."""
+    """Upscale jobs one batch at a time with a progress bar; failures are reported, not raised.
+
+    ``model`` is run as it is: ``alkdsr.inference.fast.runner`` makes the fast one.
+    """
 
     def __init__(
         self,
@@ -203,7 +225,8 @@ class UpscaleRunner:
         if not loaded:
             return 0
         try:
-            results = upscale_images(self.model, [image.pixels for _, image in loaded], **self.upscale_options)
+            pixels = [image.pixels for _, image in loaded]
+            results = upscale_images(self.model, pixels, backend=None, **self.upscale_options)
         except (torch.OutOfMemoryError, MemoryError, RuntimeError) as e:
             if not isinstance(e, (torch.OutOfMemoryError, MemoryError)) and 'memory' not in str(e):
                 raise

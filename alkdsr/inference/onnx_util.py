@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.onnx.operators  # a submodule that `import torch` does not load
 from torch import nn
 
 from alkdsr.errors import AlkdsrError

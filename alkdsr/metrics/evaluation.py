@@ -2,9 +2,10 @@
 
 The path from files to numbers is BasicSR's: images read with ``cv2.IMREAD_COLOR`` (grey images
 such as Set14's bridge become three equal BGR channels), the LR image fed as RGB float32 in
-[0, 1], the output turned to uint8 by ``tensor2img`` (clamp, round), the HR image cropped to s
-times the LR size, and ``calculate_psnr`` / ``calculate_ssim`` on the Y channel with
-``crop_border = s``. Sets come in the EDSR layout (``SET/HR`` plus ``SET/LR_bicubic/X{s}``) or
+[0, 1], the output turned to uint8 as BasicSR's ``tensor2img`` does (clamp, round), the HR image
+cropped to s times the LR size, and PSNR / SSIM on the Y channel with ``crop_border = s``
+(``alkdsr.metrics.psnr_ssim``: BasicSR's ``calculate_psnr`` / ``calculate_ssim``, to the bit).
+Sets come in the EDSR layout (``SET/HR`` plus ``SET/LR_bicubic/X{s}``) or
 as HR images only, in which case the LR images are made with MATLAB's bicubic ``imresize``
 (``alkdsr.data.matlab_resize``, pixel-identical to the shipped LR files).
 """
@@ -18,19 +19,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from basicsr.metrics import calculate_psnr, calculate_ssim
-from basicsr.utils import img2tensor, tensor2img
 from torch import nn
 
 from alkdsr.data.matlab_resize import bicubic_downsample
 from alkdsr.errors import AlkdsrError
 from alkdsr.inference.tiling import upscale_tensor
+from alkdsr.metrics.psnr_ssim import SSIM_WINDOW, y_psnr_ssim
 from alkdsr.utils.img_util import IMAGE_EXTENSIONS, ImageError, list_images, read_bgr, write_png
 
 HR_FOLDER = 'HR'
 LR_FOLDER = 'LR_bicubic'
 
-SSIM_WINDOW = 11  # BasicSR's calculate_ssim: an 11 x 11 Gaussian window, valid part only
 
 MODE_LR_FILES = 'lr_files'
 MODE_BICUBIC = 'bicubic_from_hr'
@@ -166,16 +165,11 @@ def super_resolve(
 
     Tiles (``tile``) are 'seamless' by default: the whole image's CCA statistics and ESA grid.
     """
-    lq = img2tensor(lr.astype(np.float32) / 255.0, bgr2rgb=True, float32=True).unsqueeze(0).to(device)
+    rgb = np.ascontiguousarray(lr[..., ::-1].transpose(2, 0, 1))  # BasicSR's img2tensor(bgr2rgb=True)
+    lq = (torch.from_numpy(rgb).float() / 255.0).unsqueeze(0).to(device)
     out = upscale_tensor(net, lq, tile=tile, tile_pad=tile_pad, dtype=dtype, tile_mode=tile_mode)
-    return tensor2img(out)  # clamp to [0, 1], RGB -> BGR, round to uint8
-
-
-def y_psnr_ssim(sr: np.ndarray, hr: np.ndarray, scale: int) -> tuple[float, float]:
-    """The paper's metrics: Y channel (BT.601), ``crop_border = scale``, BasicSR's implementations."""
-    psnr = calculate_psnr(sr, hr, crop_border=scale, input_order='HWC', test_y_channel=True)
-    ssim = calculate_ssim(sr, hr, crop_border=scale, input_order='HWC', test_y_channel=True)
-    return float(psnr), float(ssim)
+    sr_rgb = out[0].float().cpu().clamp(0, 1).numpy().transpose(1, 2, 0)  # BasicSR's tensor2img: clamp,
+    return (sr_rgb[..., ::-1] * 255.0).round().astype(np.uint8)  # RGB -> BGR, round to uint8
 
 
 def evaluate_set(

@@ -2,7 +2,7 @@
 
 The HR image with a marked box, then that box cut from HR, bicubic and each model's output,
 each captioned with its PSNR/SSIM. The numbers are the whole-image values computed the
-benchmark way (BasicSR's ``calculate_psnr``/``calculate_ssim`` on uint8 images, Y channel,
+benchmark way (``alkdsr.metrics.psnr_ssim``: BasicSR's PSNR/SSIM on uint8 images, Y channel,
 ``crop_border`` = scale), so a caption equals that image's line in a benchmark table.
 """
 
@@ -12,11 +12,11 @@ import os
 from dataclasses import dataclass
 
 import numpy as np
-from basicsr.metrics import calculate_psnr, calculate_ssim
 
 from alkdsr.data import matlab_resize
 from alkdsr.errors import AlkdsrError
 from alkdsr.inference.image import upscale_image
+from alkdsr.metrics import psnr_ssim
 from alkdsr.utils.fileio import atomic_path
 
 
@@ -36,12 +36,9 @@ class Panel:
         return f'{self.label}\n{self.psnr:.3f} dB / {self.ssim:.4f}'
 
 
-def y_psnr_ssim(sr: np.ndarray, hr: np.ndarray, scale: int) -> tuple[float, float]:
+def rgb_y_psnr_ssim(sr: np.ndarray, hr: np.ndarray, scale: int) -> tuple[float, float]:
     """PSNR and SSIM on the Y channel of RGB uint8 images, ``scale`` border pixels cropped (BasicSR's)."""
-    sr_bgr, hr_bgr = sr[..., ::-1], hr[..., ::-1]  # BasicSR's Y conversion expects BGR
-    psnr = calculate_psnr(sr_bgr, hr_bgr, crop_border=scale, test_y_channel=True)
-    ssim = calculate_ssim(sr_bgr, hr_bgr, crop_border=scale, test_y_channel=True)
-    return float(psnr), float(ssim)
+    return psnr_ssim.y_psnr_ssim(sr[..., ::-1], hr[..., ::-1], scale)  # the Y conversion expects BGR
 
 
 def matlab_bicubic(rgb: np.ndarray, scale: float) -> np.ndarray:
@@ -71,10 +68,10 @@ def comparison_panels(
 ) -> list[Panel]:
     """HR, bicubic and each (label, model) as scored panels; HR and LR are RGB uint8 with HR = scale * LR."""
     bicubic = matlab_bicubic(lr, scale)
-    panels = [Panel('HR', hr), Panel('Bicubic', bicubic, *y_psnr_ssim(bicubic, hr, scale))]
+    panels = [Panel('HR', hr), Panel('Bicubic', bicubic, *rgb_y_psnr_ssim(bicubic, hr, scale))]
     for label, model in models:
         sr = upscale_image(model, lr, tile=tile)
-        panels.append(Panel(label, sr, *y_psnr_ssim(sr, hr, scale)))
+        panels.append(Panel(label, sr, *rgb_y_psnr_ssim(sr, hr, scale)))
     return panels
 
 

@@ -47,7 +47,6 @@ import torch.distributed as dist
 from basicsr.models.sr_model import SRModel
 from basicsr.utils import get_root_logger
 from basicsr.utils.dist_util import master_only
-from basicsr.utils.registry import MODEL_REGISTRY
 from torch.nn.parallel import DataParallel, DistributedDataParallel
 
 from alkdsr.archs.alkdnet_arch import ALKDNet
@@ -82,7 +81,6 @@ def bare_module(net: torch.nn.Module) -> torch.nn.Module:
             return net
 
 
-@MODEL_REGISTRY.register()
 class ALKDSRModel(SRModel):
     """Single-image SR model for ALKDNet (any ``network_g`` works) with the switches above."""
 

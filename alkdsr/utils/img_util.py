@@ -405,10 +405,9 @@ def _frames_problem_or_none(im: Image.Image) -> str | None:
 
 def list_images(folder: str | os.PathLike) -> list[Path]:
     """Image files (:data:`IMAGE_EXTENSIONS`, any case) directly in ``folder``, hidden ones skipped, sorted by name."""
-    from basicsr.utils import scandir
-
-    names = (name for name in scandir(str(folder)) if Path(name).suffix.lower() in IMAGE_EXTENSIONS)
-    return sorted(Path(folder) / name for name in names)
+    with os.scandir(folder) as entries:  # BasicSR's scandir(folder): files directly in it, hidden ones skipped
+        names = [e.name for e in entries if e.is_file() and not e.name.startswith('.')]
+    return sorted(Path(folder) / name for name in names if Path(name).suffix.lower() in IMAGE_EXTENSIONS)
 
 
 def _decode_with_opencv(path: Path, flags: int, namesakes: bool = False) -> np.ndarray:
