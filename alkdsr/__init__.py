@@ -99,7 +99,7 @@ elif not any(isinstance(finder, _Hook) for finder in sys.meta_path):
 
 def __getattr__(name: str):
     if name in ('load_model', 'save_checkpoint'):
-        return getattr(importlib.import_module('alkdsr.utils.checkpoint'), name)
+        return getattr(importlib.import_module('alkdsr.zoo.checkpoint'), name)
     if importlib.util.find_spec(f'{__name__}.{name}') is not None:
         return importlib.import_module(f'{__name__}.{name}')
     raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

@@ -39,18 +39,15 @@ import socket
 import sys
 import time
 from collections.abc import Hashable
+from os import path as osp
 from pathlib import Path
 
 import yaml
 
-from alkdsr.errors import AlkdsrError, OutputError
-from alkdsr.options.schema import OptionError, check_option_tree
+from alkdsr.errors import AlkdsrError, LockHeld, OptionError, OutputError
+from alkdsr.files import locks
+from alkdsr.options.schema import check_option_tree
 from alkdsr.utils import compat, stopping
-
-try:
-    import fcntl
-except ImportError:  # Windows
-    fcntl = None
 
 EXIT_STOPPED = 128 + 15  # as if ended by SIGTERM, after saving
 
@@ -131,8 +128,8 @@ def claim_run_folder(opt: dict, root_path: str) -> None:
     A run that does not resume renames an existing folder of its name to ``<name>_archived_<time>``: a
     second run of the same name would archive the first's live folder (which then writes its checkpoints
     into the second's), and an input inside that folder (``pretrain_network_g: experiments/<name>/...``)
-    would be gone when it is read. The lock is ``flock`` on ``.<name>.lock`` beside the folder: the kernel
-    releases it when its holder ends, however it ends, so a killed run's lock is simply taken over.
+    would be gone when it is read. The lock is ``.<name>.lock`` beside the folder (``alkdsr.files.locks``): the
+    system releases it when its holder ends, however it ends, so a killed run's lock is simply taken over.
     """
     global _claimed
     from alkdsr.cli._options import check_output_folder
@@ -150,41 +147,30 @@ def claim_run_folder(opt: dict, root_path: str) -> None:
                     f'{option} {path}: lies in {folder}, which this run archives (renames) as it starts; '
                     'copy it elsewhere, or give the run another name'
                 )
-    if fcntl is None:  # no flock (Windows): one run per folder is the user's to keep
-        return
     parent.mkdir(parents=True, exist_ok=True)
     lock_path = parent / f'.{opt["name"]}.lock'
+    holder = f'pid {os.getpid()} on {socket.gethostname()}, since {time.strftime("%Y-%m-%d %H:%M:%S")}'
     try:
-        lock = open(lock_path, 'a+')  # noqa: SIM115  (held until the run ends)
-    except OSError as e:
-        raise OutputError(f"{lock_path}: cannot open the run's lock ({e.strerror})") from None
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        lock.seek(0)
-        holder = lock.read().strip() or 'another process'
-        lock.close()
+        _claimed = locks.claim(lock_path, holder)
+    except LockHeld as e:
         raise AlkdsrError(
-            f'{folder}: in use by a run that is still going ({holder}); wait for it to end, or give this one '
+            f'{folder}: in use by a run that is still going ({e.holder}); wait for it to end, or give this one '
             'another name'
         ) from None
-    lock.seek(0)
-    lock.truncate()
-    lock.write(f'pid {os.getpid()} on {socket.gethostname()}, since {time.strftime("%Y-%m-%d %H:%M:%S")}\n')
-    lock.flush()
-    _claimed = lock
+    except OSError as e:
+        raise OutputError(f"{lock_path}: cannot open the run's lock ({e.strerror})") from None
 
 
 def release_run_folder() -> None:
     global _claimed
     if _claimed is not None:
-        _claimed.close()  # closing the file releases its flock
+        _claimed.release()
         _claimed = None
 
 
 def _resumes(opt: dict, folder: Path) -> bool:
     """Whether BasicSR will resume into ``folder`` (and so not archive it)."""
-    from alkdsr.utils.training_state import latest_training_state
+    from alkdsr.training.states import latest_training_state
 
     if not opt['is_train']:
         return False
@@ -370,15 +356,62 @@ def install_basicsr_fixes() -> None:
 
 
 def load_resume_state(opt: dict):
-    """``alkdsr.utils.compat.load_resume_state`` (safe, on the CPU), then the network of the resumed iteration
+    """:func:`_read_resume_state` (safe, on the CPU), then the network of the resumed iteration
     checked against ``network_g``: BasicSR loads it only after it has copied the option file and started its
     log, so a resume refused there would leave both in the experiment folder."""
     from alkdsr.options.checks import check_network, check_pretrained
 
-    state = compat.load_resume_state(opt)
+    state = _read_resume_state(opt)
     if state is not None:
         check_pretrained(opt['path'], check_network('network_g', opt['network_g'], opt.get('scale')))
     return state
+
+
+def _read_resume_state(opt: dict):
+    """``basicsr.train.load_resume_state``, working on the CPU and unpickling nothing unsafe."""
+    from basicsr.utils import check_resume
+
+    from alkdsr.files.fileio import remove_stale_temporaries
+    from alkdsr.training.states import read_training_state
+
+    path = _resume_state_path(opt)
+    if path is None:
+        return None
+    state = read_training_state(path, map_location='cpu')
+    for folder in (opt['path']['models'], opt['path']['training_states']):
+        remove_stale_temporaries(folder)  # left by a process killed while saving
+    check_resume(opt, state['iter'])
+    _check_schedule_end(opt, state, path)
+    for key, value in opt['path'].items():
+        if key.startswith('pretrain_network') and value and not osp.isfile(value):
+            raise AlkdsrError(f'{value}: missing, cannot resume from {path} without the network of that iteration')
+    return state
+
+
+def _resume_state_path(opt: dict) -> str | None:
+    """As BasicSR: with --auto_resume the newest ``<iter>.state`` of the experiment, else path: resume_state."""
+    from alkdsr.training.states import latest_training_state
+
+    if opt['auto_resume']:
+        latest = latest_training_state(opt['path']['training_states'])
+        if latest is None:
+            return None
+        opt['path']['resume_state'] = str(latest)
+        return str(latest)
+    return opt['path'].get('resume_state')
+
+
+def _check_schedule_end(opt: dict, state: dict, path) -> None:
+    """The restored schedule must reach ``total_iter``: BasicSR's restart schedulers fail past their end."""
+    ends = [s.get('cumulative_period') for s in state.get('schedulers', []) if isinstance(s, dict)]
+    total = int(opt['train']['total_iter'])
+    for cumulative in ends:
+        if cumulative and total > cumulative[-1]:
+            raise AlkdsrError(
+                f'train: total_iter {total} is past the end of the learning-rate schedule restored from {path} '
+                f'(iteration {cumulative[-1]}); resume with total_iter <= {cumulative[-1]}, or start a new run '
+                'from its network (path: pretrain_network_g) with a longer schedule'
+            )
 
 
 def end_dataloader_workers(keep=frozenset()) -> None:

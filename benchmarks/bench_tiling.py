@@ -28,9 +28,9 @@ import numpy as np
 import torch
 
 import alkdsr
+from alkdsr.files.images import read_image
 from alkdsr.inference.image import load_upscaler, upscale_image
 from alkdsr.metrics.evaluation import find_set, load_pair, super_resolve, y_psnr_ssim
-from alkdsr.utils.img_util import read_image
 
 
 def set_psnr_diffs(net, pairs, names, device, scale, untiled, **tiling) -> dict[str, float]:

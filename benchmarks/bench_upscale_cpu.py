@@ -53,7 +53,7 @@ def random_checkpoint(path: Path, scale: int) -> None:
     import torch
 
     from alkdsr.archs import ALKDNet
-    from alkdsr.utils.checkpoint import save_checkpoint
+    from alkdsr.zoo.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
     save_checkpoint(ALKDNet(upscale=scale), path)

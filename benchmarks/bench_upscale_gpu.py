@@ -24,9 +24,9 @@ import torch
 from bench_memory import synthetic_photo  # a sibling script: python puts this folder on the path
 from PIL import Image
 
+from alkdsr.files.images import read_image
 from alkdsr.inference.image import load_upscaler, upscale_image
 from alkdsr.metrics.figures import rgb_y_psnr_ssim
-from alkdsr.utils.img_util import read_image
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -27,13 +27,13 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # run from a fresh clone without installing
-    sys.path.insert(0, str(ROOT))
+import cv2
+import numpy as np
+import yaml
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-import yaml  # noqa: E402
+import alkdsr  # noqa: F401  (before BasicSR is imported: it makes a stock BasicSR importable on new torchvision)
+
+ROOT = Path(__file__).resolve().parents[1]
 
 SCALE = 4
 EXPERIMENT = 'demo_ALKDNet_x4'
@@ -95,7 +95,7 @@ def sample_image(name: str) -> np.ndarray:
 
 
 def write_png(path: Path, bgr: np.ndarray) -> None:
-    from alkdsr.utils.fileio import atomic_path
+    from alkdsr.files.fileio import atomic_path
 
     with atomic_path(path) as tmp:
         if not cv2.imwrite(str(tmp), bgr):
@@ -130,13 +130,12 @@ def run_step(cmd: list[str], cwd: Path, log_path: Path, show, threads: int | Non
 
 
 def prepare(images: Path, data: Path, started: float) -> None:
-    # a handful of images: one process prepares them faster than a pool of workers starts (each
-    # worker imports torch and BasicSR, several seconds on 2 cores)
-    alkdsr = [sys.executable, '-m', 'alkdsr.cli.main', 'prepare', '--workers', '1']
-    train = alkdsr + [str(images / 'train'), str(data / 'train'), '--scales', str(SCALE)]
+    # a handful of images: one process prepares them faster than a pool of workers starts
+    command = [sys.executable, '-m', 'alkdsr.cli.main', 'prepare', '--workers', '1']
+    train = command + [str(images / 'train'), str(data / 'train'), '--scales', str(SCALE)]
     train += ['--subimages', '--crop-size', '128', '--step', '64']
     run_step(train, ROOT, data / 'prepare_train.log', lambda line: 'HR images ->' in line or 'sub-images' in line)
-    held_out = alkdsr + [str(images / 'eval'), str(data / 'eval'), '--scales', str(SCALE)]
+    held_out = command + [str(images / 'eval'), str(data / 'eval'), '--scales', str(SCALE)]
     run_step(held_out, ROOT, data / 'prepare_eval.log', lambda line: 'HR images ->' in line)
     stage('LR images prepared with alkdsr prepare', started)
 
@@ -240,12 +239,9 @@ def held_out_pairs(data: Path):
 
 
 def y_psnr_ssim(img: np.ndarray, hr: np.ndarray) -> tuple[float, float]:
-    from basicsr.metrics import calculate_psnr, calculate_ssim
+    from alkdsr.metrics.psnr_ssim import y_psnr_ssim
 
-    return (
-        calculate_psnr(img, hr, crop_border=SCALE, test_y_channel=True),
-        calculate_ssim(img, hr, crop_border=SCALE, test_y_channel=True),
-    )
+    return y_psnr_ssim(img, hr, SCALE)
 
 
 def bicubic_upscale(lr: np.ndarray) -> np.ndarray:
@@ -262,7 +258,6 @@ def network_scores(checkpoint: Path, data: Path, results: Path, threads: int) ->
     """Upscale the held-out images with the trained network; write them (and bicubic) to ``results``."""
     import torch
 
-    import alkdsr
     from alkdsr.inference.tiling import upscale_tensor
 
     torch.set_num_threads(threads)
@@ -292,7 +287,7 @@ def comparison(lr: np.ndarray, bicubic: np.ndarray, sr: np.ndarray, hr: np.ndarr
 
 
 def report(bicubic, trained, checkpoint: Path, out: Path, results: Path, started: float) -> bool:
-    print('\nHeld-out images, x4, Y channel, border 4 cropped (basicsr calculate_psnr / calculate_ssim):')
+    print('\nHeld-out images, x4, Y channel, border 4 cropped (PSNR / SSIM as BasicSR computes them):')
     print(f'{"image":<10} {"bicubic PSNR":>13} {"SSIM":>7} {"ALKDNet PSNR":>13} {"SSIM":>7} {"gain dB":>8}')
     rows = [(name, *bicubic[name], *trained[name]) for name in EVAL_IMAGES]
     for name, pb, sb, pn, sn in rows:

@@ -56,7 +56,7 @@ def tiny_weights(tmp_path_factory) -> Path:
     import torch
 
     from alkdsr.archs import ALKDNet
-    from alkdsr.utils.checkpoint import save_checkpoint
+    from alkdsr.zoo.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp('weights') / 'tiny_x2.pth'

@@ -343,7 +343,7 @@ def write_corpus(folder: Path) -> dict[str, Path]:
 
 def decodable_bgr(path: Path) -> np.ndarray | None:
     """The image as BasicSR reads it (cv2.IMREAD_COLOR), or None."""
-    from alkdsr.utils.img_util import quiet_opencv  # libpng's own messages would clutter the test output
+    from alkdsr.files.images import quiet_opencv  # libpng's own messages would clutter the test output
 
     data = np.fromfile(path, np.uint8) if path.is_file() else np.zeros(0, np.uint8)
     with quiet_opencv():

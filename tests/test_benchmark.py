@@ -27,10 +27,10 @@ from alkdsr.archs import ALKDNet
 from alkdsr.cli import _options
 from alkdsr.cli.main import main as cli_main
 from alkdsr.errors import AlkdsrError
+from alkdsr.files.images import read_bgr
 from alkdsr.metrics.evaluation import find_set, load_pair
 from alkdsr.metrics.paper import TABLE4, TABLE4_SETS
-from alkdsr.utils.checkpoint import save_checkpoint
-from alkdsr.utils.img_util import read_bgr
+from alkdsr.zoo.checkpoint import save_checkpoint
 
 pytestmark = pytest.mark.usefixtures('no_grad')  # autograd off in these tests only (conftest.no_grad)
 

@@ -97,7 +97,7 @@ def test_without_lr_the_lr_is_matlab_exact_and_the_caption_the_benchmarks(tmp_pa
 )
 def test_bad_compare_input_is_one_line(tmp_path, capsys, extra, message):
     torch.manual_seed(0)
-    from alkdsr.utils.checkpoint import save_checkpoint
+    from alkdsr.zoo.checkpoint import save_checkpoint
 
     save_checkpoint(ALKDNet(upscale=2, num_feat=16, num_block=1), tmp_path / 'w.pth')
     rng = np.random.default_rng(0)

@@ -14,7 +14,7 @@ from PIL import Image
 
 from alkdsr.archs import ALKDNet
 from alkdsr.cli.main import main
-from alkdsr.utils.checkpoint import load_model, save_checkpoint
+from alkdsr.zoo.checkpoint import load_model, save_checkpoint
 
 pytestmark = pytest.mark.usefixtures('no_grad')  # autograd off in these tests only (conftest.no_grad)
 

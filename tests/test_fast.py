@@ -136,7 +136,7 @@ def test_upscale_cli_onnxruntime_backend_gives_the_torch_pixels(tmp_path):
     import numpy as np
 
     from alkdsr.cli.main import main
-    from alkdsr.utils.checkpoint import save_checkpoint
+    from alkdsr.zoo.checkpoint import save_checkpoint
 
     weights = tmp_path / 'w.pth'
     save_checkpoint(small_net(scale=2), weights)
@@ -153,7 +153,7 @@ def test_upscale_cli_onnxruntime_backend_gives_the_torch_pixels(tmp_path):
 
 def test_upscale_cli_onnxruntime_tiles_fast_by_default_and_refuses_seamless_tiles(tmp_path, capsys):
     from alkdsr.cli.main import main
-    from alkdsr.utils.checkpoint import save_checkpoint
+    from alkdsr.zoo.checkpoint import save_checkpoint
 
     save_checkpoint(small_net(), tmp_path / 'w.pth')
     (tmp_path / 'in').mkdir()

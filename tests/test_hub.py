@@ -97,7 +97,7 @@ def test_input_shape_is_checked_at_the_call(shape):
 def test_pretrained_path_of_a_variant_gives_that_variant(tmp_path, preset):
     """Variants that share their weights' keys with another preset come back as saved (the stored config)."""
     from alkdsr.archs import ALKDNet
-    from alkdsr.utils.checkpoint import save_checkpoint
+    from alkdsr.zoo.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
     saved = ALKDNet(preset=preset, upscale=2, num_feat=16, num_block=2).eval()

@@ -63,19 +63,28 @@ def test_readme_where_things_live_names_every_folder_of_the_package():
 
     readme = (ROOT / 'README.md').read_text(encoding='utf-8')
     table = readme.split('## Where things live', 1)[1].split('\n## ', 1)[0]
-    listed = set(re.findall(r'^\| `alkdsr/(\w+)/`', table, re.M))
+    rows = re.findall(r'^\| (\d+) \| `alkdsr/([\w.]+/?)`(?:, `([\w.]+)`)?', table, re.M)
+    listed = {name.rstrip('/') for _, name, _ in rows if name.endswith('/')}
     folders = {p.parent.name for p in PACKAGE.glob('*/__init__.py')}
     assert listed == folders
-    modules = set(re.findall(r'^\| `alkdsr/(\w+\.py)`', table, re.M))
+    modules = {m for _, name, other in rows for m in (name, other) if m.endswith('.py')}
     assert modules <= {p.name for p in PACKAGE.glob('*.py')} and modules
+    # the floors are import-linter's layers, top first
+    contract = (ROOT / 'pyproject.toml').read_text().split('layers = [', 1)[1].split(']', 1)[0]
+    layers = re.findall(r'"([^"]+)"', contract)
+    floor_of = {m.strip(): i + 1 for i, layer in enumerate(layers) for m in re.split(r'[|:]', layer)}
+    for floor, name, other in rows:
+        for room in (name, other):
+            if room:
+                assert floor_of['alkdsr.' + room.rstrip('/').removesuffix('.py')] == int(floor), room
 
 
 def test_every_image_format_is_named_where_formats_are_listed():
-    """The docs and --help list the suffixes alkdsr.utils.img_util reads and writes, all of them."""
+    """The docs and --help list the suffixes alkdsr.files.images reads and writes, all of them."""
     import re
 
     from alkdsr.cli import prepare, upscale
-    from alkdsr.utils.img_util import FORMATS
+    from alkdsr.files.images import FORMATS
 
     def parser_help(module) -> str:
         import argparse

@@ -57,7 +57,7 @@ from train_utils import (
 
 from alkdsr.archs import ALKDNet
 from alkdsr.cli.main import main
-from alkdsr.utils.checkpoint import save_checkpoint
+from alkdsr.zoo.checkpoint import save_checkpoint
 
 
 def run_cli(*argv) -> tuple[int, str, str]:
@@ -187,7 +187,7 @@ def test_an_output_that_cannot_be_written_is_one_line(case, tiny_weights, tmp_pa
 def test_a_failed_read_inside_an_atomic_write_is_not_called_a_failed_write(tmp_path):
     """Only errors about the output become its one line; one naming another file (an input) passes on as it is."""
     from alkdsr.errors import OutputError
-    from alkdsr.utils.fileio import atomic_path
+    from alkdsr.files.fileio import atomic_path
 
     missing = tmp_path / 'missing-input.png'
     with pytest.raises(FileNotFoundError) as caught, atomic_path(tmp_path / 'out.lmdb', folder=True):
@@ -603,7 +603,7 @@ def test_unusual_but_valid_checkpoints(tmp_path):
 
 
 def test_sigterm_during_an_upscale_write_leaves_no_temporary_file(tiny_weights, tmp_path, monkeypatch):
-    import alkdsr.utils.fileio
+    import alkdsr.files.fileio
 
     (tmp_path / 'a.png').write_bytes(rgb_png(seed=1))
     real_replace = os.replace
@@ -612,7 +612,7 @@ def test_sigterm_during_an_upscale_write_leaves_no_temporary_file(tiny_weights, 
         os.kill(os.getpid(), signal.SIGTERM)  # what `kill <pid>` does to the command mid-write
         return real_replace(src, dst)
 
-    monkeypatch.setattr(alkdsr.utils.fileio.os, 'replace', terminated_before_the_rename)
+    monkeypatch.setattr(alkdsr.files.fileio.os, 'replace', terminated_before_the_rename)
     previous = signal.getsignal(signal.SIGTERM)
     with pytest.raises(SystemExit) as stopped:
         run_cli('upscale', '-i', tmp_path / 'a.png', '-o', tmp_path / 'out', '--weights', tiny_weights)
@@ -705,7 +705,7 @@ def test_a_full_disk_at_a_training_save_is_one_line(tmp_path):
         'import resource, signal, sys, torch\n'
         'signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n'
         'resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))\n'
-        'from alkdsr.utils.training_state import atomic_torch_save\n'
+        'from alkdsr.zoo.checkpoint import atomic_torch_save\n'
         'try:\n'
         '    atomic_torch_save({"w": torch.zeros(10000)}, sys.argv[1])\n'
         'except OSError as e:\n'

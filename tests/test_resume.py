@@ -59,7 +59,7 @@ from train_utils import (
     write_options,
 )
 
-from alkdsr.utils.training_state import read_training_state
+from alkdsr.training.states import read_training_state
 
 TOTAL, SAVE_FREQ, VAL_FREQ = 24, 4, 6
 LR = 1e-3
@@ -319,7 +319,7 @@ def y_psnr(net: torch.nn.Module, pairs: Path) -> float:
 def test_validation_scores_the_ema_weights(reference, pairs):
     """At iteration 12 the run saves, then validates: the logged PSNR is that of the saved ``params_ema``,
     which differs from that of ``params``."""
-    from alkdsr.utils.checkpoint import model_from_state_dict, read_checkpoint
+    from alkdsr.zoo.checkpoint import model_from_state_dict, read_checkpoint
 
     cwd, _, _ = reference
     checkpoint = experiment(cwd, 'run') / 'models' / 'net_g_12.pth'

@@ -40,11 +40,11 @@ from train_utils import (
 import alkdsr
 from alkdsr.archs import ALKDNet
 from alkdsr.cli.main import main
-from alkdsr.data.paired_image_dataset import TrainingDataError
+from alkdsr.errors import TrainingDataError
+from alkdsr.files.images import read_image
 from alkdsr.inference.cpu_fast import fast_cpu_net
-from alkdsr.utils.checkpoint import save_checkpoint
 from alkdsr.utils.compat import install
-from alkdsr.utils.img_util import read_image
+from alkdsr.zoo.checkpoint import save_checkpoint
 
 COUNTS: dict[str, tuple[int, int]] = {}
 
@@ -653,7 +653,7 @@ def test_bad_checkpoints_on_trainings_load_paths_are_one_line(case, pairs, tmp_p
 
 
 def _record_saving(monkeypatch) -> list[tuple]:
-    import alkdsr.utils.fileio as fileio
+    import alkdsr.files.fileio as fileio
 
     calls: list[tuple] = []
     real_fsync, real_replace = fileio.os.fsync, fileio.os.replace
@@ -673,7 +673,8 @@ def _record_saving(monkeypatch) -> list[tuple]:
 
 @pytest.mark.parametrize('writer', ['save_checkpoint', 'training state'])
 def test_saving_writes_a_temporary_file_syncs_it_then_renames_it(writer, tmp_path, monkeypatch):
-    from alkdsr.utils.training_state import atomic_torch_save, read_training_state
+    from alkdsr.training.states import read_training_state
+    from alkdsr.zoo.checkpoint import atomic_torch_save
 
     calls = _record_saving(monkeypatch)
     target = tmp_path / ('net.pth' if writer == 'save_checkpoint' else '6.state')
@@ -705,7 +706,7 @@ def test_a_training_save_writes_the_network_before_its_state(pairs, tmp_path, mo
     model.save(0, 3)
     renamed = [dst for kind, *names in calls if kind == 'rename' for dst in names[1:]]
     assert renamed == ['net_g_3.pth', '3.state']
-    params, arch = alkdsr.utils.checkpoint.read_checkpoint(models / 'net_g_3.pth')
+    params, arch = alkdsr.zoo.checkpoint.read_checkpoint(models / 'net_g_3.pth')
     assert arch['num_block'] == 1 and params.keys() == model.net_g.state_dict().keys()
 
 

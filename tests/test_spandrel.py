@@ -12,7 +12,7 @@ from corpus import UNDONE_MISTAKES
 
 from alkdsr.archs import ALKDNet
 from alkdsr.archs.presets import VARIANT_KEYS, preset_config
-from alkdsr.utils.checkpoint import save_checkpoint
+from alkdsr.zoo.checkpoint import save_checkpoint
 
 spandrel = pytest.importorskip('spandrel')
 from alkdsr.integrations.spandrel import ALKDNetArch, BSRNArch, install  # noqa: E402

@@ -31,7 +31,7 @@ from train_utils import (
 )
 
 import alkdsr
-from alkdsr.utils.checkpoint import read_checkpoint
+from alkdsr.zoo.checkpoint import read_checkpoint
 
 
 @pytest.fixture(scope='module')

@@ -23,7 +23,7 @@ from train_utils import (
     write_options,
 )
 
-from alkdsr.utils.checkpoint import read_checkpoint
+from alkdsr.zoo.checkpoint import read_checkpoint
 
 # Installed in every process through PYTHONPATH: records, per rank, each file the process creates
 # or renames into place under AUDIT_ROOT (Python's audit events see open(), os.open() and os.replace()),

@@ -34,8 +34,8 @@ from train_utils import (
 )
 
 import alkdsr
-from alkdsr.utils.checkpoint import read_checkpoint
-from alkdsr.utils.training_state import read_training_state
+from alkdsr.training.states import read_training_state
+from alkdsr.zoo.checkpoint import read_checkpoint
 
 
 @pytest.fixture(scope='module')
@@ -159,7 +159,7 @@ def test_sigkill_at_ten_random_moments_loses_no_iteration(pairs, tmp_path):
     print('\nSIGKILL runs (resumed from, last logged iteration, newest state):', history)
     temporaries = [p for p in experiment(tmp_path, 'kill').rglob('.*') if '.tmp' in p.name]
     print(f'temporary files left by the kills: {len(temporaries)}')
-    # as a kill in the middle of a save leaves it (alkdsr.utils.fileio.atomic_path's name for the file being written)
+    # as a kill in the middle of a save leaves it (alkdsr.files.fileio.atomic_path's name for the file being written)
     planted = experiment(tmp_path, 'kill') / 'models' / f'.net_g_{resume_point + 3}.pth.k1ll3d.tmp.pth'
     planted.write_bytes(checkpoints(tmp_path, 'kill')[f'net_g_{resume_point}'].read_bytes()[:1000])
     temporaries.append(planted)

@@ -14,7 +14,7 @@ import pytest
 from test_train_dist import AUDIT_SITECUSTOMIZE
 from train_utils import SCALE, checkpoints, env, failure, make_pairs, states, train_logs, train_options, write_options
 
-from alkdsr.utils.checkpoint import read_checkpoint
+from alkdsr.zoo.checkpoint import read_checkpoint
 
 # Runs alkdsr's training entry point (what alkdsr/train.py runs) and records every value of the
 # pixel loss this rank computes, in BasicSR's L1Loss itself, written to LOSSES_FILE at exit.

@@ -44,7 +44,7 @@ from train_utils import (
     write_options,
 )
 
-from alkdsr.utils.training_state import read_training_state
+from alkdsr.training.states import read_training_state
 
 TOTAL, POISONED = 12, 3
 

@@ -33,7 +33,7 @@ import alkdsr
 from alkdsr.errors import AlkdsrError
 from alkdsr.models.alkdsr_model import check_model_options
 from alkdsr.ops import alkconv_triton
-from alkdsr.utils.checkpoint import read_checkpoint
+from alkdsr.zoo.checkpoint import read_checkpoint
 
 ADAM = {'type': 'Adam', 'lr': 1e-3, 'betas': [0.9, 0.999]}
 CUDA = torch.cuda.is_available()  # num_gpu: auto trains on the GPU where there is one

@@ -20,10 +20,11 @@ from alkdsr.archs import PRESETS, ALKDNet
 from alkdsr.archs.arch_util import ESA
 from alkdsr.archs.presets import preset_config
 from alkdsr.cli.main import main
+from alkdsr.errors import ImageError
+from alkdsr.files.images import read_image, write_image
 from alkdsr.inference.image import load_upscaler, upscale_image
 from alkdsr.inference.tiling import aligned_esa, upscale_tensor
-from alkdsr.utils.checkpoint import save_checkpoint
-from alkdsr.utils.img_util import ImageError, read_image, write_image
+from alkdsr.zoo.checkpoint import save_checkpoint
 
 pytestmark = pytest.mark.usefixtures('no_grad')  # autograd off in these tests only (conftest.no_grad)
 RNG = np.random.default_rng(0)

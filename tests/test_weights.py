@@ -1,4 +1,4 @@
-"""Checkpoint reading, recognition and saving (alkdsr.utils.checkpoint)."""
+"""Checkpoint reading, recognition and saving (alkdsr.zoo.checkpoint)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import torch
 from conftest import bsrn_weights, official_weights, requires_shared
 
 from alkdsr.archs import PRESETS, ALKDNet
-from alkdsr.utils.checkpoint import CheckpointError, detect_config, load_model, read_checkpoint, save_checkpoint
+from alkdsr.zoo.checkpoint import CheckpointError, detect_config, load_model, read_checkpoint, save_checkpoint
 
 pytestmark = pytest.mark.usefixtures('no_grad')  # autograd off in these tests only (conftest.no_grad)
 
@@ -105,7 +105,7 @@ def test_truncated_and_empty_and_foreign_files(tmp_path):
 def test_a_save_that_dies_mid_write_keeps_the_old_file(writer, tmp_path, monkeypatch):
     """torch.save writes half of the new file's bytes, then the process is interrupted: the old
     checkpoint (or training state) is untouched and the half-written temporary file is gone."""
-    from alkdsr.utils.training_state import atomic_torch_save
+    from alkdsr.zoo.checkpoint import atomic_torch_save
 
     path = tmp_path / 'w.pth'
     save_checkpoint(ALKDNet(upscale=2), path)

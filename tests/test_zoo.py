@@ -29,8 +29,9 @@ from conftest import SHARED, bsrn_weights, official_weights, requires_shared
 from corpus import DOWNLOAD_MISTAKES
 
 from alkdsr.cli.main import main
-from alkdsr.options.checks import OptionError, resolve_weights_names
-from alkdsr.zoo import WEIGHTS, WeightsError, cached_path, registered_scale, resolve
+from alkdsr.errors import OptionError, WeightsError
+from alkdsr.options.checks import resolve_weights_names
+from alkdsr.zoo import WEIGHTS, cached_path, registered_scale, resolve
 
 pytestmark = requires_shared
 BENCHMARK = SHARED / 'datasets' / 'benchmark'

@@ -146,7 +146,7 @@ class ALKDNet(nn.Module):
         Residual learning and ESA's padding have no parameters of their own, so they cannot
         be read off the weights: they are the paper's model's ('both', 1) for blocks with
         pixel norm and BSRN's ('fsrl', 0) otherwise, unless the checkpoint carries its
-        config (see ``alkdsr.utils.checkpoint``).
+        config (see ``alkdsr.zoo.checkpoint``).
         """
         sd = to_alkdsr_names(state_dict)
         required = ('shallow.pw.weight', 'fuse.weight', 'upsample.weight', 'blocks.0.distill.0.weight')

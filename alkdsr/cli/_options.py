@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from alkdsr.archs.presets import DEFAULT_PRESET, HIDDEN_KEYS, PRESETS, VARIANT_KEYS, preset_config
 from alkdsr.errors import AlkdsrError
-from alkdsr.utils.fileio import atomic_path, where_writing_fails
+from alkdsr.files.fileio import atomic_path, where_writing_fails
 from alkdsr.zoo import WEIGHTS, default_name
 from alkdsr.zoo import resolve as resolve_weights
 
@@ -60,7 +60,7 @@ def load_checked(
     weights: str | os.PathLike, arch: str | None = None, scale: int | None = None, device='cpu'
 ) -> ALKDNet:
     """The network a checkpoint (file or registered name) holds, checked against ``--arch`` and ``--scale``."""
-    from alkdsr.utils.checkpoint import load_model
+    from alkdsr.zoo.checkpoint import load_model
 
     preset = preset_for_arch(arch)
     weights = resolve_weights(weights, scale=scale)  # a name of another scale: refused before downloading
@@ -73,7 +73,7 @@ def load_checked(
 
 
 def _reload_as_preset(weights, net: ALKDNet, preset: str, arch: str) -> ALKDNet:
-    from alkdsr.utils.checkpoint import load_model, read_checkpoint
+    from alkdsr.zoo.checkpoint import load_model, read_checkpoint
 
     wanted = preset_config(preset)
     found = net.config.get('preset') or 'custom'

@@ -32,10 +32,10 @@ from alkdsr.cli._options import (
     weights_or_default,
     write_json,
 )
+from alkdsr.files.output_guard import refuse_outputs_that_are_inputs
 from alkdsr.inference import TILE_MODES
 from alkdsr.metrics.paper import TABLE4_SETS, paper_result
 from alkdsr.utils.devices import device_name, parse_device, resolve_device
-from alkdsr.utils.output_guard import refuse_outputs_that_are_inputs
 
 if TYPE_CHECKING:  # torch and BasicSR load in run(): --help needs neither
     from alkdsr.metrics.evaluation import SetResult

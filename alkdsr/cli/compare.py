@@ -18,8 +18,8 @@ from pathlib import Path
 
 from alkdsr.cli._options import check_output_file, weights_or_default
 from alkdsr.errors import AlkdsrError
+from alkdsr.files.output_guard import refuse_outputs_that_are_inputs
 from alkdsr.utils.devices import parse_device, resolve_device
-from alkdsr.utils.output_guard import refuse_outputs_that_are_inputs
 
 HELP = 'figure comparing HR, bicubic and checkpoints on a zoomed box, with PSNR/SSIM'
 
@@ -86,7 +86,7 @@ def run(args) -> int:
 
 def _rgb8(path: str):
     """An image as RGB uint8 (gray replicated, alpha dropped, 16 bits rounded to 8)."""
-    from alkdsr.utils.img_util import read_image, to_eight_bit
+    from alkdsr.files.images import read_image, to_eight_bit
 
     pixels = read_image(path).pixels
     if pixels.dtype != 'uint8':

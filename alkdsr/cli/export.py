@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 
 from alkdsr.cli._options import check_output_file
 from alkdsr.errors import AlkdsrError
+from alkdsr.files.output_guard import refuse_outputs_that_are_inputs
 from alkdsr.inference import MIN_OPSET
-from alkdsr.utils.output_guard import refuse_outputs_that_are_inputs
 
 if TYPE_CHECKING:  # NumPy and torch load in run(): --help needs neither
     import numpy as np
@@ -94,8 +94,8 @@ def _real_inputs(paths: list[str]) -> list[tuple[str, np.ndarray]]:
     """Centre crops (two sizes) of the given images, else of scikit-image's bundled photographs."""
     import numpy as np
 
+    from alkdsr.files.images import read_image
     from alkdsr.inference.image import colour_tensor
-    from alkdsr.utils.img_util import read_image
 
     if paths:
         images = [(Path(p).name, colour_tensor(read_image(p).pixels).numpy()) for p in paths]

@@ -17,8 +17,8 @@ import sys
 import alkdsr.inference  # noqa: F401  (before torch: its OpenMP wait policy, see there)
 from alkdsr import __version__
 from alkdsr.errors import AlkdsrError
+from alkdsr.files.fileio import raise_on_sigterm
 from alkdsr.utils.devices import tune_malloc
-from alkdsr.utils.fileio import raise_on_sigterm
 
 COMMANDS = ('upscale', 'weights', 'prepare', 'benchmark', 'profile', 'export', 'compare')
 

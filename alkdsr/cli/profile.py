@@ -28,9 +28,9 @@ from alkdsr.cli._options import (
     write_json,
 )
 from alkdsr.errors import AlkdsrError
+from alkdsr.files.output_guard import refuse_outputs_that_are_inputs
 from alkdsr.inference import TILE_MODES
 from alkdsr.utils.devices import device_name, parse_device, resolve_device
-from alkdsr.utils.output_guard import refuse_outputs_that_are_inputs
 
 if TYPE_CHECKING:  # torch loads in run(): --help needs none
     pass

@@ -39,9 +39,9 @@ import time
 
 from alkdsr.cli._options import load_checked, positive_int, weights_or_default
 from alkdsr.errors import AlkdsrError
+from alkdsr.files.output_guard import refuse_outputs_that_are_inputs
 from alkdsr.inference import BACKENDS, TILE_MODES
 from alkdsr.utils.devices import parse_device, resolve_device
-from alkdsr.utils.output_guard import refuse_outputs_that_are_inputs
 
 HELP = 'upscale images (files or folders); ALKDNet x4 unless --weights/--scale say otherwise'
 DEFAULT_TILE = {'cpu': 256, 'cuda': 512}  # LR pixels; peak CPU memory about 3 GB at 256 (docs/inference.md)

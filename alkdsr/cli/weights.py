@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import argparse
 
-from alkdsr.zoo import WEIGHTS, WeightsError, cache_dir, cache_state, cached_path, fetch, import_files, lookup
+from alkdsr.errors import WeightsError
+from alkdsr.zoo import WEIGHTS, cache_dir, cache_state, cached_path, fetch, import_files, lookup
 
 HELP = 'named pretrained weights: list, fetch, import a file, path'
 

@@ -6,7 +6,7 @@ the key is the image name without extension, the value the PNG bytes, and ``meta
 everything before the first '.' of its line, so keys must not contain '.'.
 
 The LMDB is built in a hidden temporary directory beside the target and renamed into place when
-complete (``alkdsr.utils.fileio.atomic_path``), so a killed or failed run never leaves a half-written
+complete (``alkdsr.files.fileio.atomic_path``), so a killed or failed run never leaves a half-written
 ``.lmdb``. BasicSR's ``LmdbMaker`` does not serve: its memory map has a fixed size (1 TB, a file that
 size on Windows), it ends the process when the folder exists, and it writes in place.
 """
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import lmdb
 
-from alkdsr.utils.fileio import atomic_path
+from alkdsr.files.fileio import atomic_path
 
 COMMIT_EVERY = 1000  # entries, or
 COMMIT_BYTES = 64 << 20  # bytes of values per transaction

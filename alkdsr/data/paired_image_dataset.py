@@ -38,38 +38,19 @@ from os import path as osp
 
 from basicsr.data.paired_image_dataset import PairedImageDataset
 
-from alkdsr.errors import AlkdsrError
-from alkdsr.utils.img_util import (
+from alkdsr.errors import AlkdsrError, TrainingDataError
+from alkdsr.files.images import (
     PNG_SIGNATURE,
     UNREADABLE,
     ImageError,
     decode_bytes,
     image_size,
-    png_dimensions,
+    png_header,
     quiet_opencv,
 )
 
 IMAGE_SIGNATURES = (PNG_SIGNATURE, b'\xff\xd8\xff', b'BM', b'II*\x00', b'MM\x00*', b'RIFF', b'GIF8')
 _META_SHAPE = re.compile(r'\((\d+),\s*(\d+)(?:,\s*\d+)?\)')
-
-
-class TrainingDataError(AlkdsrError):
-    """A dataset that cannot be trained or validated on; the message names the file or key.
-
-    Raised in a DataLoader worker, PyTorch re-raises it in the main process with the worker's
-    traceback as its message; the constructor keeps only the original one-line message.
-    """
-
-    def __init__(self, message: str):
-        super().__init__(_original_message(message, type(self)))
-
-
-def _original_message(message: str, cls: type) -> str:
-    if 'Original Traceback' not in message:
-        return message
-    prefix = f'{cls.__module__}.{cls.__qualname__}: '
-    lines = [line for line in message.splitlines() if line.startswith(prefix)]
-    return lines[-1][len(prefix) :] if lines else message.strip().splitlines()[-1]
 
 
 @dataclass(frozen=True)
@@ -264,7 +245,8 @@ def lmdb_sizes(opt: dict, source: Source) -> dict[str, tuple[int, int]]:
                         f'{dataset_label(opt)}: {source.label(key)}: the value is not an image '
                         f'(starts with {head[:12]!r})'
                     )
-                size = _png_size(head) or meta_size
+                header = png_header(head)
+                size = (header[1], header[0]) if header else meta_size
                 if size is None:
                     raise TrainingDataError(
                         f'{dataset_label(opt)}: {source.label(key)}: no (h,w,c) shape in meta_info.txt and not a PNG'
@@ -287,12 +269,6 @@ def _read_meta_info(opt: dict, folder: str) -> dict[str, tuple[int, int] | None]
     if not meta:
         raise TrainingDataError(f'{dataset_label(opt)}: {folder}/meta_info.txt lists no images')
     return meta
-
-
-def _png_size(head: bytes) -> tuple[int, int] | None:
-    """(width, height) from a PNG's header, or None for other images."""
-    dimensions = png_dimensions(head)
-    return dimensions[::-1] if dimensions else None
 
 
 # ---------------------------------------------------------------- when an image fails to load

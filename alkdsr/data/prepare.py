@@ -21,7 +21,6 @@ import json
 import math
 import multiprocessing
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -34,19 +33,18 @@ from alkdsr.data.lmdb_pack import LmdbError, check_key, read_keys, write_lmdb
 from alkdsr.data.matlab_resize import bicubic_downsample, mod_crop
 from alkdsr.data.subimages import SubimageGrid, subimage_name
 from alkdsr.errors import AlkdsrError, OutputError
-from alkdsr.utils import fileio
-from alkdsr.utils.fileio import atomic_write_bytes, raise_on_sigterm
-from alkdsr.utils.img_util import (
+from alkdsr.files import fileio
+from alkdsr.files.fileio import atomic_write_bytes, raise_on_sigterm
+from alkdsr.files.images import (
     ImageError,
     decode_png,
     encode_png,
     list_images,
-    png_dimensions,
-    png_shape,
+    png_header,
     read_training_image,
     write_png,
 )
-from alkdsr.utils.output_guard import refuse_outputs_that_are_inputs
+from alkdsr.files.output_guard import refuse_outputs_that_are_inputs
 
 SUBIMAGE_SETTINGS = 'subimages.json'
 
@@ -157,12 +155,9 @@ def hr_in_place(hr_dirs: list[Path], out_dir: Path, sources: list[tuple[str, Pat
 
 def check_writable(out_dir: Path) -> None:
     """OUT_DIR can be made and written: else one line naming it, not one error per image."""
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out_dir):
-            pass
-    except OSError as e:
-        raise AlkdsrError(f'{out_dir}: cannot write there ({e.strerror or e})') from None
+    problem = fileio.where_writing_fails(out_dir)
+    if problem is not None:
+        raise AlkdsrError(f'{out_dir}: cannot write there ({os.strerror(fileio.ERRNO[problem[1]])})')
 
 
 def check_lmdb_keys(sources: list[tuple[str, Path]]) -> None:
@@ -291,7 +286,8 @@ def _subimage_paths(out: Path, name: str, boxes, scales) -> list[Path]:
 def _shape_of_png(path: Path) -> tuple[int, int] | None:
     """(height, width) from a PNG's header; None when it is not a PNG we can read that way."""
     with open(path, 'rb') as f:
-        return png_dimensions(f.read(32))
+        header = png_header(f.read(26))
+    return header[:2] if header else None
 
 
 def _read_png(path: Path) -> np.ndarray:
@@ -327,11 +323,11 @@ def load_lmdb_value(job: tuple[str, Path, int, int]) -> tuple[str, bytes, tuple[
     """PNG bytes and shape of one entry: the file's own bytes, or the image cropped to a multiple first."""
     key, path, multiple, compression = job
     data = path.read_bytes()
-    h, w, c = png_shape(data)
+    h, w, c = png_header(data)  # a PNG this command wrote
     if multiple and (h % multiple or w % multiple):
         img = mod_crop(decode_png(data), multiple)
         data = encode_png(np.ascontiguousarray(img), compression)
-        h, w, c = png_shape(data)
+        h, w, c = png_header(data)
     return key, data, (h, w, c)
 
 

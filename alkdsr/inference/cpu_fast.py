@@ -13,7 +13,6 @@ the network's own modules, called as in the eager forward, so seamless tiling
 from __future__ import annotations
 
 import atexit
-import contextlib
 import json
 import os
 import shutil
@@ -28,7 +27,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from alkdsr.archs.arch_util import ALKDB, ALKConv, pad_to_min_size
-from alkdsr.utils.fileio import atomic_path, where_writing_fails
+from alkdsr.files import locks
+from alkdsr.files.fileio import atomic_path, where_writing_fails
 
 KERNEL_CACHE = 'numba'  # under $ALKDSR_HOME
 MANIFEST = 'MANIFEST.json'
@@ -94,7 +94,7 @@ def _compile_kernels():
         where = Path(tempfile.mkdtemp(prefix='alkdsr-kernels-')) / 'kernels'
         atexit.register(shutil.rmtree, where.parent, ignore_errors=True)
     where.parent.mkdir(parents=True, exist_ok=True)
-    with _exclusive(where.parent / f'{where.name}.lock'):
+    with locks.waiting_for(where.parent / f'{where.name}.lock'):
         if where.exists() and not _verified(where):
             shutil.rmtree(where)
         previous, numba.config.CACHE_DIR = numba.config.CACHE_DIR, str(where)
@@ -117,19 +117,6 @@ def _run_every_kernel(kernels) -> None:
     kernels.alkconv_tail(x, 0, *weights, x, True, True, np.empty_like(x), 0, x, 0, 0, 2)
     kernels.gelu_(x, 0, 2)
     kernels.norm_residual(x, per_channel, per_channel, eps, x, np.empty_like(x), 0, 2)
-
-
-@contextlib.contextmanager
-def _exclusive(lock_path: Path):
-    """Hold an exclusive ``flock`` on ``lock_path`` (waiting for it); without fcntl (Windows), nothing."""
-    try:
-        import fcntl
-    except ImportError:
-        yield
-        return
-    with open(lock_path, 'a') as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield  # closing the file releases the lock
 
 
 def _verified(where: Path) -> bool:

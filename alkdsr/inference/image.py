@@ -19,10 +19,10 @@ from PIL import Image
 from torch import nn
 
 from alkdsr.errors import AlkdsrError
+from alkdsr.files.images import check_pixels
 from alkdsr.inference.fast import runner
 from alkdsr.inference.tiling import upscale_tensor
-from alkdsr.utils.checkpoint import load_model
-from alkdsr.utils.img_util import check_pixels
+from alkdsr.zoo.checkpoint import load_model
 
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 

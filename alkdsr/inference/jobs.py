@@ -20,10 +20,10 @@ from torch import nn
 from tqdm import tqdm
 
 from alkdsr.errors import AlkdsrError
+from alkdsr.files.fileio import remove_stale_temporaries
+from alkdsr.files.images import FORMATS, ImageData, format_of, image_size, read_image, write_image
+from alkdsr.files.output_guard import same_file
 from alkdsr.inference.image import upscale_images
-from alkdsr.utils.fileio import remove_stale_temporaries
-from alkdsr.utils.img_util import FORMATS, ImageData, format_of, image_size, read_image, write_image
-from alkdsr.utils.output_guard import same_file
 
 
 @dataclass(frozen=True)

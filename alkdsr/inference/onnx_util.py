@@ -23,8 +23,8 @@ import torch.onnx.operators  # a submodule that `import torch` does not load
 from torch import nn
 
 from alkdsr.errors import AlkdsrError
+from alkdsr.files.fileio import atomic_path
 from alkdsr.inference import MIN_OPSET
-from alkdsr.utils.fileio import atomic_path
 
 FP32_TOLERANCE = 1e-4
 FP16_TOLERANCE = 1e-2  # float16 keeps about 3 decimal digits; 1e-2 is under 3 grey levels

@@ -7,7 +7,7 @@ any BSRN-preset network) and ``ALKDNet`` (every other ALKDNet-family network). A
 ``.pth`` (bare, or with ``params``/``params_ema``, official or alkdsr key names) and
 ``.safetensors`` checkpoints.
 
-Detection and settings are ``alkdsr.utils.checkpoint``' (what ``alkdsr.load_model`` uses). Residual
+Detection and settings are ``alkdsr.zoo.checkpoint``' (what ``alkdsr.load_model`` uses). Residual
 learning and ESA padding have no weights, so several variants have the same keys and shapes
 (``alkdnet_no_norm``, ``bsrn_alk9`` and the ``bsrn_alk9*abrl`` presets; ``bsrn`` and the ``bsrn*abrl``
 ones): only the config alkdsr stores beside the weights tells them apart. spandrel keeps the weights
@@ -49,7 +49,7 @@ from alkdsr.archs.official_keys import to_alkdsr_names
 from alkdsr.archs.presets import preset_of
 from alkdsr.errors import CheckpointError
 from alkdsr.integrations.inputs import checking_inputs
-from alkdsr.utils.checkpoint import (
+from alkdsr.zoo.checkpoint import (
     ARCH_KEY,
     SAFETENSORS_META_KEY,
     check_stored_config,
@@ -84,7 +84,7 @@ def _recognised_config(state_dict: StateDict) -> dict | None:
     """The ALKDNet config of a state dict whose keys are exactly that network's, else None.
 
     Key-based, as spandrel's detection is: the config is read off the keys and shapes by
-    ``alkdsr.utils.checkpoint.detect_config``, and the network it describes (built on the meta device,
+    ``alkdsr.zoo.checkpoint.detect_config``, and the network it describes (built on the meta device,
     no memory) must have the same parameter names, so another architecture that shares a few
     names is not taken for ALKDNet. A stored config then supplies what the keys cannot show.
     """

@@ -37,7 +37,7 @@ def plot(curves: dict[str, list[tuple[int, float]]], out: str | Path, metric: st
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
-    from alkdsr.utils.fileio import atomic_path
+    from alkdsr.files.fileio import atomic_path
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=150)
     for label, points in curves.items():

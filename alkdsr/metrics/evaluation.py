@@ -22,10 +22,10 @@ import torch
 from torch import nn
 
 from alkdsr.data.matlab_resize import bicubic_downsample
-from alkdsr.errors import AlkdsrError
+from alkdsr.errors import AlkdsrError, ImageError
+from alkdsr.files.images import IMAGE_EXTENSIONS, list_images, read_bgr, write_png
 from alkdsr.inference.tiling import upscale_tensor
 from alkdsr.metrics.psnr_ssim import SSIM_WINDOW, y_psnr_ssim
-from alkdsr.utils.img_util import IMAGE_EXTENSIONS, ImageError, list_images, read_bgr, write_png
 
 HR_FOLDER = 'HR'
 LR_FOLDER = 'LR_bicubic'

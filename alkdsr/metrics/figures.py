@@ -15,9 +15,9 @@ import numpy as np
 
 from alkdsr.data import matlab_resize
 from alkdsr.errors import AlkdsrError
+from alkdsr.files.fileio import atomic_path
 from alkdsr.inference.image import upscale_image
 from alkdsr.metrics import psnr_ssim
-from alkdsr.utils.fileio import atomic_path
 
 
 @dataclass

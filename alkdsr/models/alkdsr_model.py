@@ -28,7 +28,7 @@ workers' and this process's random states) after the batches trained so far, and
 the loader there. Validation leaves the random state as it found it, so that a run resumed after a
 validation draws what the uninterrupted run drew.
 
-Networks are loaded through ``alkdsr.utils.checkpoint`` (``weights_only``, official ALKDN/BSRN names
+Networks are loaded through ``alkdsr.zoo.checkpoint`` (``weights_only``, official ALKDN/BSRN names
 translated, so no key-mismatch warnings for official checkpoints) and saved with the network's
 config beside ``params``; every checkpoint and training state is written atomically.
 """
@@ -54,31 +54,23 @@ from alkdsr.archs.arch_util import use_fused_kernels
 from alkdsr.archs.official_keys import to_alkdsr_names
 from alkdsr.data import resumable_loader
 from alkdsr.data.device_pairs import DevicePairs
-from alkdsr.errors import AlkdsrError
+from alkdsr.errors import AlkdsrError, NonFiniteLossError
 from alkdsr.ops import alkconv_triton
 from alkdsr.utils import random_state, stopping
-from alkdsr.utils.checkpoint import CheckpointError, arch_config, config_differences, mismatch_message, read_checkpoint
 from alkdsr.utils.dist_util import ddp_device_ids
-from alkdsr.utils.training_state import atomic_torch_save
+from alkdsr.utils.modules import bare_module
 from alkdsr.zoo import resolve as resolve_weights
+from alkdsr.zoo.checkpoint import (
+    CheckpointError,
+    arch_config,
+    atomic_torch_save,
+    config_differences,
+    mismatch_message,
+    read_checkpoint,
+)
 
 AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
 NAN_POLICIES = ('stop', 'skip')
-
-
-class NonFiniteLossError(AlkdsrError):
-    """The training loss became NaN or infinite and ``nan_policy`` is ``stop``."""
-
-
-def bare_module(net: torch.nn.Module) -> torch.nn.Module:
-    """The plain module inside DataParallel/DistributedDataParallel and torch.compile wrappers."""
-    while True:
-        if isinstance(net, (DataParallel, DistributedDataParallel)):
-            net = net.module
-        elif hasattr(net, '_orig_mod'):  # torch.compile's OptimizedModule
-            net = net._orig_mod
-        else:
-            return net
 
 
 class ALKDSRModel(SRModel):
@@ -401,7 +393,7 @@ class ALKDSRModel(SRModel):
             )
 
     def load_network(self, net, load_path, strict=True, param_key='params'):
-        """Load weights through alkdsr.utils.checkpoint (weights_only; official names translated).
+        """Load weights through alkdsr.zoo.checkpoint (weights_only; official names translated).
 
         ``load_path`` may be a registered weights name (``path: pretrain_network_g: alkdnet-x4``): its cached
         file is read (``alkdsr.options.checks`` fetched and verified it before any work).

@@ -17,8 +17,8 @@ from os import path as osp
 
 import torch
 
-from alkdsr.errors import AlkdsrError
-from alkdsr.options.schema import OptionError, suggestion
+from alkdsr.errors import AlkdsrError, OptionError
+from alkdsr.options.schema import suggestion
 
 NETWORK_KEYS = ('network_g', 'network_d')
 
@@ -102,7 +102,7 @@ def resolve_weights_names(path_opt: dict, scale: int | None = None) -> None:
 def check_pretrained(path_opt: dict, net: torch.nn.Module | None) -> None:
     """``pretrain_network_g`` exists, loads safely and, with ``strict_load_g``, holds network_g's variant."""
     from alkdsr.archs.alkdnet_arch import ALKDNet
-    from alkdsr.utils.checkpoint import CheckpointError, config_differences, mismatch_message, read_checkpoint
+    from alkdsr.zoo.checkpoint import CheckpointError, config_differences, mismatch_message, read_checkpoint
 
     path = path_opt.get('pretrain_network_g')
     if not path:

@@ -31,11 +31,7 @@ from typing import Annotated, Any, ClassVar, Literal, Optional
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
 from pydantic_core import PydanticCustomError
 
-from alkdsr.errors import AlkdsrError
-
-
-class OptionError(AlkdsrError):
-    """An option that cannot work; the message names it by its key path."""
+from alkdsr.errors import OptionError
 
 
 def suggestion(word, known) -> str:

@@ -25,19 +25,13 @@ import contextlib
 import os
 import signal
 
+from alkdsr.errors import TrainingStopped
+
 BEFORE_LOOP, IN_LOOP, AFTER_LOOP = 'before the first iteration', 'in the loop', 'in the last iteration or after it'
 
 _requested: int | None = None  # the signal received, until training has stopped
 _phase = BEFORE_LOOP  # where training is: only IN_LOOP does a request wait for the next iteration
 _agreed = 0  # the signal training agreed to stop for at its last loss check (every rank, when distributed)
-
-
-class TrainingStopped(Exception):
-    """Training ended early on request; ``iteration`` is the last finished (and saved) one."""
-
-    def __init__(self, message: str, iteration: int | None):
-        super().__init__(message)
-        self.iteration = iteration
 
 
 def _handle(signum, frame) -> None:

@@ -1,7 +1,6 @@
 """Pretrained weights by name (``alkdnet-x4``): the registry and the verified download cache."""
 
 from alkdsr.zoo.cache import (
-    WeightsError,
     cache_dir,
     cache_state,
     cached_path,
@@ -18,7 +17,6 @@ from alkdsr.zoo.registry import WEIGHTS, PretrainedWeights, default_name
 __all__ = [
     'WEIGHTS',
     'PretrainedWeights',
-    'WeightsError',
     'cache_dir',
     'cache_state',
     'cached_path',

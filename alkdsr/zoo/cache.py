@@ -1,6 +1,7 @@
 """The local cache of named weights: download once, verify by SHA256, then work offline.
 
-Files live in ``$ALKDSR_HOME/weights/`` (default ``~/.cache/alkdsr/weights/``) under their
+Files live in ``$ALKDSR_HOME/weights/`` (default: the user's cache folder, ``~/.cache/alkdsr/weights/`` on
+Linux; :func:`home_dir`) under their
 published file names. A download goes to a hidden temporary file in that folder and becomes
 visible under its final name only after its SHA256 matched (``os.replace``), so a cached file
 is always a verified one, two processes fetching the same name at once both end with the same
@@ -40,8 +41,8 @@ import urllib.request
 from collections.abc import Iterable
 from pathlib import Path
 
-from alkdsr.errors import AlkdsrError, CheckpointError
-from alkdsr.utils.fileio import atomic_path, where_writing_fails
+from alkdsr.errors import AlkdsrError, CheckpointError, WeightsError
+from alkdsr.files.fileio import atomic_path, where_writing_fails
 from alkdsr.version import __version__
 from alkdsr.zoo.registry import WEIGHTS, PretrainedWeights
 
@@ -56,10 +57,6 @@ CHUNK = 64 * 1024
 _TIMEOUTS = (TimeoutError, socket.timeout)  # one class from Python 3.10, two before
 
 
-class WeightsError(AlkdsrError):
-    """Named weights that cannot be had: unknown name, download failed, file does not verify."""
-
-
 class _DownloadFailed(Exception):
     """Why a download failed, in a few words; becomes a :class:`WeightsError` naming the URL.
 
@@ -72,13 +69,19 @@ class _ConnectTimeout(TimeoutError):
 
 
 def home_dir() -> Path:
-    """alkdsr's own files: ``$ALKDSR_HOME`` or ``~/.cache/alkdsr``."""
+    """alkdsr's own files: ``$ALKDSR_HOME``, or the user's cache folder for alkdsr (``platformdirs``:
+    ``~/.cache/alkdsr`` on Linux, ``$XDG_CACHE_HOME/alkdsr`` where that is set, ``~/Library/Caches/alkdsr`` on
+    macOS, ``%LOCALAPPDATA%\\alkdsr\\Cache`` on Windows)."""
     home = os.environ.get(HOME_ENV)
-    return Path(home).expanduser() if home else Path.home() / '.cache' / 'alkdsr'
+    if home:
+        return Path(home).expanduser()
+    from platformdirs import user_cache_path
+
+    return user_cache_path('alkdsr', appauthor=False)
 
 
 def cache_dir() -> Path:
-    """Where named weights are kept: ``$ALKDSR_HOME/weights`` or ``~/.cache/alkdsr/weights``."""
+    """Where named weights are kept: ``weights/`` in :func:`home_dir`."""
     return home_dir() / 'weights'
 
 

@@ -34,8 +34,8 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from alkdsr.errors import AlkdsrError
-from alkdsr.utils.fileio import atomic_path, atomic_write_bytes
+from alkdsr.errors import AlkdsrError, ImageError
+from alkdsr.files.fileio import atomic_path, atomic_write_bytes
 
 # suffix -> Pillow format name; the formats alkdsr reads and writes
 FORMATS = {
@@ -64,10 +64,6 @@ _CHANNELS = {'L': 1, 'LA': 2, 'RGB': 3, 'RGBA': 4}
 _CONVERT = {'1': 'L', 'La': 'LA', 'PA': 'RGBA', 'RGBa': 'RGBA', 'RGBX': 'RGB', 'CMYK': 'RGB', 'YCbCr': 'RGB'}
 _CONVERT.update({'LAB': 'RGB', 'HSV': 'RGB'})
 _SIXTEEN_BIT_GRAY = ('I;16', 'I;16B', 'I;16L', 'I;16N')
-
-
-class ImageError(AlkdsrError):
-    """An image that cannot be read, or written where or how it was asked; the message names the file."""
 
 
 @dataclass
@@ -472,9 +468,8 @@ def read_training_image(path: str | os.PathLike) -> tuple[np.ndarray, list[str]]
     path = Path(path)
     img = _decode_with_opencv(path, _training_flags)
     with open(path, 'rb') as f:
-        head = f.read(26)
-    gray_alpha = head[:8] == PNG_SIGNATURE and len(head) > 25 and head[25] == 4  # IHDR colour type 4
-    return _to_uint8_layout(img, path, gray_alpha)
+        header = png_header(f.read(26))
+    return _to_uint8_layout(img, path, gray_alpha=header is not None and header[2] == 2)
 
 
 def _training_flags(data: np.ndarray) -> int:
@@ -518,21 +513,13 @@ def write_png(path: str | os.PathLike, img: np.ndarray, compression: int = 3) ->
     atomic_write_bytes(path, encode_png(img, compression), durable=False)  # prepare syncs once at the end
 
 
-def png_shape(data: bytes) -> tuple[int, int, int]:
-    """(height, width, channels) of PNG bytes, read from the IHDR chunk without decoding."""
-    if len(data) < 26 or data[:8] != PNG_SIGNATURE or data[12:16] != b'IHDR':
-        raise ValueError('not a PNG')
+def png_header(data: bytes) -> tuple[int, int, int] | None:
+    """(height, width, channels once decoded) of PNG bytes (their first 26 at least), read from the IHDR chunk
+    without decoding; None for other images, a damaged header or a colour type PNG does not define."""
+    if len(data) < 26 or data[:8] != PNG_SIGNATURE or data[12:16] != b'IHDR' or data[25] not in _PNG_CHANNELS:
+        return None
     width, height = struct.unpack('>II', data[16:24])
     return height, width, _PNG_CHANNELS[data[25]]
-
-
-def png_dimensions(data: bytes) -> tuple[int, int] | None:
-    """(height, width) of PNG bytes from the IHDR chunk; None for other images or a damaged header."""
-    try:
-        height, width, _ = png_shape(data)
-    except (ValueError, KeyError):  # not a PNG, or a colour type PNG does not define
-        return None
-    return height, width
 
 
 def decode_png(data: bytes) -> np.ndarray | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import shutil
@@ -65,9 +66,14 @@ def _about_the_output(error: OSError, tmp) -> bool:
     return error.filename is None or os.fspath(error.filename) == os.fspath(tmp)
 
 
+ERRNO = {'file': errno.ENOTDIR, 'unwritable': errno.EACCES}  # the error a write would meet, by where_writing_fails
+
+
 def where_writing_fails(folder: str | os.PathLike) -> tuple[Path, str] | None:
     """Why files could not be written in ``folder`` (made first if missing), checked without making it:
-    ``(the nearest existing folder or file, 'file' or 'unwritable')``, or None if they could."""
+    ``(the nearest existing folder or file, 'file' or 'unwritable')``, or None if they could.
+
+    The one check of "can this be written?": each command words its own refusal from it."""
     existing = Path(os.path.abspath(folder))
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent

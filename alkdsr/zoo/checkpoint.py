@@ -1,4 +1,4 @@
-"""Checkpoints: safe loading, recognition of architecture and scale, atomic saving.
+"""Checkpoints and training states: safe loading, recognition of architecture and scale, atomic saving.
 
 Reads BasicSR ``.pth`` files (``params_ema``, ``params``), bare state dicts and
 ``.safetensors``; every ``.pth`` is loaded with ``weights_only=True``, so a file that would
@@ -19,9 +19,10 @@ from torch.nn.modules.utils import consume_prefix_in_state_dict_if_present
 
 from alkdsr.archs.alkdnet_arch import ALKDNet
 from alkdsr.archs.presets import CONFIG_KEYS, SHAPE_KEYS
-from alkdsr.errors import CheckpointError
-from alkdsr.utils.fileio import atomic_path
-from alkdsr.zoo import resolve as resolve_weights
+from alkdsr.errors import CheckpointError, OutputError
+from alkdsr.files.fileio import atomic_path
+from alkdsr.utils.modules import bare_module
+from alkdsr.zoo.cache import resolve as resolve_weights
 
 PARAM_KEYS = ('params_ema', 'params', 'state_dict', 'model', 'net_g')
 ARCH_KEY = 'arch'
@@ -240,13 +241,12 @@ def model_from_state_dict(state: dict, meta: dict | None = None, **overrides) ->
 
 def arch_config(net: torch.nn.Module) -> dict:
     """The config stored beside the weights when saving ``net``."""
-    net = getattr(net, 'module', net)
-    return {'type': 'ALKDNet', **getattr(net, 'config', {})}
+    return {'type': 'ALKDNet', **getattr(bare_module(net), 'config', {})}
 
 
 def save_checkpoint(net: torch.nn.Module, path: str | os.PathLike, param_key: str = 'params') -> None:
     """Save ``net``'s weights with its config, atomically (.pth in BasicSR's layout, or .safetensors)."""
-    bare = getattr(net, 'module', net)
+    bare = bare_module(net)
     state = {k: v.detach().cpu().contiguous() for k, v in bare.state_dict().items()}
     config = arch_config(bare)
     with atomic_path(path) as tmp:
@@ -256,3 +256,20 @@ def save_checkpoint(net: torch.nn.Module, path: str | os.PathLike, param_key: st
             save_file(state, str(tmp), metadata={SAFETENSORS_META_KEY: json.dumps(config)})
         else:
             torch.save({param_key: state, ARCH_KEY: config}, tmp)
+
+
+# how torch.save's zip writer words a write that failed (a full disk, a file-size limit)
+_WRITE_FAILURES = ('inline_container', 'PytorchStreamWriter', 'iostream error', 'write failed', 'file write')
+
+
+def atomic_torch_save(obj, path: str | os.PathLike) -> None:
+    """``torch.save`` to a temporary file beside ``path``, fsync, rename: a file that exists is complete
+    (BasicSR writes checkpoints and training states in place, so a process killed while saving left a
+    truncated file that ``--auto_resume`` then picked)."""
+    with atomic_path(path) as tmp:
+        try:
+            torch.save(obj, tmp)
+        except RuntimeError as e:  # torch.save reports a failed write (a full disk) as a RuntimeError
+            if not any(sign in str(e) for sign in _WRITE_FAILURES):
+                raise
+            raise OutputError(f'torch.save could not write {path}: {str(e).splitlines()[0]}') from e
