@@ -1,4 +1,4 @@
-"""Evaluate with BasicSR's own test pipeline and alkdsr's architectures and model.
+"""Evaluate with BasicSR's test pipeline (``alkdsr.training.loop.test``), alkdsr's checks first.
 
     python alkdsr/test.py -opt options/test_ALKDNet_x4.yml [--force_yml path:pretrain_network_g=W.pth]
 
@@ -9,10 +9,10 @@ logged to ``./results/<name>/test_<name>_<time>.log`` and images saved under
 
 import sys
 
+from alkdsr.training.entry import run
+
 
 def main() -> int:
-    from alkdsr.train import run  # the same checks as training, before BasicSR's test pipeline
-
     return run('test', prog='alkdsr-test')
 
 

@@ -80,7 +80,7 @@ def test_unsupported_options_are_refused_in_one_line(folder):
 
 
 def test_other_models_are_refused_before_any_work(folder):
-    from alkdsr.train import check_datasets as check_paired_datasets
+    from alkdsr.training.data import check_datasets as check_paired_datasets
 
     opt = {'model_type': 'SRModel', 'datasets': {'train': {**options(folder), 'type': 'DevicePairedImageDataset'}}}
     with pytest.raises(AlkdsrError, match='^datasets: train: type DevicePairedImageDataset needs model_type: ALKDSRM'):

@@ -28,20 +28,58 @@ def test_import_alkdsr_alone_registers_its_architectures_model_and_dataset():
     assert found == {'arch': ['ALKDNet', 'ALKDN', 'BSRN'], 'model': True, 'dataset': True}
 
 
-def test_basicsr_paired_image_dataset_keeps_its_own_behaviour_after_the_run_time_fixes():
-    """Only alkdsr.utils.compat changes BasicSR, and never its PairedImageDataset or its folder listing."""
+def test_a_training_run_leaves_basicsr_as_it_was(tmp_path):
+    """alkdsr extends BasicSR by registering classes only: after a whole run through alkdsr/train.py in this
+    interpreter, every function and method BasicSR's pipelines call is still BasicSR's own."""
+    from train_utils import make_pairs, train_options, write_options
+
+    pairs = make_pairs(tmp_path / 'pairs', names=('rocket', 'coffee'))
+    opt = train_options('untouched', pairs / 'HR', pairs / 'LR_bicubic' / 'X4', total_iter=1, save_freq=1)
+    opt['network_g']['num_block'] = 1
+    opt['model_type'] = 'SRModel'
+    option_file = write_options(opt, tmp_path / 'opt.yml')
     found = _in_fresh_interpreter(
-        'import json, alkdsr, alkdsr.train\n'
-        'from alkdsr.utils import compat\n'
-        'compat.install()\n'
+        'import json, os, sys\n'
+        f'os.chdir({str(tmp_path)!r})\n'
+        'from alkdsr.training.entry import run\n'
+        f"assert run('train', 'alkdsr-train', ['-opt', {str(option_file)!r}]) == 0\n"
+        'import basicsr.data, basicsr.train, basicsr.test, basicsr.utils.options\n'
         'import basicsr.data.paired_image_dataset as m\n'
-        'from basicsr.data.data_util import paired_paths_from_folder\n'
-        'print(json.dumps([f.__module__ for f in (m.PairedImageDataset.__init__, m.PairedImageDataset.__getitem__,\n'
-        '                                         m.paired_paths_from_folder, m.imfrombytes)]\n'
-        '                 + [m.paired_paths_from_folder is paired_paths_from_folder]))\n'
+        'from basicsr.models.base_model import BaseModel\n'
+        'functions = [basicsr.data.worker_init_fn, basicsr.data.build_dataloader, basicsr.train.parse_options,\n'
+        '             basicsr.train.load_resume_state, basicsr.train.create_train_val_dataloader,\n'
+        '             basicsr.test.parse_options, BaseModel.load_network, m.PairedImageDataset.__init__,\n'
+        '             m.PairedImageDataset.__getitem__, m.paired_paths_from_folder]\n'
+        'print(json.dumps([f.__module__ for f in functions]))\n'
     )
-    own = ['basicsr.data.paired_image_dataset'] * 2 + ['basicsr.data.data_util', 'basicsr.utils.img_util']
-    assert found == [*own, True]
+    assert all(module.startswith('basicsr.') for module in found), found
+
+
+def test_no_module_of_alkdsr_assigns_to_an_attribute_of_another_package():
+    """Read from the code: no ``x.attr = ...`` or ``setattr`` on a module or class of basicsr (or any other
+    package, spandrel's ModelLoader included); the one change elsewhere is compat's ``sys.modules`` alias."""
+    import ast
+
+    found = []
+    for path in sorted(PACKAGE.rglob('*.py')):
+        tree = ast.parse(path.read_text(encoding='utf-8'))
+        imported = {alias.asname or alias.name.split('.')[0] for node in ast.walk(tree)
+                    if isinstance(node, (ast.Import, ast.ImportFrom)) and not (
+                        isinstance(node, ast.ImportFrom) and (node.module or '').startswith('alkdsr'))
+                    for alias in node.names}  # fmt: skip
+        imported -= {'sys', 'os', 'np', 'numpy', 'torch', 'nn', 'F'}  # their attributes are not assigned below
+        for node in ast.walk(tree):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(
+                node, (ast.AugAssign, ast.AnnAssign)) else []  # fmt: skip
+            for target in targets:
+                base = target
+                while isinstance(base, ast.Attribute):
+                    base = base.value
+                if isinstance(target, ast.Attribute) and isinstance(base, ast.Name) and base.id in imported:
+                    found.append(f'{path.relative_to(ROOT)}:{node.lineno}')
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == 'setattr':
+                found.append(f'{path.relative_to(ROOT)}:{node.lineno} setattr')
+    assert found == []
 
 
 def test_at_most_five_modules_at_the_top_and_none_hides_an_installed_one():

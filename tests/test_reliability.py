@@ -242,7 +242,7 @@ def test_option_files_as_people_write_them(case, tmp_path, monkeypatch):
 
 def test_merge_keys_and_a_bom_read_as_written_out(tmp_path):
     """``<<: *anchor`` merges the anchored mapping (its own keys win); a UTF-8 BOM is not part of the text."""
-    from alkdsr.train import read_option_file
+    from alkdsr.options.reader import read_option_file
 
     merged = (
         'defaults: &set\n  type: ALKDSRPairedImageDataset\n  io_backend: {type: disk}\n  name: a\n'
@@ -906,7 +906,7 @@ def test_a_bug_in_alkdsr_keeps_its_traceback(tiny_weights, pairs, tmp_path, monk
     monkeypatch.setattr(alkdsr.metrics.complexity, 'count_params', broken)  # profile loads it when it runs
     with pytest.raises(ZeroDivisionError):
         run_cli('profile', '--weights', tiny_weights, '--size', '8x8', '--runs', 1, '--warmup', 0)
-    monkeypatch.setattr(alkdsr.options.schema, 'Tree', BrokenTree())
+    monkeypatch.setattr(alkdsr.options.schema, 'TrainOptions', BrokenTree())
     option_file = write_options(train_options('bug', *_dirs(pairs)), tmp_path / 'bug.yml')
     with pytest.raises(ZeroDivisionError):
         _run_in_process('train', tmp_path, option_file, monkeypatch)

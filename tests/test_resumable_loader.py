@@ -27,7 +27,8 @@ from basicsr.data.prefetch_dataloader import PrefetchDataLoader
 from torch.utils.data import DataLoader, Dataset
 
 from alkdsr.data.resumable_loader import ResumableLoader
-from alkdsr.utils import random_state, stopping
+from alkdsr.training.stopping import StopRequests
+from alkdsr.utils import random_state
 
 PER_EPOCH, BATCH, EPOCHS = 5, 3, 3
 
@@ -40,12 +41,12 @@ class RandomItems(Dataset):
         return torch.tensor([index, random.random(), np.random.rand(), torch.rand(()).item()], dtype=torch.float64)
 
 
-def loader(workers: int, thread: bool = False) -> ResumableLoader:
+def loader(workers: int, thread: bool = False, stop: StopRequests | None = None) -> ResumableLoader:
     dataset = RandomItems()
     kwargs = dict(dataset=dataset, batch_size=BATCH, sampler=EnlargedSampler(dataset, 1, 0), drop_last=True)
     kwargs.update(num_workers=workers, worker_init_fn=partial(worker_init_fn, num_workers=workers, rank=0, seed=5))
     plain = PrefetchDataLoader(num_prefetch_queue=2, **kwargs) if thread else DataLoader(**kwargs)
-    resumable = ResumableLoader.like(plain)
+    resumable = ResumableLoader.like(plain, stop=stop)
     resumable.trained = 0
     return resumable
 
@@ -69,14 +70,14 @@ def train(loader: ResumableLoader, ahead: bool, first_epoch: int = 0, save_after
     for epoch in range(first_epoch, EPOCHS):
         loader.sampler.set_epoch(epoch)
         for batch in batches_of_an_epoch(loader, ahead):
-            if stop and stopping.agreed() and len(trained) == save_after:
-                point = loader.resume_point(save_after)  # the model's stop at the next iteration's start
-                stopping.agree(0)  # (the uninterrupted run goes on)
+            if stop and loader.stop.agreed and len(trained) == save_after:
+                point = loader.resume_point(save_after)  # the loop's stop at the next iteration's start
+                loader.stop.agreed = 0  # (the uninterrupted run goes on)
             trained.append(batch)
             loader.trained = len(trained)
             if len(trained) == save_after:
                 if stop:
-                    stopping.agree(15)  # the loss check of this iteration saw a SIGTERM
+                    loader.stop.agreed = 15  # the check after this iteration saw a SIGTERM
                 else:
                     point = loader.resume_point(save_after)
     return trained, point
@@ -89,7 +90,8 @@ def test_a_resumed_loader_gives_the_batches_of_the_uninterrupted_one(workers, ho
     ahead = how == 'one-ahead'
     random_state.set_state(random_state.get_state())  # (round trip of the state)
     torch.manual_seed(0), random.seed(0), np.random.seed(0)
-    everything, point = train(loader(workers, thread=how == 'thread'), ahead, save_after=save_after, stop=how == 'stop')
+    first = loader(workers, thread=how == 'thread', stop=StopRequests())
+    everything, point = train(first, ahead, save_after=save_after, stop=how == 'stop')
     assert len(everything) == EPOCHS * PER_EPOCH and point is not None
     # the epoch of the last batch trained, or, stopping after an epoch's last batch, the next one
     assert point['epoch'] == (save_after - 1) // PER_EPOCH + (how == 'stop' and save_after % PER_EPOCH == 0)

@@ -43,7 +43,6 @@ from alkdsr.cli.main import main
 from alkdsr.errors import TrainingDataError
 from alkdsr.files.images import read_image
 from alkdsr.inference.cpu_fast import fast_cpu_net
-from alkdsr.utils.compat import install
 from alkdsr.zoo.checkpoint import save_checkpoint
 
 COUNTS: dict[str, tuple[int, int]] = {}
@@ -397,9 +396,8 @@ def test_an_option_file_without_datasets_is_one_line(pairs, tmp_path, monkeypatc
 
 
 def _build(opt: dict):
-    from basicsr.data import build_dataset
+    from basicsr.data import build_dataset  # alkdsr's datasets registered (conftest imports alkdsr)
 
-    install()
     return build_dataset({**opt, 'phase': opt.get('phase', 'train'), 'scale': SCALE})
 
 

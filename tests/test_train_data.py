@@ -8,7 +8,7 @@ import pytest
 import torch
 from train_utils import SCALE, make_lmdbs, make_pairs, paired_set
 
-from alkdsr.utils.compat import install
+import alkdsr  # noqa: F401  (BasicSR importable, the datasets registered)
 
 
 def _batches(dataset_opt: dict, seed: int, epochs: int = 2) -> list[dict]:
@@ -31,7 +31,6 @@ def _batches(dataset_opt: dict, seed: int, epochs: int = 2) -> list[dict]:
 
 @pytest.mark.parametrize('num_workers', [0, 2])
 def test_lmdb_and_folder_give_identical_batches(tmp_path, num_workers):
-    install()  # sorted folder listing, as alkdsr/train.py runs it
     pairs = make_pairs(tmp_path / 'pairs', names=('rocket', 'coffee', 'astronaut', 'chelsea', 'immunohistochemistry'))
     hr_lmdb, lr_lmdb = make_lmdbs(pairs, tmp_path / 'lmdb')
     folder_opt = paired_set('folder', pairs / 'HR', pairs / 'LR_bicubic' / f'X{SCALE}', phase='train')

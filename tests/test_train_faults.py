@@ -195,18 +195,19 @@ def test_sigterm_outside_the_loop_stops_at_once_and_a_second_one_ends_the_proces
     """Before the first iteration and from the last one on there is no boundary to wait for; twice is now."""
     script = """
 import os, signal, sys
-from alkdsr.utils import stopping
-with stopping.stop_on_sigterm():
+from alkdsr.errors import TrainingStopped
+from alkdsr.training.stopping import AFTER_LOOP, IN_LOOP, StopRequests
+with StopRequests().on_sigterm():
     try:
         os.kill(os.getpid(), signal.SIGTERM)  # datasets being checked, say
         print('not stopped')
-    except stopping.TrainingStopped as e:
+    except TrainingStopped as e:
         print(e)
-with stopping.stop_on_sigterm():
-    stopping.set_phase(stopping.IN_LOOP)
+with StopRequests().on_sigterm() as stop:
+    stop.phase = IN_LOOP
     os.kill(os.getpid(), signal.SIGTERM)  # mid-iteration: only noted
-    print('requested', stopping.requested())
-    stopping.set_phase(stopping.AFTER_LOOP)
+    print('requested', stop.requested is not None)
+    stop.phase = AFTER_LOOP
     os.kill(os.getpid(), signal.SIGTERM)  # the second: the default action, the process ends
     print('survived a second SIGTERM')
 """

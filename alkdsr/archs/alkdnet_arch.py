@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from alkdsr.archs import stored_config
 from alkdsr.archs.arch_util import (
     ALKDB,
     REFINE_CONVS,
@@ -187,7 +188,9 @@ class ALKDNet(nn.Module):
 
 
 def _translate_official_keys(module, state_dict, prefix, *args):
-    """Load-state-dict pre-hook: rename official (ALKDN/BSRN) keys to ours, in place."""
+    """Load-state-dict pre-hook: rename official (ALKDN/BSRN) keys to ours, in place; the config carried among
+    the weights (``alkdsr.archs.stored_config``) is not a parameter, and is taken out."""
+    state_dict.pop(prefix + stored_config.KEY, None)
     keys = [k for k in state_dict if k.startswith(prefix)]
     local = {k[len(prefix) :]: k for k in keys}
     if not is_official(local):

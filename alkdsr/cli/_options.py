@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from alkdsr.archs.presets import DEFAULT_PRESET, HIDDEN_KEYS, PRESETS, VARIANT_KEYS, preset_config
 from alkdsr.errors import AlkdsrError
-from alkdsr.files.fileio import atomic_path, where_writing_fails
+from alkdsr.files.fileio import atomic_path
 from alkdsr.zoo import WEIGHTS, default_name
 from alkdsr.zoo import resolve as resolve_weights
 
@@ -130,27 +129,6 @@ def non_negative_int(text: str) -> int:
 
 
 non_negative_int.__name__ = 'non-negative integer'
-
-
-def check_output_file(path: str | os.PathLike | None, option: str) -> None:
-    """Refuse, before any work, an output file that could not be written: a folder at its name, or a
-    place where its folder cannot be made or written (see :func:`check_output_folder`)."""
-    if path is not None and Path(path).is_dir():
-        raise AlkdsrError(f'{option} {path}: is a folder, not a file')
-    if path is not None:
-        check_output_folder(Path(path).parent, option, Path(path))
-
-
-def check_output_folder(folder: str | os.PathLike, option: str = '', output: str | os.PathLike | None = None) -> None:
-    """Refuse, before any work, an output ``folder`` that is a file, lies under one, or cannot be made
-    or written to (what does not exist yet is made later, by the write itself)."""
-    named = f'{option} {output or folder}'.strip()
-    problem = where_writing_fails(folder)
-    if problem and problem[1] == 'file':
-        what = '' if problem[0] == Path(os.path.abspath(output or folder)) else f' {problem[0]}'
-        raise AlkdsrError(f'{named}:{what} is a file, not a folder')
-    if problem:
-        raise AlkdsrError(f'{named}: cannot write in {problem[0]} (permission denied or a read-only file system)')
 
 
 def write_json(path: str | os.PathLike, data: dict) -> None:

@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING
 
 from alkdsr.cli._options import (
     arch_help,
-    check_output_file,
     display_name,
     load_checked,
     non_negative_int,
@@ -32,6 +31,7 @@ from alkdsr.cli._options import (
     weights_or_default,
     write_json,
 )
+from alkdsr.files.fileio import check_output_file
 from alkdsr.files.output_guard import refuse_outputs_that_are_inputs
 from alkdsr.inference import TILE_MODES
 from alkdsr.metrics.paper import TABLE4_SETS, paper_result

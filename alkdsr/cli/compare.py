@@ -16,8 +16,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alkdsr.cli._options import check_output_file, weights_or_default
+from alkdsr.cli._options import weights_or_default
 from alkdsr.errors import AlkdsrError
+from alkdsr.files.fileio import check_output_file
 from alkdsr.files.output_guard import refuse_outputs_that_are_inputs
 from alkdsr.utils.devices import parse_device, resolve_device
 

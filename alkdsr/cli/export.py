@@ -18,8 +18,8 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from alkdsr.cli._options import check_output_file
 from alkdsr.errors import AlkdsrError
+from alkdsr.files.fileio import check_output_file
 from alkdsr.files.output_guard import refuse_outputs_that_are_inputs
 from alkdsr.inference import MIN_OPSET
 

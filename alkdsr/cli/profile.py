@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING
 from alkdsr.cli._options import (
     arch_help,
     build_network,
-    check_output_file,
     display_name,
     load_checked,
     non_negative_int,
@@ -28,6 +27,7 @@ from alkdsr.cli._options import (
     write_json,
 )
 from alkdsr.errors import AlkdsrError
+from alkdsr.files.fileio import check_output_file
 from alkdsr.files.output_guard import refuse_outputs_that_are_inputs
 from alkdsr.inference import TILE_MODES
 from alkdsr.utils.devices import device_name, parse_device, resolve_device

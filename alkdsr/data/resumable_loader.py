@@ -25,18 +25,18 @@ The point holds only tensors, tuples and plain values, as ``torch.load(weights_o
 
 from __future__ import annotations
 
+import functools
+import signal
 import threading
-import weakref
 
 import torch
 from basicsr.data.prefetch_dataloader import PrefetchDataLoader, PrefetchGenerator
 from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 from torchdata.stateful_dataloader import StatefulDataLoader
 
-from alkdsr.utils import random_state, stopping
+from alkdsr.utils import random_state
 
 _POINTS_KEPT = 4  # resume points kept beyond those a prefetch queue may hold
-_current: weakref.ref | None = None  # the training loader of the run in this process
 
 
 class WorkerRandomState(Dataset):
@@ -89,22 +89,26 @@ class LoopSampler(Sampler):
 class ResumableLoader(StatefulDataLoader):
     """BasicSR's training loader as a ``StatefulDataLoader`` that gives resume points (module docstring).
 
-    Build it with :meth:`like`; the run's model reads :meth:`resume_point` when it saves and hands a
-    saved point to :meth:`resume_from` when it resumes.
+    Build it with :meth:`like`; the training loop counts in ``trained`` the batches it has trained on, and
+    the run's model reads :meth:`resume_point` when it saves and hands a saved point to :meth:`resume_from`
+    when it resumes. ``stop`` is the run's ``alkdsr.training.stopping.StopRequests`` (``agreed``: training
+    will stop at the next boundary, so a checkpoint may ask for the point after the next batch is drawn).
     """
 
-    def __init__(self, *args, prefetch_queue: int = 0, **kwargs):
+    def __init__(self, *args, prefetch_queue: int = 0, stop=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.prefetch_queue = prefetch_queue  # BasicSR's prefetch_mode: cpu (a thread drawing ahead)
+        self.stop = stop
         self.drawn = 0  # batches this process has drawn
-        self.trained: int | None = None  # batches training has consumed, as the model reports them (None: none does)
+        self.trained: int | None = None  # batches training has consumed, as the loop reports them (None: none does)
         self._points: dict[int, dict] = {}  # batches drawn -> resume point noted before the next draw
         self._noted = threading.Condition()
         self._pending: dict | None = None
 
     @classmethod
-    def like(cls, loader: DataLoader) -> ResumableLoader:
-        """The loader ``loader`` is (BasicSR's ``build_dataloader``: DataLoader or PrefetchDataLoader), resumable."""
+    def like(cls, loader: DataLoader, stop=None) -> ResumableLoader:
+        """The loader ``loader`` is (BasicSR's ``build_dataloader``: DataLoader or PrefetchDataLoader), resumable,
+        its workers seeded by its own ``worker_init_fn`` and leaving SIGTERM to the main process."""
         kwargs = dict(
             batch_size=loader.batch_size,
             sampler=LoopSampler(loader.sampler),
@@ -113,7 +117,7 @@ class ResumableLoader(StatefulDataLoader):
             pin_memory=loader.pin_memory,
             drop_last=loader.drop_last,
             timeout=loader.timeout,
-            worker_init_fn=loader.worker_init_fn,
+            worker_init_fn=functools.partial(_ignoring_sigterm, loader.worker_init_fn),
             multiprocessing_context=loader.multiprocessing_context,
             generator=loader.generator,
             persistent_workers=loader.persistent_workers,
@@ -122,7 +126,7 @@ class ResumableLoader(StatefulDataLoader):
         if loader.num_workers > 0:
             kwargs['prefetch_factor'] = loader.prefetch_factor
         queue = loader.num_prefetch_queue if isinstance(loader, PrefetchDataLoader) else 0
-        return cls(WorkerRandomState(loader.dataset), prefetch_queue=queue, **kwargs)
+        return cls(WorkerRandomState(loader.dataset), prefetch_queue=queue, stop=stop, **kwargs)
 
     def layout(self) -> dict:
         """What a saved point is only valid for: the same data in the same batches, shards and workers."""
@@ -158,7 +162,7 @@ class ResumableLoader(StatefulDataLoader):
     def _note_point(self) -> None:
         """Note the point before the next draw where a checkpoint may ask for it after the draw."""
         ahead = self.trained is not None and self.drawn > self.trained
-        if not (self.prefetch_queue or ahead or stopping.agreed()):
+        if not (self.prefetch_queue or ahead or (self.stop is not None and self.stop.agreed)):
             return
         with self._noted:
             self._points[self.drawn] = self._point()
@@ -206,49 +210,15 @@ class _Drawing:
         return batch
 
 
-def exact_epochs(create_train_val_dataloader):
-    """BasicSR's ``create_train_val_dataloader`` with as many epochs as ``total_iter`` iterations need,
-    and a training loader that resumes where the interrupted run stopped.
+def _ignoring_sigterm(seeding, worker_id: int) -> None:
+    """A worker's start: SIGTERM left to the main process, then the loader's own seeding (BasicSR's), if any.
 
-    BasicSR counts ``ceil(pairs / batch)`` iterations per epoch, but its loader drops the last incomplete
-    batch (``drop_last=True``): with 5 pairs and batch 4 it planned 2 iterations an epoch, ran 1, and
-    ended after about half of ``total_iter``. The epochs are counted from the loader's own length.
+    A job scheduler signals the whole process group, and a worker that dies of it fails the main process
+    before that can save. Module-level (with ``functools.partial``), so that spawned workers can unpickle it.
     """
-    from alkdsr.data.paired_image_dataset import check_one_batch
-
-    def create_with_exact_epochs(opt, logger):
-        train_loader, sampler, val_loaders, total_epochs, total_iters = create_train_val_dataloader(opt, logger)
-        train_loader = make_resumable(train_loader)
-        sampler = train_loader.sampler  # the loop's set_epoch starts the loader's epochs
-        per_epoch = len(train_loader)
-        if per_epoch == 0:
-            dataset_opt = opt['datasets']['train']
-            check_one_batch(len(train_loader.dataset), dataset_opt, opt['world_size'])
-        total_epochs = -(-total_iters // per_epoch)
-        logger.info(f'Iterations per epoch (full batches): {per_epoch}; epochs: {total_epochs}')
-        return train_loader, sampler, val_loaders, total_epochs, total_iters
-
-    create_with_exact_epochs.__wrapped__ = create_train_val_dataloader
-    return create_with_exact_epochs
-
-
-def make_resumable(loader: DataLoader) -> ResumableLoader:
-    """The run's training loader, resumable; :func:`current` returns it until another is made."""
-    global _current
-    resumable = ResumableLoader.like(loader)
-    _current = weakref.ref(resumable)
-    return resumable
-
-
-def forget() -> None:
-    """After a run: :func:`current` returns None until the next run makes its loader."""
-    global _current
-    _current = None
-
-
-def current() -> ResumableLoader | None:
-    """The training loader :func:`make_resumable` made last in this process, while it exists."""
-    return _current() if _current is not None else None
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if seeding is not None:
+        seeding(worker_id)
 
 
 def gather_points(point: dict, distributed: bool) -> list[dict]:

@@ -85,6 +85,27 @@ def where_writing_fails(folder: str | os.PathLike) -> tuple[Path, str] | None:
     return None
 
 
+def check_output_file(path: str | os.PathLike | None, option: str) -> None:
+    """Refuse, before any work, an output file that could not be written: a folder at its name, or a
+    place where its folder cannot be made or written (see :func:`check_output_folder`)."""
+    if path is not None and Path(path).is_dir():
+        raise AlkdsrError(f'{option} {path}: is a folder, not a file')
+    if path is not None:
+        check_output_folder(Path(path).parent, option, Path(path))
+
+
+def check_output_folder(folder: str | os.PathLike, option: str = '', output: str | os.PathLike | None = None) -> None:
+    """Refuse, before any work, an output ``folder`` that is a file, lies under one, or cannot be made
+    or written to (what does not exist yet is made later, by the write itself)."""
+    named = f'{option} {output or folder}'.strip()
+    problem = where_writing_fails(folder)
+    if problem and problem[1] == 'file':
+        what = '' if problem[0] == Path(os.path.abspath(output or folder)) else f' {problem[0]}'
+        raise AlkdsrError(f'{named}:{what} is a file, not a folder')
+    if problem:
+        raise AlkdsrError(f'{named}: cannot write in {problem[0]} (permission denied or a read-only file system)')
+
+
 def _output_error(path: Path, error: OSError) -> OutputError:
     if isinstance(error, IsADirectoryError) and error.filename2 is not None and Path(error.filename2) == path:
         return OutputError(f'{path}: cannot write, a folder has that name')  # the final rename met a folder

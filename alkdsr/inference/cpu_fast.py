@@ -42,14 +42,20 @@ def kernel_cache_dir() -> Path:
     import platform
 
     import llvmlite
-    import numba
 
     from alkdsr.zoo.cache import home_dir
 
     source = importlib.util.find_spec('alkdsr.ops.cpu_kernels').origin  # not imported: numba reads its cache dir then
     key = hashlib.sha256(Path(source).read_bytes())
-    key.update(repr((numba.__version__, llvmlite.__version__, sys.version, platform.machine(), _cpu_name())).encode())
+    key.update(repr((_numba_version(), llvmlite.__version__, sys.version, platform.machine(), _cpu_name())).encode())
     return home_dir() / KERNEL_CACHE / key.hexdigest()[:16]
+
+
+def _numba_version() -> str:
+    """numba's version, from its installed metadata: importing numba would read its cache folder too early."""
+    from importlib.metadata import version
+
+    return version('numba')
 
 
 def _cpu_name() -> str:
@@ -70,7 +76,8 @@ def load_kernels():
     otherwise (a compilation cut short, a changed or an extra file) it is removed and compiled
     again. Processes starting together wait for each other on ``<key>.lock``. A cache that cannot
     be written is said in one line, and the kernels are compiled for this process only.
-    ``NUMBA_CACHE_DIR``, when set, is numba's to manage and is used as is.
+    ``NUMBA_CACHE_DIR``, when set, is numba's to manage and is used as is, and so is numba's own cache
+    where numba was imported before (by the caller): it has chosen its cache folder then.
     """
     global _loaded
     if _loaded is None:
@@ -79,9 +86,7 @@ def load_kernels():
 
 
 def _compile_kernels():
-    import numba
-
-    if os.environ.get('NUMBA_CACHE_DIR') or 'alkdsr.ops.cpu_kernels' in sys.modules:  # not our cache to check
+    if os.environ.get('NUMBA_CACHE_DIR') or 'numba' in sys.modules:  # numba's cache: not ours to check
         from alkdsr.ops import cpu_kernels
 
         _run_every_kernel(cpu_kernels)
@@ -97,11 +102,13 @@ def _compile_kernels():
     with locks.waiting_for(where.parent / f'{where.name}.lock'):
         if where.exists() and not _verified(where):
             shutil.rmtree(where)
-        previous, numba.config.CACHE_DIR = numba.config.CACHE_DIR, str(where)
+        # numba takes its cache folder from NUMBA_CACHE_DIR when it is imported (here, for the first time in
+        # the process), and keeps it; the variable is not left for the processes this one starts
+        os.environ['NUMBA_CACHE_DIR'] = str(where)
         try:
-            from alkdsr.ops import cpu_kernels  # each kernel takes its cache folder as it is defined
+            from alkdsr.ops import cpu_kernels
         finally:
-            numba.config.CACHE_DIR = previous
+            del os.environ['NUMBA_CACHE_DIR']
         _run_every_kernel(cpu_kernels)
         if not (where / MANIFEST).exists():
             _write_manifest(where)
@@ -120,13 +127,20 @@ def _run_every_kernel(kernels) -> None:
 
 
 def _verified(where: Path) -> bool:
-    """Every file in ``where`` is listed in its manifest, with the content listed."""
+    """Every file of the kernels in ``where`` is listed in its manifest, with the content listed."""
     try:
         listed = json.loads((where / MANIFEST).read_text())
-        present = {p.relative_to(where).as_posix() for p in where.rglob('*') if p.is_file()} - {MANIFEST}
-        return present == set(listed) and all(_sha256(where / name) == digest for name, digest in listed.items())
+        return set(_kernel_files(where)) == set(listed) and all(
+            _sha256(where / name) == digest for name, digest in listed.items()
+        )
     except (OSError, ValueError, AttributeError, TypeError):
         return False
+
+
+def _kernel_files(where: Path) -> list[str]:
+    """The files numba wrote for ``alkdsr.ops.cpu_kernels`` (others' cache files, numba's for functions of the
+    caller's that were compiled once this process chose the folder, are not the kernels' to judge)."""
+    return sorted(p.relative_to(where).as_posix() for p in where.rglob('cpu_kernels.*') if p.is_file())
 
 
 def _sha256(path: Path) -> str:
@@ -137,7 +151,7 @@ def _sha256(path: Path) -> str:
 
 def _write_manifest(where: Path) -> None:
     """Record the compiled kernels' files, now that they are all written (see :func:`load_kernels`)."""
-    files = {p.relative_to(where).as_posix(): _sha256(p) for p in sorted(where.rglob('*')) if p.is_file()}
+    files = {name: _sha256(where / name) for name in _kernel_files(where)}
     with atomic_path(where / MANIFEST) as tmp:
         Path(tmp).write_text(json.dumps(files, indent=1))
 

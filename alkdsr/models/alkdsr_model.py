@@ -19,9 +19,6 @@ With ``datasets: train: type: DevicePairedImageDataset`` the training batches ar
 decisions; the model gathers the patches from the images it keeps on the device
 (``alkdsr.data.device_pairs``).
 
-On SIGTERM (see ``alkdsr.utils.stopping``) it saves the last finished iteration at the start of the
-next one and stops training with ``TrainingStopped``.
-
 Resuming continues the interrupted run exactly: each training state also holds, for every rank, the
 resume point of the training loader (``alkdsr.data.resumable_loader``: the position in the epoch, the
 workers' and this process's random states) after the batches trained so far, and a resume starts
@@ -52,12 +49,12 @@ from torch.nn.parallel import DataParallel, DistributedDataParallel
 from alkdsr.archs.alkdnet_arch import ALKDNet
 from alkdsr.archs.arch_util import use_fused_kernels
 from alkdsr.archs.official_keys import to_alkdsr_names
-from alkdsr.data import resumable_loader
 from alkdsr.data.device_pairs import DevicePairs
+from alkdsr.data.resumable_loader import ResumableLoader, gather_points
 from alkdsr.errors import AlkdsrError, NonFiniteLossError
 from alkdsr.ops import alkconv_triton
-from alkdsr.utils import random_state, stopping
-from alkdsr.utils.dist_util import ddp_device_ids
+from alkdsr.options.schema import Switches
+from alkdsr.utils import random_state
 from alkdsr.utils.modules import bare_module
 from alkdsr.zoo import resolve as resolve_weights
 from alkdsr.zoo.checkpoint import (
@@ -67,10 +64,10 @@ from alkdsr.zoo.checkpoint import (
     config_differences,
     mismatch_message,
     read_checkpoint,
+    weights_with_config,
 )
 
 AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
-NAN_POLICIES = ('stop', 'skip')
 
 
 class ALKDSRModel(SRModel):
@@ -82,28 +79,26 @@ class ALKDSRModel(SRModel):
         check_model_options(opt, train_opt)
 
     def __init__(self, opt):
-        train_opt = opt.get('train') or {}
         is_train = opt['is_train']
-        self.channels_last = bool(train_opt.get('channels_last', False)) if is_train else False
-        self.nan_policy = train_opt.get('nan_policy', 'stop') or 'stop'
+        check_model_options(opt, opt.get('train') if is_train else None)
+        self.switches = Switches.read(opt.get('train')) if is_train else Switches()
+        self.channels_last = self.switches.channels_last
+        self.nan_policy = self.switches.nan_policy
         self.skipped_steps = 0
         self.last_saved_iter = None
-        self.start_iter = 0
-        self.batches_trained = 0  # training batches this process has fed to optimize_parameters
-        self.train_loader = None  # the run's resumable training loader (alkdsr.data.resumable_loader), if any
+        self.train_loader = None  # the run's resumable training loader (use_training_loader), if any
         self.data_state = None  # the resume points of every rank's training loader, for the next training state
         self.device_pairs = None  # the training images, on the device, for DevicePairedImageDataset
-        check_model_options(opt, train_opt if is_train else {})
-        if train_opt.get('deterministic', False) and is_train:
+        if self.switches.deterministic:
             use_deterministic_kernels()
         super().__init__(opt)
 
     # ------------------------------------------------------------------ set-up
     def init_training_settings(self):
         super().init_training_settings()
-        train_opt = self.opt['train']
+        switches = self.switches
         logger = get_root_logger()
-        amp = train_opt.get('amp') or None
+        amp = switches.amp
         if amp == 'fp16' and self.device.type != 'cuda':
             logger.info('amp: fp16 needs CUDA; training in float32 on the CPU.')
             amp = None
@@ -112,17 +107,13 @@ class ALKDSRModel(SRModel):
         if amp:
             logger.info(f'amp: autocast to {self.amp_dtype} on {self.device.type} for the training forward pass.')
         self.train_net = self.net_g
-        self.train_loader = resumable_loader.current()
-        if self.train_loader is not None:
-            self.train_loader.trained = 0  # this model reports the batches it trains on
-        compile_opt = train_opt.get('compile', False)
-        if compile_opt:
-            kwargs = compile_opt if isinstance(compile_opt, dict) else {}
+        if switches.compile:
+            kwargs = switches.compile if isinstance(switches.compile, dict) else {}
             logger.info(f'compile: torch.compile(net_g, {kwargs}) for training; the first iterations compile.')
             self.train_net = torch.compile(self.net_g, **kwargs)
         if self.channels_last:
             logger.info('channels_last: network and inputs in NHWC memory format.')
-        if train_opt.get('fused_alkconv', False):
+        if switches.fused_alkconv:
             use_fused_kernels(self.get_bare_model(self.net_g))
             logger.info('fused_alkconv: ALKConv branches and norm as one Triton kernel, forward and backward.')
         if self.nan_policy == 'skip':
@@ -135,9 +126,8 @@ class ALKDSRModel(SRModel):
             net = net.to(memory_format=torch.channels_last)
         if self.opt['dist']:
             find_unused = self.opt.get('find_unused_parameters', False)
-            net = DistributedDataParallel(
-                net, device_ids=ddp_device_ids(self.device), find_unused_parameters=find_unused
-            )
+            device_ids = [torch.cuda.current_device()] if self.device.type == 'cuda' else None  # None: CPU modules
+            net = DistributedDataParallel(net, device_ids=device_ids, find_unused_parameters=find_unused)
         elif self.opt['num_gpu'] > 1:
             net = DataParallel(net)
         return net
@@ -145,61 +135,32 @@ class ALKDSRModel(SRModel):
     def get_bare_model(self, net):
         return bare_module(net)
 
+    def use_training_loader(self, loader: ResumableLoader) -> None:
+        """The run's training loader: its resume point goes into every training state, and a resume starts it
+        there (the training loop hands it over before it resumes)."""
+        self.train_loader = loader
+
     # ---------------------------------------------------------------- training
     def update_learning_rate(self, current_iter, warmup_iter=-1):
-        """BasicSR's schedule, each scheduler stepping from its own last rate; called at the start of every
-        iteration, so also the place to stop between two (see alkdsr.utils.stopping).
+        """BasicSR's schedule, each scheduler stepping from its own last rate.
 
         BasicSR writes the warm-up rate over the scheduler's in the optimizer, and a scheduler that computes
         its rate from the optimizer's (``MultiStepRestartLR``) then goes on from the last warm-up rate:
         with ``warmup_iter: 4`` it kept 3/4 of the learning rate after the warm-up. The scheduler's own
         last rates are put back before it steps.
         """
-        if stopping.agreed():
-            self._stop(current_iter - 1)
-        last = current_iter >= self.opt['train']['total_iter']
-        stopping.set_phase(stopping.AFTER_LOOP if last else stopping.IN_LOOP)
         if 1 < current_iter <= warmup_iter:
             for scheduler in self.schedulers:
                 for group, lr in zip(scheduler.optimizer.param_groups, scheduler.get_last_lr()):
                     group['lr'] = lr
         super().update_learning_rate(current_iter, warmup_iter)
 
-    def _agree(self, l_total) -> bool:
-        """Whether the loss is finite on every rank; also learns whether any rank was asked to stop, and by what.
-
-        All ranks must take the same branch and stop at the same iteration: one collective tells both.
-        """
-        flags = torch.stack(
-            [
-                (~torch.isfinite(l_total.detach()).all()).to(torch.float32),
-                torch.tensor(float(stopping.requested_signal()), device=l_total.device),
-            ]
-        )
+    def _finite_everywhere(self, l_total) -> bool:
+        """Whether the loss is finite on every rank: all ranks must take the same branch (a collective)."""
+        non_finite = (~torch.isfinite(l_total.detach()).all()).to(torch.float32)
         if self.opt['dist']:
-            dist.all_reduce(flags, op=dist.ReduceOp.MAX)
-        non_finite, stop = flags.tolist()
-        stopping.agree(int(stop))
-        return non_finite == 0
-
-    def _stop(self, finished_iter: int):
-        """Save iteration ``finished_iter`` (unless saved already) and raise TrainingStopped."""
-        models, states = self.opt['path']['models'], self.opt['path']['training_states']
-        if finished_iter <= self.start_iter:
-            done = f'no iteration finished since the start (iteration {finished_iter}), nothing to save'
-        else:
-            if self.last_saved_iter != finished_iter:
-                self.save(None, finished_iter)  # the epoch is the resume point's
-            done = (
-                f'saved {osp.join(models, f"net_g_{finished_iter}.pth")} and '
-                f'{osp.join(states, f"{finished_iter}.state")}'
-            )
-        if self.opt['dist']:
-            dist.barrier()  # no rank exits (and makes the launcher kill the others) before rank 0 saved
-        message = f'stopped by {stopping.signal_name(stopping.agreed())} after iteration {finished_iter}: {done}; '
-        message += 'resume with --auto_resume'
-        get_root_logger().info(message)
-        raise stopping.TrainingStopped(message, finished_iter)
+            dist.all_reduce(non_finite, op=dist.ReduceOp.MAX)
+        return non_finite.item() == 0
 
     def feed_data(self, data):
         if DevicePairs.is_decisions(data):  # datasets: train: type: DevicePairedImageDataset
@@ -217,15 +178,12 @@ class ALKDSRModel(SRModel):
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
     def optimize_parameters(self, current_iter):
-        self.batches_trained += 1
-        if self.train_loader is not None:
-            self.train_loader.trained = self.batches_trained
         self.optimizer_g.zero_grad(set_to_none=True)
         with self._autocast():
             output = self.train_net(self.lq)
         self.output = output.float()
         l_total, loss_dict = self._losses(self.output, self.gt)
-        if self._agree(l_total):
+        if self._finite_everywhere(l_total):
             self._step(l_total)
         else:
             self._non_finite_loss(current_iter, loss_dict)
@@ -322,8 +280,8 @@ class ALKDSRModel(SRModel):
         """
         self.data_state = None
         if current_iter != -1 and self.train_loader is not None:
-            point = self.train_loader.resume_point(self.batches_trained)
-            points = resumable_loader.gather_points(point, self.opt['dist'])
+            point = self.train_loader.resume_point(self.train_loader.trained)
+            points = gather_points(point, self.opt['dist'])
             self.data_state = {'ranks': points}
             epoch = points[0]['epoch']
         super().save(0 if epoch is None else epoch, current_iter)
@@ -332,7 +290,8 @@ class ALKDSRModel(SRModel):
     @master_only
     def save_network(self, net, net_label, current_iter, param_key='params'):
         """Save network(s) atomically as ``{param_key: state_dict, ..., 'arch': config}``: BasicSR's arguments and
-        layout, but BasicSR's ``torch.save`` writes in place, so a killed save left a truncated file."""
+        layout (an ALKDNet's state dict also carries its config, ``alkdsr.archs.stored_config``), but BasicSR's
+        ``torch.save`` writes in place, so a killed save left a truncated file."""
         label = 'latest' if current_iter == -1 else current_iter
         save_path = osp.join(self.opt['path']['models'], f'{net_label}_{label}.pth')
         nets = net if isinstance(net, list) else [net]
@@ -340,9 +299,9 @@ class ALKDSRModel(SRModel):
         if len(nets) != len(keys):
             raise ValueError('The lengths of net and param_key should be the same.')
         bare = [self.get_bare_model(n) for n in nets]
-        payload = {key: _cpu_state_dict(b) for key, b in zip(keys, bare)}
+        payload = {key: weights_with_config(b) for key, b in zip(keys, bare)}  # the config among the weights
         if isinstance(bare[0], ALKDNet):
-            payload['arch'] = arch_config(bare[0])
+            payload['arch'] = arch_config(bare[0])  # and beside them, where earlier versions read it
         _save_with_retries(payload, save_path)
 
     @master_only
@@ -370,7 +329,6 @@ class ALKDSRModel(SRModel):
         if getattr(self, 'grad_scaler', None) is not None and 'grad_scaler' in resume_state:
             self.grad_scaler.load_state_dict(resume_state['grad_scaler'])
         self.last_saved_iter = resume_state['iter']
-        self.start_iter = resume_state['iter']
         if 'best_metric_results' in resume_state:
             self.best_metric_results = resume_state['best_metric_results']
         self._resume_data(resume_state)
@@ -426,29 +384,12 @@ def use_deterministic_kernels() -> None:
     get_root_logger().info('deterministic: cuDNN benchmark off, deterministic algorithms on.')
 
 
-def check_model_options(opt: dict, train_opt: dict) -> None:
-    """ALKDSRModel's own options (``amp``, ``compile``, ...); ``ALKDSRModel.check_options``, run before any work.
-
-    Not declared in the option tree: they are this model type's to read (another ``model_type`` ignores
-    them, so the tree only lists them as known keys), and ``fused_alkconv`` depends on the machine (a
-    CUDA device and Triton). ``num_gpu`` against the machine's GPUs is checked with the tree.
-    """
-    num_gpu = opt.get('num_gpu', 0)
-    amp = train_opt.get('amp')
-    if amp not in (None, False, *AMP_DTYPES):
-        raise AlkdsrError(f'train: amp must be bf16, fp16 or null (got {amp!r})')
-    if train_opt.get('nan_policy', 'stop') not in (None, *NAN_POLICIES):
-        raise AlkdsrError(f'train: nan_policy must be stop or skip (got {train_opt["nan_policy"]!r})')
-    if not isinstance(train_opt.get('compile', False), (bool, dict)):
-        raise AlkdsrError('train: compile must be true, false or a dict of torch.compile arguments')
-    if not isinstance(train_opt.get('channels_last', False), bool):
-        raise AlkdsrError(f'train: channels_last must be true or false (got {train_opt["channels_last"]!r})')
-    if not isinstance(train_opt.get('deterministic', False), bool):
-        raise AlkdsrError(f'train: deterministic must be true or false (got {train_opt["deterministic"]!r})')
-    fused = train_opt.get('fused_alkconv', False)
-    if not isinstance(fused, bool):
-        raise AlkdsrError(f'train: fused_alkconv must be true or false (got {fused!r})')
-    if fused and not (num_gpu and alkconv_triton.available()):
+def check_model_options(opt: dict, train_opt: dict | None) -> None:
+    """ALKDSRModel's own options under ``train:`` (``alkdsr.options.schema.Switches``: ``amp``, ``compile``, ...),
+    and what they need of the machine, which no declaration can say: ``fused_alkconv`` runs on CUDA with Triton.
+    ``ALKDSRModel.check_options``, called before any work; ``num_gpu`` against the machine is the tree's."""
+    switches = Switches.read(train_opt)
+    if switches.fused_alkconv and not (opt.get('num_gpu', 0) and alkconv_triton.available()):
         missing = 'Triton is not installed' if alkconv_triton.triton is None else 'no CUDA device is used'
         raise AlkdsrError(f'train: fused_alkconv needs a CUDA device and Triton ({missing}); set it to false')
 
@@ -458,11 +399,6 @@ def _plain_numbers(tree):
     if isinstance(tree, dict):
         return {key: _plain_numbers(value) for key, value in tree.items()}
     return tree.item() if isinstance(tree, np.generic) else tree
-
-
-def _cpu_state_dict(net: torch.nn.Module) -> dict:
-    """The state of a bare module (no DataParallel/DDP ``module.`` prefix), on the CPU."""
-    return OrderedDict((key, value.detach().cpu()) for key, value in net.state_dict().items())
 
 
 def _save_with_retries(obj, path: str, tries: int = 3) -> None:

@@ -17,7 +17,7 @@ from os import path as osp
 
 import torch
 
-from alkdsr.errors import AlkdsrError, OptionError
+from alkdsr.errors import AlkdsrError, CheckpointError, OptionError
 from alkdsr.options.schema import suggestion
 
 NETWORK_KEYS = ('network_g', 'network_d')
@@ -100,21 +100,28 @@ def resolve_weights_names(path_opt: dict, scale: int | None = None) -> None:
 
 
 def check_pretrained(path_opt: dict, net: torch.nn.Module | None) -> None:
-    """``pretrain_network_g`` exists, loads safely and, with ``strict_load_g``, holds network_g's variant."""
-    from alkdsr.archs.alkdnet_arch import ALKDNet
-    from alkdsr.zoo.checkpoint import CheckpointError, config_differences, mismatch_message, read_checkpoint
+    """Every ``pretrain_network_*`` exists and loads safely, and ``pretrain_network_g``, with ``strict_load_g``,
+    holds network_g's variant.
 
-    path = path_opt.get('pretrain_network_g')
-    if not path:
-        return
-    if not osp.isfile(str(path)):
-        raise OptionError(f'path: pretrain_network_g {path}: no such file')
-    if not isinstance(net, ALKDNet) or path_opt.get('strict_load_g', True) is False:
-        return
-    state, meta = read_checkpoint(path)  # weights_only; a crafted or truncated file is one line here
-    differences = config_differences(net.config, state, meta)
-    if differences:
-        raise CheckpointError(mismatch_message(path, differences))
+    Read here with ``weights_only=True`` whatever network it is for: BasicSR's ``load_network`` reads it again
+    with plain ``torch.load`` (safe by default since torch 2.6, unless ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD``
+    is set), so a file that would run code must be refused before BasicSR sees it.
+    """
+    from alkdsr.archs.alkdnet_arch import ALKDNet
+    from alkdsr.zoo.checkpoint import config_differences, mismatch_message, read_checkpoint, torch_load_safely
+
+    for key, path in path_opt.items():
+        if not key.startswith('pretrain_network') or not path:
+            continue
+        if not osp.isfile(str(path)):
+            raise OptionError(f'path: {key} {path}: no such file')
+        if key != 'pretrain_network_g' or not isinstance(net, ALKDNet) or path_opt.get('strict_load_g', True) is False:
+            torch_load_safely(path, 'checkpoint')  # a crafted or truncated file is one line here
+            continue
+        state, meta = read_checkpoint(path)
+        differences = config_differences(net.config, state, meta)
+        if differences:
+            raise CheckpointError(mismatch_message(path, differences))
 
 
 def check_dataset_folders(phase: str, dataset: dict) -> None:

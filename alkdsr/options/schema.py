@@ -1,23 +1,22 @@
-"""The option tree BasicSR 1.4.2 and alkdsr read, declared once as pydantic models and checked as a whole
-before BasicSR parses it.
+"""The option tree of ``alkdsr/train.py`` and ``alkdsr/test.py``, declared once as pydantic models: checked as a
+whole before any work, then read by the code as typed values.
 
 BasicSR reads its option file key by key while it runs: a misspelt key (``total_iters``) is silently
 ignored or a ``KeyError`` once the experiment folder exists, ``lr: 1e-3`` (YAML reads it as text) a
 ``TypeError`` inside the optimizer, ``name: ../x`` a folder renamed outside ``experiments/``.
-:func:`check_option_tree` validates the file once, with ``--force_yml`` applied, against :class:`Tree`
-and raises :class:`OptionError` naming the first problem by its key path (``train:total_iters``, the
-syntax of ``--force_yml``), with a "did you mean" for near misses. Registry names (``type`` of
-datasets, losses, metrics, optimizer, scheduler) and the arguments each ``type`` accepts are read
-from BasicSR's registries (their public API) and the classes' signatures, so the check follows what
-BasicSR would call.
+:func:`parse_tree` validates the file once (with ``--force_yml`` applied, ``alkdsr.options.reader``)
+against :class:`TrainOptions` or :class:`TestOptions` and returns the typed tree; the training loop
+and ``ALKDSRModel`` read its values, and BasicSR's own parts get :meth:`Options.to_basicsr`, the same
+values as the plain dict BasicSR reads. The first problem is an :class:`OptionError` naming the key by its
+path (``train:total_iters``, the syntax of ``--force_yml``), with a "did you mean" for near misses.
 
-Why pydantic: the tree is nested mappings of typed, ranged values, which pydantic models declare
-directly (strict types, ``Field`` bounds, ``Literal`` choices), and each error it reports carries the
-key path and the broken constraint, from which :func:`_explain` writes one line. jsonschema would
-serve for the static part, but the registry-dependent parts (which arguments a loss takes) are code
-either way. What each level requires depends on the run (training or test): :class:`Level` checks
-that, and unknown keys, before its values, so that a misspelt key is named as such rather than as a
-missing one.
+Pydantic does the declaring: required fields are required (a run that lacks one is told which run needs
+it), unknown keys are forbidden (``extra='forbid'``; the network's arguments and the datasets of types
+alkdsr does not know are open, and checked by building them), values are strict (a number is never
+text, a flag never ``'no'``). Registry names (``type`` of datasets, losses, metrics, optimizer, scheduler)
+and the arguments each ``type`` takes are read from BasicSR's registries and the classes' signatures,
+so the check follows what BasicSR would call. What needs the disk, a built network or a checkpoint is
+checked apart (``alkdsr.options.checks``), and so is what depends on the machine (``fused_alkconv``).
 """
 
 from __future__ import annotations
@@ -26,7 +25,7 @@ import difflib
 import inspect
 import re
 from collections.abc import Callable
-from typing import Annotated, Any, ClassVar, Literal, Optional
+from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
 from pydantic_core import PydanticCustomError
@@ -44,26 +43,39 @@ def _problem(text: str) -> PydanticCustomError:
     return PydanticCustomError('option', '{problem}', {'problem': text})
 
 
+class _Nested(PydanticCustomError):
+    """A problem with one key inside the value being validated (``key`` joins the path)."""
+
+    def __new__(cls, key: str, text: str):
+        return super().__new__(cls, 'option_at', '{problem}', {'problem': text, 'key': key})
+
+
 def _number_text_hint(value) -> str:
     if isinstance(value, str) and re.fullmatch(r'[-+]?\d*\.?\d+[eE][-+]?\d+', value.strip()):
         return f' (YAML reads {value} as text: write it as {float(value)!r} or !!float {value})'
     return ''
 
 
+def _mode(info: ValidationInfo) -> str:
+    return (info.context or {}).get('mode', 'train')
+
+
 # ------------------------------------------------------------------------------------------ values
 
 
 def _whole(value):
-    """``!!float 5e3`` for an iteration count: a float with an integer value is one."""
-    if isinstance(value, float) and not value.is_integer():
-        raise _problem(f'must be an integer (got {value!r})')
+    """``!!float 5e3`` for an iteration count: a float with an integer value is that integer."""
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise _problem(f'must be an integer (got {value!r})')
+        return int(value)
     return value
 
 
-def Int(ge: int | None = None, whole_float: bool = False):  # noqa: N802  (a type)
+def Int(ge: int | None = None, whole_float: bool = False, lt: int | None = None):  # noqa: N802  (a type)
     """An integer (>= ``ge``); ``whole_float``: also a float with an integer value (``!!float 5e3``)."""
-    base = Annotated[int | float, AfterValidator(_whole)] if whole_float else int
-    return Annotated[base, Field(ge=ge)]
+    base = Annotated[Union[int, float], AfterValidator(_whole)] if whole_float else int
+    return Annotated[base, Field(ge=ge, lt=lt)]
 
 
 def Num(ge: float | None = None, gt: float | None = None, lt: float | None = None):  # noqa: N802  (a type)
@@ -135,7 +147,9 @@ def Typed(kinds: Callable[[], dict], what: str, skip: int = 0, extra=(), strict_
     """A ``{type: Name, **arguments}`` mapping: ``Name`` one of ``kinds()`` (name -> class or function)
     and the arguments ones it takes (after its first ``skip`` parameters); ``extra`` keys BasicSR reads itself.
     ``strict_kwargs``: check named parameters even when the callable also takes ``**kwargs``; ``needs``:
-    arguments BasicSR passes on its own that must be given although the callable has a default."""
+    arguments BasicSR passes on its own that must be given although the callable has a default.
+
+    Code, not a declaration: which arguments a loss takes is its signature's to say."""
 
     def check(value, info: ValidationInfo):
         if not isinstance(value, dict):
@@ -162,13 +176,6 @@ def Typed(kinds: Callable[[], dict], what: str, skip: int = 0, extra=(), strict_
     return Annotated[Any, AfterValidator(check)]
 
 
-class _Nested(PydanticCustomError):
-    """A problem with one key inside the value being validated (``key`` joins the path)."""
-
-    def __new__(cls, key: str, text: str):
-        return super().__new__(cls, 'option_at', '{problem}', {'problem': text, 'key': key})
-
-
 def _optimizers() -> dict:
     import torch
 
@@ -191,56 +198,35 @@ def _registry(name: str) -> Callable[[], dict]:
     return kinds
 
 
-# ------------------------------------------------------------------------------------------ levels
-
-
-class Level(BaseModel):
-    """One mapping of the tree. Fields are its keys; ``REQUIRED`` the keys each run (train, test) needs;
-    ``PREFIXES`` key prefixes accepted with the given type (``pretrain_network_``); ``OPEN``: any other key."""
-
-    model_config = ConfigDict(strict=True, extra='allow', arbitrary_types_allowed=True)
-    REQUIRED: ClassVar[dict[str, tuple[str, ...]]] = {}
-    PREFIXES: ClassVar[dict[str, Any]] = {}
-    OPEN: ClassVar[bool] = False
-
-    @model_validator(mode='before')
-    @classmethod
-    def _keys(cls, value, info: ValidationInfo):
-        """Unknown keys first (a misspelt key is also a missing one: the typo is the better message),
-        then the keys a run needs; the values after."""
-        if not isinstance(value, dict):
-            raise _problem(f'must be a mapping of options (got {value!r})')
-        for key in value:
-            if key not in cls.model_fields and not cls.OPEN and not cls._prefixed(key):
-                raise _Nested(str(key), f'unknown option{suggestion(key, cls.model_fields)}')
-        mode = (info.context or {}).get('mode', 'train')
-        for key in (*cls.REQUIRED.get('all', ()), *cls.REQUIRED.get(mode, ())):
-            if value.get(key) is None:
-                raise PydanticCustomError('lacks', '{key}', {'key': key, 'mode': mode})
-        for key, item in value.items():
-            kind = cls._prefixed(key)
-            if kind is not None:
-                _validate(kind, item, key, info)
-        return value
-
-    @classmethod
-    def _prefixed(cls, key):
-        return next((kind for prefix, kind in cls.PREFIXES.items() if str(key).startswith(prefix)), None)
-
-
-def _validate(kind, value, key: str, info: ValidationInfo) -> None:
+def _validate(kind, value, key: str, info: ValidationInfo):
+    """``value`` validated as ``kind``, a problem in it reported at ``key`` (its path joining ours)."""
     from pydantic import TypeAdapter
 
     try:
-        TypeAdapter(kind).validate_python(value, strict=True, context=info.context)
+        return TypeAdapter(kind).validate_python(value, strict=True, context=info.context)
     except ValidationError as e:
-        path, problem = _explain(_first(e.errors()))
+        path, problem = _explain(_first(e.errors()), kind, _mode(info))
         raise _Nested(':'.join((key, *path)), problem) from None
 
 
-class IoBackend(Level):
-    REQUIRED = {'all': ('type',)}
-    type: Literal['disk', 'lmdb', 'memcached'] = None
+# ------------------------------------------------------------------------------------------ sections
+
+
+class Section(BaseModel):
+    """One mapping of the tree: its fields are its keys, a field without a default is required, and any other
+    key is refused. ``Field(description=...)`` names what needs a required key, when that is not the run."""
+
+    model_config = ConfigDict(strict=True, extra='forbid', arbitrary_types_allowed=True)
+
+
+class OpenSection(Section):
+    """A mapping whose other keys are another's to check (a network's arguments, a dataset type of the user's)."""
+
+    model_config = ConfigDict(extra='allow')
+
+
+class IoBackend(Section):
+    type: Literal['disk', 'lmdb', 'memcached']
     db_paths: Any = None
     client_keys: Any = None
     server_list_cfg: Any = None
@@ -248,17 +234,16 @@ class IoBackend(Level):
     sys_path: Any = None
 
 
-class Dataset(Level):
+class Dataset(Section):
     """The options of the dataset types alkdsr documents (:data:`KNOWN_DATASET_TYPES`)."""
 
-    REQUIRED = {'all': ('name', 'type', 'io_backend')}
-    name: FolderName = None
-    type: Any = None  # checked by alkdsr.options.checks (registered type)
+    name: FolderName
+    type: Text  # a registered dataset: checked by the datasets' validator
+    io_backend: IoBackend
     dataroot_gt: Text = None
     dataroot_lq: Text = None
     meta_info_file: Optional[Text] = None
     filename_tmpl: Text = None
-    io_backend: IoBackend = None
     gt_size: Int(ge=1) = None
     use_hflip: bool = None
     use_rot: bool = None
@@ -277,13 +262,27 @@ class Dataset(Level):
     check_pairs: bool = None  # alkdsr.data.paired_image_dataset
 
 
+class TrainingDataset(Dataset):
+    """The training set: its data loader reads the batch size and the workers."""
+
+    num_worker_per_gpu: Annotated[Int(ge=0), Field(description='the training data loader')]
+    batch_size_per_gpu: Annotated[Int(ge=1), Field(description='the training data loader')]
+
+
+class OtherDataset(OpenSection):
+    """A dataset of a type alkdsr does not document: its name becomes a folder, the rest is its own."""
+
+    name: Optional[FolderName] = None
+    type: Text
+
+
 KNOWN_DATASET_TYPES = (
     'PairedImageDataset',
     'ALKDSRPairedImageDataset',
     'DevicePairedImageDataset',
     'SingleImageDataset',
 )
-
+PAIRED_TYPES = KNOWN_DATASET_TYPES[:3]  # they read opt['scale']
 
 _READS = {  # (single images, training) -> the keys the dataset reads as opt[key]: a KeyError once the run has begun
     (False, False): ('dataroot_gt', 'dataroot_lq'),
@@ -293,11 +292,14 @@ _READS = {  # (single images, training) -> the keys the dataset reads as opt[key
 }
 
 
-def _datasets(value, info: ValidationInfo):
-    mode = (info.context or {}).get('mode', 'train')
+def _datasets(value, info: ValidationInfo) -> dict:
+    """Each phase's dataset, typed: :class:`TrainingDataset` for ``train``, :class:`Dataset` for the other
+    phases of a documented type, :class:`OtherDataset` for the rest."""
+    mode = _mode(info)
     if not isinstance(value, dict) or not value:
         raise _problem('must map each phase (train, val, test_1, ...) to a dataset')
     phases = ('train', 'val') if mode == 'train' else ('test', 'val')
+    typed = {}
     for phase, dataset in value.items():
         if str(phase).split('_')[0] not in phases:
             takes = ' and '.join(f'{p} or {p}_<n>' for p in phases)
@@ -311,17 +313,14 @@ def _datasets(value, info: ValidationInfo):
                 f'{dataset.get("type")!r} is not a registered dataset (e.g. ALKDSRPairedImageDataset)'
                 + suggestion(dataset.get('type'), registered),
             )
-        if dataset.get('type') in KNOWN_DATASET_TYPES:
-            _validate(Dataset, dataset, str(phase), info)
-            training = mode == 'train' and phase == 'train'
-            for key in ('batch_size_per_gpu', 'num_worker_per_gpu') if training else ():
-                if key not in dataset:
-                    raise _Nested(str(phase), f'lacks {key}, which the training data loader needs')
-            for key in _READS[dataset['type'] == 'SingleImageDataset', training]:
-                if key not in dataset:
-                    raise _Nested(str(phase), f'lacks {key}, which {dataset["type"]} reads')
-        elif 'name' in dataset:
-            _validate(FolderName, dataset['name'], f'{phase}:name', info)
+        training = mode == 'train' and phase == 'train'
+        if dataset['type'] not in KNOWN_DATASET_TYPES:
+            typed[phase] = _validate(OtherDataset, dataset, str(phase), info)
+            continue
+        typed[phase] = _validate(TrainingDataset if training else Dataset, dataset, str(phase), info)
+        for key in _READS[dataset['type'] == 'SingleImageDataset', training]:
+            if key not in dataset:
+                raise _Nested(str(phase), f'lacks {key}, which {dataset["type"]} reads')
     if mode == 'train' and 'train' not in value:
         raise _problem('lacks train, the training dataset')
     gt_size, scale = (value.get('train') or {}).get('gt_size'), info.data.get('scale')
@@ -331,43 +330,108 @@ def _datasets(value, info: ValidationInfo):
             f'train: gt_size {gt_size} is not a multiple of scale {scale}: the LR patch would be '
             f'{gt_size / scale:g} pixels (use {lower or upper} or {upper})'
         )
-    return value
+    return typed
 
 
-class Network(Level):
-    REQUIRED = {'all': ('type',)}
-    OPEN = True  # its arguments are checked by building it (alkdsr.options.checks)
-    type: Any = None
+class Network(OpenSection):
+    """``network_g`` / ``network_d``: the type, and its arguments (checked by building it, ``checks.py``)."""
+
+    type: Text
 
 
-class Paths(Level):
-    REQUIRED = {'test': ('pretrain_network_g',)}
-    PREFIXES = {'pretrain_network_': Optional[Text], 'strict_load_': bool, 'param_key_': Optional[Text]}
-    resume_state: Optional[Text] = None
+_PATH_TEXT = Optional[Text]
+
+
+class Paths(Section):
+    pretrain_network_g: _PATH_TEXT = None
+    pretrain_network_d: _PATH_TEXT = None
+    strict_load_g: bool = None
+    strict_load_d: bool = None
+    param_key_g: _PATH_TEXT = None
+    param_key_d: _PATH_TEXT = None
+    resume_state: _PATH_TEXT = None
     experiments_root: Text = None
     root: Text = None
 
 
-class Train(Level):
-    REQUIRED = {'train': ('optim_g', 'scheduler', 'total_iter')}
-    optim_g: Typed(_optimizers, 'an optimizer', skip=1, needs=('lr',)) = None  # get_optimizer(type, params, lr)
+class TestPaths(Paths):
+    pretrain_network_g: Text  # a test of a random network measures nothing
+
+
+AMP_CHOICES = ('bf16', 'fp16')
+NAN_POLICIES = ('stop', 'skip')
+_SWITCH_WORDS = {  # switch -> (what it accepts, in the message's words)
+    'amp': 'bf16, fp16 or null',
+    'nan_policy': 'stop or skip',
+    'compile': 'true, false or a dict of torch.compile arguments',
+    'channels_last': 'true or false',
+    'fused_alkconv': 'true or false',
+    'deterministic': 'true or false',
+}
+
+
+class Switches(Section):
+    """``ALKDSRModel``'s switches under ``train:``, each of its type (docs/training.md says what each does).
+
+    The model reads them with :meth:`read`; the machine-dependent part (``fused_alkconv`` needs CUDA and
+    Triton) is the model's own check.
+    """
+
+    amp: Optional[Literal['bf16', 'fp16']] = None
+    compile: Union[bool, dict[str, Any]] = False
+    channels_last: bool = False
+    nan_policy: Literal['stop', 'skip'] = 'stop'
+    fused_alkconv: bool = False
+    deterministic: bool = False
+
+    @model_validator(mode='before')
+    @classmethod
+    def _accepted(cls, value):
+        """Each switch refused in the words of what it accepts (``train: amp must be bf16, fp16 or null``)."""
+        if not isinstance(value, dict):
+            return value
+        value = dict(value)
+        if value.get('amp') is False:  # 'amp: false' reads as 'no autocast'
+            value['amp'] = None
+        if value.get('nan_policy', 'stop') is None:
+            value['nan_policy'] = 'stop'
+        accepts = {
+            'amp': lambda v: v is None or v in AMP_CHOICES,
+            'nan_policy': lambda v: v in NAN_POLICIES,
+            'compile': lambda v: isinstance(v, (bool, dict)),
+        }
+        for key, words in _SWITCH_WORDS.items():
+            if key not in value:
+                continue
+            ok = accepts.get(key, lambda v: isinstance(v, bool))(value[key])
+            if not ok:
+                got = '' if key == 'compile' else f' (got {value[key]!r})'
+                raise _problem(f'{key} must be {words}{got}')
+        return value
+
+    @classmethod
+    def read(cls, train_opt: dict | None) -> Switches:
+        """The switches of a ``train:`` section (its other keys are BasicSR's); OptionError for a wrong one."""
+        section = {k: v for k, v in (train_opt or {}).items() if k in cls.model_fields}
+        try:
+            return cls.model_validate(section, strict=True)
+        except ValidationError as e:
+            path, problem = _explain(_first(e.errors()), cls, 'train')
+            raise OptionError(f'train: {":".join(path) + ": " if path else ""}{problem}') from None
+
+
+class Train(Switches):
+    optim_g: Typed(_optimizers, 'an optimizer', skip=1, needs=('lr',))  # get_optimizer(type, params, lr)
     optim_d: Typed(_optimizers, 'an optimizer', skip=1, needs=('lr',)) = None
-    scheduler: Typed(_schedulers, 'a learning-rate scheduler', skip=1) = None
-    total_iter: Int(ge=1, whole_float=True) = None
-    warmup_iter: Int(ge=-1, whole_float=True) = None
+    scheduler: Typed(_schedulers, 'a learning-rate scheduler', skip=1)
+    total_iter: Int(ge=1, whole_float=True)
+    warmup_iter: Int(ge=-1, whole_float=True) = -1
     pixel_opt: Optional[Typed(_registry('LOSS_REGISTRY'), 'a loss')] = None
     perceptual_opt: Optional[Typed(_registry('LOSS_REGISTRY'), 'a loss')] = None
     gan_opt: Optional[Typed(_registry('LOSS_REGISTRY'), 'a loss')] = None
     net_d_iters: Int(ge=1) = None
     net_d_init_iters: Int(ge=0) = None
     ema_decay: Num(ge=0, lt=1) = None
-    # alkdsr's model (alkdsr.models.alkdsr_model checks their values)
-    amp: Any = None
-    compile: Any = None
-    channels_last: Any = None
-    nan_policy: Any = None
-    fused_alkconv: Any = None
-    deterministic: Any = None
 
     @model_validator(mode='after')
     def _schedule_lasts(self):
@@ -386,10 +450,9 @@ class Train(Level):
 METRIC = Typed(_registry('METRIC_REGISTRY'), 'a metric', skip=2, extra=('better',), strict_kwargs=True)
 
 
-class Val(Level):
-    REQUIRED = {'all': ('save_img',), 'train': ('val_freq',)}
+class Val(Section):
+    save_img: bool
     val_freq: Int(ge=1, whole_float=True) = None
-    save_img: bool = None
     suffix: Optional[FolderName] = None
     pbar: bool = None
     metrics: Optional[dict[str, METRIC]] = None
@@ -397,26 +460,35 @@ class Val(Level):
     @model_validator(mode='after')
     def _suffix_read(self, info: ValidationInfo):
         """``test.py`` names saved images with ``val: suffix``, read as ``opt['val']['suffix']``."""
-        if (info.context or {}).get('mode') == 'test' and self.save_img and 'suffix' not in self.model_fields_set:
+        if _mode(info) == 'test' and self.save_img and 'suffix' not in self.model_fields_set:
             raise _problem('lacks suffix, which a test run with save_img: true reads (suffix: ~ adds none)')
         return self
 
 
-class Wandb(Level):
+class TrainingVal(Val):
+    val_freq: Int(ge=1, whole_float=True)
+
+
+class Wandb(Section):
     project: Optional[Text] = None
     resume_id: Any = None
     entity: Any = None
 
 
-class Logger(Level):
-    REQUIRED = {'train': ('print_freq', 'save_checkpoint_freq', 'use_tb_logger')}
+class Logger(Section):
     print_freq: Int(ge=1, whole_float=True) = None
     save_checkpoint_freq: Int(ge=1, whole_float=True) = None
     use_tb_logger: bool = None
     wandb: Optional[Wandb] = None
 
 
-class DistParams(Level):
+class TrainingLogger(Logger):
+    print_freq: Int(ge=1, whole_float=True)
+    save_checkpoint_freq: Int(ge=1, whole_float=True)
+    use_tb_logger: bool
+
+
+class DistParams(Section):
     backend: Literal['nccl', 'gloo'] = None
     port: Int(ge=1) = None
 
@@ -430,45 +502,57 @@ def _registered_model(value):
     return value
 
 
-class Tree(Level):
-    """The whole option file."""
+class Options(Section):
+    """What training and test files share."""
 
-    REQUIRED = {
-        'all': ('name', 'model_type', 'num_gpu', 'datasets', 'network_g', 'path'),
-        'train': ('train', 'logger'),
-        'test': ('val',),
-    }
-    name: FolderName = None
-    model_type: Annotated[Text, AfterValidator(_registered_model)] = None
+    name: FolderName
+    model_type: Annotated[Text, AfterValidator(_registered_model)]
     scale: Int(ge=1) = None
-    num_gpu: NumGpu = None
-    manual_seed: Optional[int] = None
-    datasets: Annotated[Any, AfterValidator(_datasets)] = None
-    network_g: Optional[Network] = None
+    num_gpu: NumGpu
+    manual_seed: Optional[Int(ge=0, lt=2**32)] = None  # what NumPy's seed takes
+    datasets: Annotated[Any, AfterValidator(_datasets)]
+    network_g: Network
     network_d: Optional[Network] = None
-    path: Optional[Paths] = None
-    train: Optional[Train] = None
-    val: Optional[Val] = None
-    logger: Optional[Logger] = None
+    path: Paths
     dist_params: Optional[DistParams] = None
     find_unused_parameters: bool = None
     suffix: Any = None  # in the authors' test files; BasicSR 1.4.2 does not read it
     crop_border: Any = None  # likewise
 
     @model_validator(mode='after')
-    def _across(self, info: ValidationInfo):
+    def _scale_read(self, info: ValidationInfo):
+        """The paired datasets read ``opt['scale']``."""
+        if self.scale is None and any(d.type in PAIRED_TYPES for d in self.datasets.values()):
+            raise _problem(_lacks(None, 'scale', _mode(info)))
+        return self
+
+    def to_basicsr(self) -> dict:
+        """The plain dict BasicSR's parts read: the keys of the file (with ``--force_yml``), their values as
+        validated here (whole-float iteration counts as integers, ``amp: false`` as null)."""
+        return self.model_dump(exclude_unset=True)
+
+
+class TrainOptions(Options):
+    train: Train
+    logger: TrainingLogger
+    val: Optional[TrainingVal] = None
+
+    @model_validator(mode='after')
+    def _across(self):
         """What no one key shows: wandb needs tensorboard, training needs a loss."""
-        datasets = self.datasets.values() if isinstance(self.datasets, dict) else ()
-        if self.scale is None and any(d.get('type') in KNOWN_DATASET_TYPES[:3] for d in datasets):
-            raise PydanticCustomError('lacks', '{key}', {'key': 'scale', 'mode': (info.context or {}).get('mode')})
-        if (info.context or {}).get('mode') != 'train':
-            return self
-        if self.logger and self.logger.wandb and self.logger.wandb.project and self.logger.use_tb_logger is not True:
+        if self.logger.wandb and self.logger.wandb.project and self.logger.use_tb_logger is not True:
             must = 'must be true when logger:wandb:project is set (wandb syncs tensorboard)'
             raise _Nested('logger:use_tb_logger', must)
         if not self.train.pixel_opt and not self.train.perceptual_opt:
             raise _Nested('train', 'needs a loss: pixel_opt (e.g. {type: L1Loss, loss_weight: 1.0}) or perceptual_opt')
         return self
+
+
+class TestOptions(Options):
+    path: TestPaths
+    val: Val
+    train: Optional[dict[str, Any]] = None  # BasicSR's test pipeline does not read it
+    logger: Optional[Logger] = None
 
 
 # ------------------------------------------------------------------------------------------ messages
@@ -489,22 +573,66 @@ _BOUNDS = {'greater_than_equal': ('>=', 'ge'), 'greater_than': ('>', 'gt'), 'les
 
 
 def _first(errors: list[dict]) -> dict:
-    """The error to report: one at a union's first member when the value fits none (``int | float``)."""
+    """The error to report: an unknown key before anything else (a misspelt key is also a missing one, and
+    the typo is the better message); one at a union's first member when the value fits none (``int | float``)."""
     errors = [e for e in errors if e['type'] != 'float_type' or not any(x['type'] == 'int_type' for x in errors)]
-    return errors[0]
+    unknown = [e for e in errors if e['type'] == 'extra_forbidden']
+    return (unknown or errors)[0]
 
 
-def _explain(error: dict) -> tuple[list[str], str]:
+def _keys(loc) -> list[str]:
+    """The option keys of an error location, without the steps pydantic adds for unions and validators."""
+    return [str(part) for part in loc if not isinstance(part, str) or not _is_schema_step(part)]
+
+
+def _is_schema_step(part: str) -> bool:
+    return part in ('int', 'float', 'bool', 'dict[str,any]') or part.startswith(
+        ('function-', 'union[', 'nullable[', 'literal[')
+    )
+
+
+def _section_at(root, keys: list[str]):
+    """The Section class that holds the mapping at ``keys`` below ``root``, or None where the tree is open."""
+    node = root
+    for key in keys:
+        if not (isinstance(node, type) and issubclass(node, BaseModel)) or key not in node.model_fields:
+            return None
+        node = _section_in(node.model_fields[key].annotation)
+    return node if isinstance(node, type) and issubclass(node, BaseModel) else None
+
+
+def _section_in(annotation):
+    """The Section class a field holds, itself or inside ``Optional[...]``; None for other values."""
+    for candidate in (annotation, *getattr(annotation, '__args__', ())):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
+
+
+def _lacks(section, key: str, mode: str) -> str:
+    field = section.model_fields.get(key) if section is not None else None
+    needs = (field.description if field is not None else None) or f'a {"training" if mode == "train" else "test"} run'
+    return f'lacks {key}, which {needs} needs'
+
+
+def _explain(error: dict, root, mode: str) -> tuple[list[str], str]:
     """The key path and the problem of one of pydantic's errors, in the words the rest of alkdsr uses."""
-    path = [str(part) for part in error['loc'] if not isinstance(part, str) or not _is_schema_step(part)]
+    path = _keys(error['loc'])
     kind, value, ctx = error['type'], error.get('input'), error.get('ctx') or {}
     if kind == 'option_at':
         return [*path, *ctx['key'].split(':')], ctx['problem']
     if kind == 'option':
         return path, ctx['problem']
-    if kind == 'lacks':
-        run = 'a training' if ctx['mode'] == 'train' else 'a test'
-        return path, f'lacks {ctx["key"]}, which {run} run needs'
+    if kind == 'extra_forbidden':
+        section = _section_at(root, path[:-1])
+        return path, f'unknown option{suggestion(path[-1], section.model_fields if section else ())}'
+    if kind == 'missing':
+        return path[:-1], _lacks(_section_at(root, path[:-1]), path[-1], mode)
+    if value is None and path:  # a required option written as ~ is not there
+        section = _section_at(root, path[:-1])
+        field = section.model_fields.get(path[-1]) if section is not None else None
+        if field is not None and field.is_required():
+            return path[:-1], _lacks(section, path[-1], mode)
     if kind in _BOUNDS:
         sign, bound = _BOUNDS[kind]
         return path, f'must be {sign} {ctx[bound]:g} (got {value!r})'
@@ -517,20 +645,15 @@ def _explain(error: dict) -> tuple[list[str], str]:
     return path, f'{error["msg"]} (got {value!r})'
 
 
-def _is_schema_step(part: str) -> bool:
-    """A step pydantic adds to an error's location for a union member or a validator, not a key."""
-    return part in ('int', 'float') or part.startswith(('function-', 'union[', 'nullable['))
-
-
-def check_option_tree(opt: dict, is_train: bool) -> None:
-    """Raise OptionError for the first option of ``opt`` that BasicSR would not read or could not use."""
+def parse_tree(opt: dict, is_train: bool) -> TrainOptions | TestOptions:
+    """The typed tree of ``opt``; OptionError for the first option BasicSR would not read or could not use."""
     if not isinstance(opt, dict):
         raise OptionError('the option file must be a mapping of options')
-    mode = 'train' if is_train else 'test'
+    mode, root = ('train', TrainOptions) if is_train else ('test', TestOptions)
     try:
-        Tree.model_validate(opt, strict=True, context={'mode': mode})
+        return root.model_validate(opt, strict=True, context={'mode': mode})
     except ValidationError as e:
-        path, problem = _explain(_first(e.errors()))
+        path, problem = _explain(_first(e.errors()), root, mode)
         if not path and problem.startswith('lacks '):
             raise OptionError(f'the option file {problem}') from None
         raise OptionError(f'{":".join(path)}: {problem}' if path else problem) from None

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from torch.nn.modules.utils import consume_prefix_in_state_dict_if_present
 
+from alkdsr.archs import stored_config
 from alkdsr.archs.alkdnet_arch import ALKDNet
 from alkdsr.archs.presets import CONFIG_KEYS, SHAPE_KEYS
 from alkdsr.errors import CheckpointError, OutputError
@@ -56,7 +57,14 @@ def read_checkpoint(path: str | os.PathLike, param_key: str | None = None) -> tu
 
 def _checked(path: Path, state: dict, meta) -> tuple[dict, dict | None]:
     """Everything a checkpoint holds is checked where it is read: tensors that are not empty, and a stored
-    config that is a mapping of the constructor's arguments with values of their types."""
+    config that is a mapping of the constructor's arguments with values of their types. The config carried
+    among the weights (``alkdsr.archs.stored_config``) wins over the one beside them; the weights come back
+    without it."""
+    try:
+        carried = stored_config.read(state)
+    except ValueError as e:
+        raise CheckpointError(f'{path}: {e}') from None
+    state, meta = stored_config.without(state), carried if carried is not None else meta
     empty = [k for k, v in state.items() if v.numel() == 0]
     if empty:
         raise CheckpointError(f'{path}: tensor {empty[0]} is empty (shape {tuple(state[empty[0]].shape)})')
@@ -240,15 +248,28 @@ def model_from_state_dict(state: dict, meta: dict | None = None, **overrides) ->
 
 
 def arch_config(net: torch.nn.Module) -> dict:
-    """The config stored beside the weights when saving ``net``."""
+    """The config stored with the weights when saving ``net``."""
     return {'type': 'ALKDNet', **getattr(bare_module(net), 'config', {})}
 
 
+def weights_with_config(net: torch.nn.Module, config: dict | None = None) -> dict:
+    """The state dict of ``net`` (a bare module) on the CPU, with its config as an entry when it is an ALKDNet."""
+    state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
+    if config is None and isinstance(net, ALKDNet):
+        config = arch_config(net)
+    if config is not None:
+        state[stored_config.KEY] = stored_config.as_tensor(config)
+    return state
+
+
 def save_checkpoint(net: torch.nn.Module, path: str | os.PathLike, param_key: str = 'params') -> None:
-    """Save ``net``'s weights with its config, atomically (.pth in BasicSR's layout, or .safetensors)."""
+    """Save ``net``'s weights with its config, atomically (.pth in BasicSR's layout, or .safetensors).
+
+    The config goes among the weights (``alkdsr.archs.stored_config``, which tools that keep only the state dict
+    keep too) and beside them (``'arch'``, safetensors metadata), where earlier versions read it."""
     bare = bare_module(net)
-    state = {k: v.detach().cpu().contiguous() for k, v in bare.state_dict().items()}
     config = arch_config(bare)
+    state = weights_with_config(bare, config)
     with atomic_path(path) as tmp:
         if Path(path).suffix == '.safetensors':
             from safetensors.torch import save_file

@@ -1,10 +1,10 @@
 """Distributed start-up that works with and without GPUs.
 
 BasicSR's ``init_dist`` always uses NCCL and calls ``torch.cuda.set_device(rank % num_gpus)``,
-which divides by zero on a machine without GPUs. ``init_dist`` here uses NCCL when CUDA devices
-are present and gloo otherwise, so ``torchrun --nproc_per_node N alkdsr/train.py -opt X.yml
+which divides by zero on a machine without GPUs, so it cannot serve here. ``init_dist`` here uses NCCL
+when CUDA devices are present and gloo otherwise, so ``torchrun --nproc_per_node N alkdsr/train.py -opt X.yml
 --launcher pytorch`` trains on N GPUs, or in N CPU processes where there are none (as in CI).
-``parse_and_check`` in ``alkdsr/train.py`` calls it in the place of BasicSR's own.
+``alkdsr.training.parse`` calls it in the place of BasicSR's own.
 """
 
 from __future__ import annotations
@@ -83,8 +83,3 @@ def _init_dist_slurm(backend: str, port: int | None = None) -> None:
     os.environ['LOCAL_RANK'] = str(local_rank)
     os.environ['RANK'] = str(proc_id)
     dist.init_process_group(backend=backend)
-
-
-def ddp_device_ids(device: torch.device) -> list[int] | None:
-    """``device_ids`` for DistributedDataParallel: the current GPU, or None for CPU modules."""
-    return [torch.cuda.current_device()] if device.type == 'cuda' else None
