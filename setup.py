@@ -32,7 +32,7 @@ setup(
         'safetensors',
         'torchdata>=0.11',  # StatefulDataLoader: the training loader resumes mid-epoch
         'pydantic>=2.7',  # the option tree (alkdsr.options.schema)
-        'filelock>=4.3',  # alkdsr.files.locks: the run folder's and the kernel cache's locks (on_acquired)
+        'filelock>=3.12',  # alkdsr.files.locks: the run folder's and the kernel cache's locks
         'platformdirs>=3',  # the cache folder where ALKDSR_HOME is not set (alkdsr.zoo.cache.home_dir)
         'setuptools',  # provides distutils, which basicsr imports, on Python >= 3.12
     ],

@@ -203,8 +203,9 @@ class Session:
                                         stderr=subprocess.STDOUT, env=self.env, cwd=ROOT)  # fmt: skip
 
     def tests(self) -> None:
-        tests = ['tests/test_alkconv_backward.py', 'tests/test_train_switches.py', 'tests/test_profile.py',
-                 'tests/test_train_dist.py', 'tests/test_fast.py']  # fmt: skip
+        tests = ['tests/archs/test_alkconv_backward.py', 'tests/training/test_train_switches.py',
+                 'tests/cli/test_profile.py', 'tests/training/test_train_dist.py',
+                 'tests/inference/test_fast.py']  # fmt: skip
         chosen = 'cuda or opcheck or fused_alkconv or device_resident or nccl'
         cmd = self.python('-m', 'pytest', '-q', '-p', 'no:cacheprovider', *tests, '-k', chosen)
         self.summary['tests_passed'] = self.run('tests', cmd, 180)

@@ -392,7 +392,8 @@ def mismatched_pair(hr_dir: Path, lr_dir: Path, name: str, scale: int, lr_size=(
 #
 # Each entry is one case of a class of docs/robustness.md's "Mistakes, by class" table, with the text its one
 # line must contain. ``listed``: a reproduction of a reported case (False: a new case of the same class).
-# tests/test_reliability.py runs them; test_the_mistakes_table_is_the_corpus keeps the table and these lists equal.
+# tests/reliability/test_reliability.py runs them; test_the_mistakes_table_is_the_corpus keeps the table and these
+# lists equal.
 
 
 @dataclass(frozen=True)
@@ -639,7 +640,7 @@ OPTION_MISTAKES: dict[str, tuple[Mistake, str, Callable[[dict], None], tuple[str
     )
 }  # fmt: skip
 
-# class 11: one run per experiment folder; each case is a test of its own in tests/test_reliability.py
+# class 11: one run per experiment folder; each case is a test of its own in tests/reliability/test_reliability.py
 RUN_FOLDER_MISTAKES: dict[str, Mistake] = {
     m.name: m
     for m in (
@@ -679,7 +680,7 @@ CHECKPOINT_MISTAKES: dict[str, Mistake] = {
     )
 }  # fmt: skip
 
-# class 12: downloads that end, and a cache others can read; the tests are in tests/test_zoo.py. The texts
+# class 12: downloads that end, and a cache others can read; the tests are in tests/zoo/test_zoo.py. The texts
 # hold the sizes of alkdnet-x2 (1678550 bytes, half of it 839275) and the test's limits (ALKDSR_STALL_TIMEOUT=1,
 # ALKDSR_CONNECT_TIMEOUT=0.5).
 DOWNLOAD_MISTAKES: dict[str, Mistake] = {

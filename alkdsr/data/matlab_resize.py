@@ -4,7 +4,7 @@ The SR benchmarks and DIV2K's ``LR_bicubic`` images were made with MATLAB. For u
 one dimension at a time (rows first when both scales are equal) and rounds back to uint8 after *each* pass.
 Doing the same in float64 with round-half-up reproduces the shipped Set5/Set14 LR images pixel for pixel;
 resizing both passes in float without the intermediate rounding (``basicsr.utils.matlab_functions.imresize``)
-leaves 10-15% of the pixels off, by up to 12 grey levels on Set14 (see tests/test_prepare.py).
+leaves 10-15% of the pixels off, by up to 12 grey levels on Set14 (see tests/data/test_prepare.py).
 """
 
 from __future__ import annotations

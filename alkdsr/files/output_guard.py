@@ -10,10 +10,11 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Union
 
 from alkdsr.errors import AlkdsrError
 
-PathLike = str | os.PathLike
+PathLike = Union[str, os.PathLike]  # a runtime alias: typing.Union, which Python 3.9 has
 
 
 def same_file(a: PathLike, b: PathLike) -> bool:

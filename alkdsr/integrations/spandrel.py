@@ -108,7 +108,7 @@ class _ALKDNetFamily(Architecture[ALKDNet]):
             purpose='SR' if scale > 1 else 'Restoration',
             tags=[config['preset'] or 'custom', f'{config["num_feat"]}nf', f'{config["num_block"]}nb'],
             # measured, not assumed: both precisions run and stay close to float32 on the official
-            # checkpoints (tests/test_spandrel.py, README "Use it from spandrel")
+            # checkpoints (tests/integrations/test_spandrel.py, README "Use it from spandrel")
             supports_half=True,
             supports_bfloat16=True,
             scale=scale,

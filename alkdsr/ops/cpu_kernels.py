@@ -19,7 +19,7 @@ over threads.
 
 GELU is ``x/2 (1 + erf(x/sqrt 2))`` with erf as a ratio of polynomials on [-4, 4] (the
 approximation of Eigen's ``generic_fast_erf_float``): within 6.1e-7 of the exact GELU over
-[-10, 10] (``tests/test_cpu_fast.py``), and, unlike a call to libm's erf, vectorisable.
+[-10, 10] (``tests/inference/test_cpu_fast.py``), and, unlike a call to libm's erf, vectorisable.
 """
 
 from __future__ import annotations

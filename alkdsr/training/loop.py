@@ -4,7 +4,7 @@ BasicSR's own parts, with alkdsr's checks before any folder exists.
 For the user this is BasicSR: the same option files, ``experiments/<name>/`` layout, log lines, checkpoints
 and training states, tensorboard and wandb (``init_tb_loggers``, ``MessageLogger``), ``torchrun`` launch,
 and, with ``model_type: SRModel``, the same losses to the bit as BasicSR 1.4.2's own ``train_pipeline``
-(tests/test_basicsr_identity.py). What differs, and why:
+(tests/training/test_basicsr_identity.py). What differs, and why:
 
 - the options are read and checked first (``alkdsr.training.parse``), the run folder claimed
   (``run_folder``), a resume read safely and checked (``resume``), all before BasicSR makes a folder;

@@ -4,7 +4,7 @@ Data only. Each entry is a checkpoint published by its authors, pinned by SHA256
 that does not hash to it is never used) and by size in bytes (a download never writes more, so a
 server that announces or sends a huge body cannot fill the disk). ``metrics`` are Y-channel PSNR/SSIM on Set5 and
 Set14 (MATLAB bicubic LR, crop border = scale) measured with the authors' code; ``alkdsr benchmark``
-reproduces them to 0.002 dB (tests/test_benchmark.py).
+reproduces them to 0.002 dB (tests/cli/test_benchmark.py).
 """
 
 from __future__ import annotations

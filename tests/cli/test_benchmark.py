@@ -446,7 +446,7 @@ def test_basicsr_test_pipeline_gives_the_benchmark_numbers(tmp_path, tmp_path_fa
 
     ``path: pretrain_network_g: alkdnet-x4`` resolves to the cached file, seeded with ``alkdsr weights import``.
     """
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     opt = yaml.safe_load((root / 'options' / 'test_ALKDNet_x4.yml').read_text())
     assert opt['path']['pretrain_network_g'] == 'alkdnet-x4' and opt['val']['save_img']
     sets = ['Set5', 'Set14']

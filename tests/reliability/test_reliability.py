@@ -915,6 +915,7 @@ def test_a_bug_in_alkdsr_keeps_its_traceback(tiny_weights, pairs, tmp_path, monk
 # ---------------------------------------------------------------- docs/robustness.md says what the corpus holds
 
 
+@pytest.mark.docs
 def test_the_mistakes_table_is_the_corpus():
     text = (ROOT / 'docs' / 'robustness.md').read_text()
     section = text[text.index('## Mistakes, by class') :]

@@ -15,7 +15,7 @@ on 15 pairs (random 32x32 crops, flips, rotations), batch 2 per rank, 12 iterati
 
 Measured: both ranks equal at every iteration; the replay within 1.2e-7. Without gradient averaging
 (no DistributedDataParallel, applied by hand) both tests fail; the other mutations of the resume
-contract are listed in tests/test_resume.py.
+contract are listed in tests/training/test_resume.py.
 """
 
 from __future__ import annotations

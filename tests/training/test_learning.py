@@ -10,7 +10,7 @@ a network trained uphill. These do, on the CPU, on one thread:
   ``SRModel`` with ALKDNet, an independent implementation of the step, gives the same losses;
 - each training switch that runs on the CPU (channels_last, fused Adam, EMA, bf16 autocast, nan_policy:
   skip) follows the plain run's losses for SWITCH_STEPS steps within a stated tolerance, and
-  lowers the loss by SWITCH_FACTOR; torch.compile is left to tests/test_train_switches.py
+  lowers the loss by SWITCH_FACTOR; torch.compile is left to tests/training/test_train_switches.py
   (first two iterations through alkdsr/train.py), as compiling even with the aot_eager backend
   takes tens of seconds of a 2-core CPU (112 s on this loaded machine) for each run;
 - a short real run, ``alkdsr prepare`` on scikit-image photos and alkdsr/train.py with

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from train_utils import SCALE, env, failure, make_patch_pairs, paired_set, train_options, write_options
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 STOCK = """
 import importlib, os, sys
@@ -27,7 +27,7 @@ import importlib, os, sys
 renamed = importlib.import_module('torchvision.transforms._functional_tensor')
 sys.modules['torchvision.transforms.functional_tensor'] = renamed
 from basicsr.utils.registry import ARCH_REGISTRY
-import alkdsr.archs  # with BasicSR loaded, importing alkdsr registers its classes (no patch: tests/test_layout.py)
+import alkdsr.archs  # with BasicSR loaded, importing alkdsr registers its classes (no patch: package/test_layout.py)
 assert ARCH_REGISTRY.get('ALKDNet') is alkdsr.archs.ALKDNet
 from basicsr.train import train_pipeline
 sys.argv = ['train.py', '-opt', sys.argv[1]]

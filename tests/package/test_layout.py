@@ -7,7 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / 'alkdsr'
 
 
@@ -96,6 +98,7 @@ def test_at_most_five_modules_at_the_top_and_none_hides_an_installed_one():
     assert _in_fresh_interpreter(script) == []
 
 
+@pytest.mark.docs
 def test_readme_where_things_live_names_every_folder_of_the_package():
     import re
 
@@ -117,6 +120,7 @@ def test_readme_where_things_live_names_every_folder_of_the_package():
                 assert floor_of['alkdsr.' + room.rstrip('/').removesuffix('.py')] == int(floor), room
 
 
+@pytest.mark.docs
 def test_every_image_format_is_named_where_formats_are_listed():
     """The docs and --help list the suffixes alkdsr.files.images reads and writes, all of them."""
     import re

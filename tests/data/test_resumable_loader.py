@@ -10,7 +10,7 @@ resume point is taken; a new loader, in a process whose random generators were m
 from it and must train on exactly the batches the uninterrupted loader gave after batch ``k``.
 
 Applied by hand and reverted: with no point noted ahead, 12 cases fail (every one-ahead, thread and
-stop case); with the main process's random state not restored, 15; the others are in tests/test_resume.py.
+stop case); with the main process's random state not restored, 15; the others are in tests/training/test_resume.py.
 """
 
 from __future__ import annotations

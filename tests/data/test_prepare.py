@@ -70,6 +70,7 @@ def test_imresize_keeps_flat_images_and_sizes():
         bicubic_downsample(flat[:3], 4)
 
 
+@pytest.mark.docs
 @pytest.mark.parametrize('benchmark', ['Set5', 'Set14'])
 def test_reproduces_the_shipped_matlab_lr(shared, tmp_path, benchmark):
     """docs/datasets.md's claim: every LR image of Set5 and Set14 at x2, x3, x4 pixel for pixel."""

@@ -6,7 +6,7 @@ switches compose), fp16 autocast alone (on the CPU it falls back to float32 with
 Every run starts from the same seed and draws the same patches, so the first iteration's loss
 (computed before any update) and the second's (after one optimizer step) must equal the plain
 run's: a switch may change speed, not the function being trained or the step taken.
-tests/test_learning.py follows the switches for more steps in-process; torch.compile is checked
+tests/training/test_learning.py follows the switches for more steps in-process; torch.compile is checked
 here only, as its compilation (tens of seconds on 2 cores, even with aot_eager) is paid once.
 """
 
@@ -56,7 +56,7 @@ FLOAT32_SWITCHES = {
     'ema_decay': 0.9,
 }
 # One run per precision, every float32 switch at once: each alkdsr/train.py run costs seconds of start-up
-# alone, and tests/test_learning.py follows channels_last, fused Adam, EMA and bf16 one by one for ten steps.
+# alone, and tests/training/test_learning.py follows channels_last, fused Adam, EMA and bf16 one by one for ten steps.
 SWITCHES = {
     'amp_fp16': ({'amp': 'fp16'}, ['amp_fp16']),
     'float32_switches': (FLOAT32_SWITCHES, ['compile', 'channels_last', 'ema']),

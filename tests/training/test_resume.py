@@ -18,7 +18,7 @@ definition (BasicSR's scheduler classes are not used).
 Measured: all cases equal to the last bit; the 2-worker reference takes 12 s, a resumed run 8 s.
 
 Mutations, applied by hand one at a time to alkdsr/ and reverted, with the default-suite tests of this
-file, tests/test_resumable_loader.py and tests/test_train_ranks.py that failed:
+file, tests/data/test_resumable_loader.py and tests/training/test_train_ranks.py that failed:
 
 - ``resume_training`` not called (``ALKDSRModel.resume_training`` returns at once): 9 - every resume
   here (checkpoint, SIGTERM, both cases), the two "as BasicSR does" lines, and the ranks' resume;
