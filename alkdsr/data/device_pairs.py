@@ -20,55 +20,76 @@ Only the training phase, RGB patches without ``mean``/``std`` are supported (ref
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import random
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import torch
 from basicsr.data import paired_image_dataset
-from basicsr.utils import FileClient
 
-from alkdsr.data.paired_image_dataset import ALKDSRPairedImageDataset
+from alkdsr.data.paired_image_dataset import ALKDSRPairedImageDataset, is_lmdb
 from alkdsr.errors import AlkdsrError
 
 DECISIONS = ('index', 'top', 'left', 'hflip', 'vflip', 'rot90')
 
-# decoded pairs by data source, so the model uploads what the dataset decoded instead of decoding again
-_decoded: dict[tuple, list[tuple[np.ndarray, np.ndarray]]] = {}
 
+def _lmdb_env(folder: str):
+    import lmdb
 
-def _source_key(opt: dict) -> tuple:
-    return tuple(str(opt.get(k)) for k in ('dataroot_gt', 'dataroot_lq', 'meta_info_file', 'filename_tmpl'))
+    return lmdb.open(str(folder), readonly=True, lock=False, readahead=False, meminit=False)
 
 
 class DevicePairedImageDataset(ALKDSRPairedImageDataset):
     """``ALKDSRPairedImageDataset`` (pairs checked and sorted when built) whose items are crop/flip/rotate decisions."""
 
     def __init__(self, opt: dict):
+        self.check_options(opt)
+        super().__init__(opt)
+        self.pairs = self.decode_pairs()  # the model uploads them (DevicePairs.from_dataset): decoded once
+        self.lq_sizes = [lq.shape[:2] for _, lq in self.pairs]
+
+    @staticmethod
+    def check_options(opt: dict) -> None:
+        """What this dataset supports of PairedImageDataset's options (the run checks it before any work)."""
         where = f'datasets: {opt.get("phase", "train")}: type DevicePairedImageDataset'
         if opt.get('phase', 'train') != 'train':
             raise AlkdsrError(f'{where} is for training only; validate with PairedImageDataset')
         unsupported = [k for k in ('color', 'mean', 'std') if opt.get(k) is not None]
         if unsupported:
             raise AlkdsrError(f'{where} does not support {", ".join(unsupported)} (use PairedImageDataset)')
-        super().__init__(opt)
-        pairs = _decoded.get(_source_key(opt)) or self._decode_all()
-        _decoded[_source_key(opt)] = pairs
-        self.lq_sizes = [lq.shape[:2] for _, lq in pairs]
 
-    def _decode_all(self) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Every (gt, lq) pair as BasicSR's loader reads it, but uint8 (HWC, BGR)."""
-        backend = dict(self.io_backend_opt)
-        client = FileClient(backend.pop('type'), **backend)
+    def __getstate__(self) -> dict:
+        """What a DataLoader worker gets: the decisions need the sizes, not the pixels."""
+        return {**self.__dict__, 'pairs': None}
 
-        def decode(item):
-            return tuple(
-                paired_image_dataset.imfrombytes(client.get(item[f'{k}_path'], k), float32=False) for k in ('gt', 'lq')
-            )
+    def decode_pairs(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Every (gt, lq) pair as BasicSR's loader reads it (the same bytes, ``imfrombytes``), but uint8 (HWC, BGR):
+        what the model uploads once. LMDBs are opened read-only here and closed after: BasicSR's ``FileClient``
+        keeps its environments open, and LMDB refuses a second one of the same path in a process."""
+        with contextlib.ExitStack() as stack:
+            if is_lmdb(self.opt):
+                txns = {
+                    side: stack.enter_context(
+                        stack.enter_context(_lmdb_env(self.opt[f'dataroot_{side}'])).begin(buffers=False)
+                    )
+                    for side in ('gt', 'lq')
+                }
 
-        with ThreadPoolExecutor(8) as pool:  # OpenCV's decoders release the GIL
-            return list(pool.map(decode, self.paths))
+                def read(item, side):
+                    return txns[side].get(item[f'{side}_path'].encode('ascii', 'surrogateescape'))
+            else:
+
+                def read(item, side):
+                    return Path(item[f'{side}_path']).read_bytes()
+
+            def decode(item):
+                return tuple(paired_image_dataset.imfrombytes(read(item, side), float32=False) for side in ('gt', 'lq'))
+
+            with ThreadPoolExecutor(8) as pool:  # OpenCV's decoders release the GIL
+                return list(pool.map(decode, self.paths))
 
     def __getitem__(self, index: int) -> dict:
         """The decisions ``paired_random_crop`` and ``augment`` draw for this item, in their order."""
@@ -81,14 +102,6 @@ class DevicePairedImageDataset(ALKDSRPairedImageDataset):
         vflip = rotation and random.random() < 0.5
         rot90 = rotation and random.random() < 0.5
         return {'index': index, 'top': top, 'left': left, 'hflip': hflip, 'vflip': vflip, 'rot90': rot90}
-
-
-def decoded_pairs(dataset_opt: dict) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The uint8 pairs of a ``DevicePairedImageDataset`` (decoded by it, or now), released from the cache."""
-    key = _source_key(dataset_opt)
-    if key not in _decoded:
-        DevicePairedImageDataset(copy.deepcopy(dataset_opt))
-    return _decoded.pop(key)
 
 
 class _Images:
@@ -131,8 +144,14 @@ class DevicePairs:
         self.gt_size, self.scale = gt_size, scale
 
     @classmethod
+    def from_dataset(cls, dataset: DevicePairedImageDataset, device) -> DevicePairs:
+        """The pairs the run's training set decoded."""
+        return cls(dataset.pairs, dataset.opt['gt_size'], dataset.opt['scale'], device)
+
+    @classmethod
     def from_options(cls, dataset_opt: dict, scale: int, device) -> DevicePairs:
-        return cls(decoded_pairs(dataset_opt), dataset_opt['gt_size'], scale, device)
+        """The pairs of the training set ``dataset_opt`` describes (built, checked and decoded now)."""
+        return cls.from_dataset(DevicePairedImageDataset({**copy.deepcopy(dataset_opt), 'scale': scale}), device)
 
     @staticmethod
     def is_decisions(data: dict) -> bool:

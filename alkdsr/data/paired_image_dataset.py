@@ -65,7 +65,7 @@ class Source:
         return f'{self.folder} key {item!r}' if self.lmdb else item
 
 
-def _is_lmdb(opt: dict) -> bool:
+def is_lmdb(opt: dict) -> bool:
     return (opt.get('io_backend') or {}).get('type') == 'lmdb'
 
 
@@ -78,7 +78,7 @@ def dataset_label(opt: dict) -> str:
 
 def check_sources(opt: dict) -> None:
     """The folders or LMDBs exist and, for folder datasets, their file lists pair up."""
-    lmdb = _is_lmdb(opt)
+    lmdb = is_lmdb(opt)
     for key in ('dataroot_gt', 'dataroot_lq'):
         folder = opt.get(key)
         if folder is None:
@@ -159,7 +159,7 @@ def check_paired_dataset(opt: dict, paths: list[dict]) -> None:
     """Every pair BasicSR listed is a pair of images whose sizes fit the scale and the patch size."""
     if not paths:
         raise TrainingDataError(f'{dataset_label(opt)}: no image pairs')
-    lmdb = _is_lmdb(opt)
+    lmdb = is_lmdb(opt)
     gt, lq = Source(str(opt['dataroot_gt']), lmdb), Source(str(opt['dataroot_lq']), lmdb)
     if lmdb:  # reads only the first bytes of each value: always
         gt_sizes, lq_sizes = lmdb_sizes(opt, gt), lmdb_sizes(opt, lq)
@@ -281,7 +281,7 @@ def describe_failure(dataset, index: int, error: BaseException) -> str | None:
     (``ValueError``/``AssertionError`` from its crops): then the data does not explain it.
     """
     opt = dataset.opt
-    lmdb = _is_lmdb(opt)
+    lmdb = is_lmdb(opt)
     pair = dataset.paths[index]
     sources = {'gt': Source(str(opt['dataroot_gt']), lmdb), 'lq': Source(str(opt['dataroot_lq']), lmdb)}
     client = getattr(dataset, 'file_client', None)
@@ -308,7 +308,7 @@ class ALKDSRPairedImageDataset(PairedImageDataset):
     def __init__(self, opt: dict):
         check_sources(opt)
         super().__init__(opt)
-        if not _is_lmdb(opt) and opt.get('meta_info_file') is None:  # folder pairs: by name, like LMDB keys
+        if not is_lmdb(opt) and opt.get('meta_info_file') is None:  # folder pairs: by name, like LMDB keys
             self.paths.sort(key=lambda pair: osp.splitext(osp.basename(pair['gt_path']))[0])
         check_paired_dataset(opt, self.paths)
 

@@ -164,7 +164,9 @@ class ALKDSRModel(SRModel):
 
     def feed_data(self, data):
         if DevicePairs.is_decisions(data):  # datasets: train: type: DevicePairedImageDataset
-            if self.device_pairs is None:
+            if self.device_pairs is None and self.train_loader is not None:  # the run's own training set
+                self.device_pairs = DevicePairs.from_dataset(self.train_loader.dataset.dataset, self.device)
+            elif self.device_pairs is None:
                 train_set = self.opt['datasets']['train']
                 self.device_pairs = DevicePairs.from_options(train_set, self.opt['scale'], self.device)
             data = self.device_pairs.batch(data)

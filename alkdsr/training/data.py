@@ -3,6 +3,7 @@ loader made resumable and given as many epochs as ``total_iter`` needs."""
 
 from __future__ import annotations
 
+from alkdsr.data.device_pairs import DevicePairedImageDataset
 from alkdsr.data.paired_image_dataset import ALKDSRPairedImageDataset, check_one_batch
 from alkdsr.data.resumable_loader import ResumableLoader
 from alkdsr.errors import AlkdsrError
@@ -19,13 +20,16 @@ def check_datasets(opt: dict) -> None:
 
     for phase, dataset_opt in opt['datasets'].items():
         kind = dataset_opt.get('type')
-        if kind == 'DevicePairedImageDataset' and opt.get('model_type') != 'ALKDSRModel':
-            raise AlkdsrError(
-                f'datasets: {dataset_opt.get("phase", "train")}: type DevicePairedImageDataset needs '
-                f'model_type: ALKDSRModel (got {opt.get("model_type")!r})'
-            )
+        if kind == 'DevicePairedImageDataset':
+            if opt.get('model_type') != 'ALKDSRModel':
+                raise AlkdsrError(
+                    f'datasets: {dataset_opt.get("phase", "train")}: type DevicePairedImageDataset needs '
+                    f'model_type: ALKDSRModel (got {opt.get("model_type")!r})'
+                )
+            DevicePairedImageDataset.check_options(dataset_opt)
         if kind in DATASET_REGISTRY and issubclass(DATASET_REGISTRY.get(kind), ALKDSRPairedImageDataset):
-            dataset = DATASET_REGISTRY.get(kind)(dataset_opt)  # DevicePairedImageDataset keeps what it decoded
+            # the checks are ALKDSRPairedImageDataset's; DevicePairedImageDataset would also decode every pair
+            dataset = ALKDSRPairedImageDataset(dataset_opt)
             if phase == 'train' and opt.get('is_train'):
                 check_one_batch(len(dataset), dataset_opt, opt.get('world_size', 1))
 

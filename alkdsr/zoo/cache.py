@@ -12,8 +12,10 @@ an HTTP error or a wrong size does not even touch the cache.
 ``$ALKDSR_WEIGHTS_MIRROR`` replaces the public URLs by ``<mirror>/<file name>`` (a company
 mirror, an air-gapped site, ``file://`` folders).
 
-The downloader is urllib's, with two limits so that a dead or hostile server cannot hang a command
-(an unset limit would wait forever on a server that accepts the connection and never answers):
+The downloader is urllib's: requests has no ``file://`` (the mirrors of air-gapped sites), and neither its
+read timeout nor torch.hub's downloader (no timeout at all) stops a server that trickles a byte every few
+seconds. urllib runs with two limits so that a dead or hostile server cannot hang a command (an unset
+limit would wait forever on a server that accepts the connection and never answers):
 
 - ``$ALKDSR_CONNECT_TIMEOUT`` (seconds, default 30): the longest wait for the connection (and the TLS
   handshake) to be made.

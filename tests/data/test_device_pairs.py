@@ -65,7 +65,7 @@ def test_same_decisions_give_basicsr_patches_pixel_for_pixel(folder, lmdb, use_h
     augments = {(d['hflip'], d['vflip'], d['rot90']) for d in decisions}
     assert len(augments) == 2 ** (use_hflip + 2 * use_rot)  # every augmentation of the setting was sampled
 
-    batch = DevicePairs.from_options(opt, SCALE, 'cpu').batch(default_collate(decisions))
+    batch = DevicePairs.from_dataset(device_set, 'cpu').batch(default_collate(decisions))
     assert batch['lq'].shape == (48, 3, 8, 8) and batch['gt'].shape == (48, 3, 32, 32)
     assert batch['lq'].dtype == batch['gt'].dtype == torch.float32
     assert torch.equal(batch['lq'], torch.stack([e['lq'] for e in expected]))
