@@ -392,8 +392,10 @@ def mismatched_pair(hr_dir: Path, lr_dir: Path, name: str, scale: int, lr_size=(
 #
 # Each entry is one case of a class of docs/robustness.md's "Mistakes, by class" table, with the text its one
 # line must contain. ``listed``: a reproduction of a reported case (False: a new case of the same class).
-# tests/reliability/test_reliability.py runs them; test_the_mistakes_table_is_the_corpus keeps the table and these
-# lists equal.
+# The modules of tests/reliability run them, a module per kind (test_outputs.py, test_option_mistakes.py,
+# test_checkpoints.py, test_run_folders.py, test_interruptions.py; the downloads of class 12 are in
+# tests/zoo/test_zoo.py, the other cases of class 13 where docs/robustness.md says);
+# test_the_mistakes_table_is_the_corpus (tests/reliability/test_docs_tables.py) keeps the table and these lists equal.
 
 
 @dataclass(frozen=True)
@@ -640,7 +642,7 @@ OPTION_MISTAKES: dict[str, tuple[Mistake, str, Callable[[dict], None], tuple[str
     )
 }  # fmt: skip
 
-# class 11: one run per experiment folder; each case is a test of its own in tests/reliability/test_reliability.py
+# class 11: one run per experiment folder; each case is a test of its own in tests/reliability/test_run_folders.py
 RUN_FOLDER_MISTAKES: dict[str, Mistake] = {
     m.name: m
     for m in (

@@ -1,7 +1,8 @@
 """Training under faults: SIGTERM saves and stops, SIGKILL at random moments loses nothing, seeds repeat.
 
 Each run is alkdsr/train.py in a subprocess on a tiny ALKDNet x4 (16 channels, 1 block) on the CPU.
-NaN/Inf losses are covered in test_train.py, bad data and checkpoints in test_robustness.py.
+NaN/Inf losses are covered in test_train.py, bad data and checkpoints in tests/reliability (test_training_data.py,
+test_checkpoints.py).
 """
 
 from __future__ import annotations
