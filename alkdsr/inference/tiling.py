@@ -33,7 +33,7 @@ import functools
 import torch
 from torch import nn
 
-from alkdsr.archs.arch_util import CCA, ESA
+from alkdsr.archs.arch_util import CCA, ESA, pad_to_min_size
 from alkdsr.inference import TILE_MODES
 
 
@@ -70,6 +70,11 @@ def upscale_tensor(
     least = getattr(net, 'min_size', 1)  # a thinner image is padded up to it
     if not tile or max(h, least) * max(w, least) <= tile * tile:
         return _forward(net, lr, dtype).float()
+    if h < least or w < least:
+        # the network pads a thin image up to ``least`` and takes CCA's statistics and ESA's grid over all of
+        # it: tiles of the image padded the same way see that image, not tiles each padded on its own
+        s = net.upscale
+        return upscale_tensor(net, pad_to_min_size(lr, least), tile, tile_pad, dtype, tile_mode)[..., : h * s, : w * s]
     if tile_mode == 'fast' or not has_global_layers(net):
         return _tiled(net, lr, tile, tile_pad, dtype)
     with SeamlessTiling(net, (h, w)) as seamless:
