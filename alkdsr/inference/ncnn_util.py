@@ -20,6 +20,8 @@ does and crops the output back.
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import os
 import re
 import shutil
@@ -221,3 +223,29 @@ class NcnnUpscaler:
         if status:
             raise RuntimeError(f'ncnn failed on a {h}x{w} input (status {status})')
         return np.array(out)[:, : h * self.scale, : w * self.scale]
+
+
+@contextlib.contextmanager
+def float16_storage(net: nn.Module):
+    """Emulate, in PyTorch on the CPU, how ncnn's GPU path stores numbers (``use_fp16_storage``, which
+    realesrgan-ncnn-vulkan and upscayl-bin turn on): yields a copy of ``net`` with float16-rounded weights,
+    and while the context is open the result of every torch operation is rounded to float16 and back.
+    The arithmetic stays float32 (their ``use_fp16_arithmetic`` is off). ncnn merges some operations
+    (a convolution and its activation) that are rounded separately here, so this is close, not exact.
+    """
+    from torch.overrides import TorchFunctionMode
+
+    class RoundResults(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            if isinstance(out, torch.Tensor) and out.is_floating_point():
+                out = out.half().float()
+            return out
+
+    rounded = copy.deepcopy(net).float()
+    with torch.no_grad():
+        for tensor in [*rounded.parameters(), *rounded.buffers()]:
+            if tensor.is_floating_point():
+                tensor.copy_(tensor.half().float())
+    with RoundResults():
+        yield rounded
