@@ -70,7 +70,8 @@ def quick_setup(tmp: Path) -> tuple[list[str], dict[str, list]]:
     save_checkpoint(ALKDNet(upscale=2, num_feat=16, num_block=1).eval(), tmp / 'quick_x2.pth')
     rng = np.random.default_rng(0)
     hrs = [(rng.random((60, 80, 3)) * 255).astype(np.uint8) for _ in range(2)]
-    return [str(tmp / 'quick_x2.pth')], {'random': [(f'random{i}', bicubic_downsample(hr, 2), hr) for i, hr in enumerate(hrs)]}
+    pairs = [(f'random{i}', bicubic_downsample(hr, 2), hr) for i, hr in enumerate(hrs)]
+    return [str(tmp / 'quick_x2.pth')], {'random': pairs}
 
 
 def main(argv=None) -> int:
@@ -88,7 +89,8 @@ def main(argv=None) -> int:
     rows = []
     header = (
         f'# bench_ncnn_tiling: ncnn {_version("ncnn")} (CPU, float32, {args.threads} threads), prepadding '
-        f'{args.prepadding}, {device_name(torch.device("cpu"))}, {platform.python_version()}, {time.strftime("%Y-%m-%d")}'
+        f'{args.prepadding}, {device_name(torch.device("cpu"))}, Python {platform.python_version()}, '
+        f'{time.strftime("%Y-%m-%d")}'
     )
     print(header, flush=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -101,13 +103,15 @@ def main(argv=None) -> int:
             sets = quick_sets or {name: _load_set(args.data_root, name, scale) for name in args.sets}
             for set_name, pairs in sets.items():
                 rows += _measure(runner, pairs, scale, tiles, args.prepadding, f'{Path(weights_name).stem}', set_name)
-    print('\n| weights | set | tile | mean Y-PSNR (dB) | change (dB) | largest change (dB), image | max |diff| (grey levels) |')
+    print('\n| weights | set | tile | mean Y-PSNR (dB) | change (dB) | largest change (dB), image '
+          '| max abs diff (grey levels) |')  # fmt: skip
     print('|---|---|---|---|---|---|---|')
     for r in rows:
         worst = f'{r["worst_change_db"]:+.3f}, {r["worst_image"]}' if r['tile'] else '-'
         change = f'{r["mean_change_db"]:+.3f}' if r['tile'] else '-'
-        print(f'| {r["weights"]} | {r["set"]} | {r["tile"] or "untiled"} | {r["mean_psnr_db"]:.3f} | {change} | {worst} '
-              f'| {r["max_diff"]} |')  # fmt: skip
+        tile = r['tile'] or 'untiled'
+        cells = [r['weights'], r['set'], tile, f'{r["mean_psnr_db"]:.3f}', change, worst, r['max_diff']]
+        print('| ' + ' | '.join(map(str, cells)) + ' |')
     if args.json:
         Path(args.json).write_text(json.dumps(dict(header=header, rows=rows), indent=1))
     return 0

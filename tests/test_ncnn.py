@@ -70,7 +70,8 @@ def named_weights(tmp_path, monkeypatch):
 def test_official_weights_match_pytorch_on_set5(tmp_path, capsys, named_weights, weights, file, scale):
     out = tmp_path / 'out'
     param = out / f'model_x{scale}.param'
-    images = [SHARED / 'datasets' / 'benchmark' / 'Set5' / 'LR_bicubic' / f'X{scale}' / f'{n}x{scale}.png' for n in SET5]
+    folder = SHARED / 'datasets' / 'benchmark' / 'Set5' / 'LR_bicubic' / f'X{scale}'
+    images = [folder / f'{name}x{scale}.png' for name in SET5]
     args = ['export', '--weights', str(weights), '-o', str(param), '--verify', '--verify-image', *map(str, images)]
     assert main(args) == 0
     printed = capsys.readouterr().out
