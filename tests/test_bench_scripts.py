@@ -50,6 +50,17 @@ def test_bench_ncnn_tiling_quick(tmp_path):
     assert proc.stdout.startswith('# bench_ncnn_tiling: ncnn ') and '| quick_x2 | random | 16 |' in proc.stdout
 
 
+def test_bench_ncnn_precision_quick(tmp_path):
+    out = tmp_path / 'precision.json'
+    cmd = [sys.executable, str(ROOT / 'benchmarks/bench_ncnn_precision.py'), '--quick', '--threads', '1', '--json', out]
+    proc = subprocess.run(list(map(str, cmd)), capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (row,) = json.loads(out.read_text())['rows']
+    assert row['fp32_max_diff'] <= 1e-4 and 0 < row['fp16_max_diff'] <= 1e-2 and row['fp16_lowest_psnr_db'] >= 40
+    assert 0.45 <= row['bin_bytes_fp16'] / row['bin_bytes_fp32'] <= 0.56
+    assert row['gpu_storage_export_form_lowest_psnr_db'] >= 50 and '| quick_x2 | ' in proc.stdout
+
+
 def test_bench_upscale_cpu_times_both_backends_as_whole_processes(tmp_path):
     out = tmp_path / 'upscale.json'
     cmd = [sys.executable, str(ROOT / 'benchmarks/bench_upscale_cpu.py'), '--quick', '--json', str(out)]
