@@ -44,6 +44,21 @@ def run_with_ncnn(param, lr: np.ndarray) -> np.ndarray:
     return np.array(out)
 
 
+def scale_as_chainner_reads_it(param) -> float:
+    """chaiNNer's NCNN loader takes a model's scale to be its PixelShuffle factors divided by the strides of its
+    convolutions (parameter 3), and refuses MemoryData layers."""
+    scale = 1.0
+    for line in param.read_text().splitlines()[2:]:
+        kind, _, bottoms, tops, *rest = line.split()
+        params = dict(p.split('=', 1) for p in rest[int(bottoms) + int(tops) :])
+        assert kind != 'MemoryData'
+        if kind == 'PixelShuffle':
+            scale *= int(params['0'])
+        elif kind in ('Convolution', 'ConvolutionDepthWise'):
+            scale /= int(params.get('3', 1))
+    return scale
+
+
 @pytest.fixture
 def named_weights(tmp_path, monkeypatch):
     """Registered names (alkdnet-x4, bsrn-x4, ...) served from ../shared's official files."""
@@ -122,6 +137,7 @@ def test_every_preset_converts_and_runs_at_any_size(tmp_path, preset):
     net = ALKDNet(upscale=scale, preset=preset, num_feat=16, num_block=1).eval()
     param, bin_path = export_ncnn(net, tmp_path / f'{preset}.param')
     assert bin_path == tmp_path / f'{preset}.bin' and bin_path.stat().st_size > 0
+    assert scale_as_chainner_reads_it(param) == scale
     runner = NcnnUpscaler(param, scale, net.min_size, threads=1)
     rng = np.random.default_rng(2)
     for h, w in ((net.min_size, net.min_size), (23, 17), (net.min_size + 1, 40), (5, 3), (1, 1)):

@@ -1,6 +1,6 @@
 """The network as the exports write it: the same weights, in operations that ONNX and ncnn runtimes all have.
 
-``ExportForm(net)`` computes what ``net`` computes, for inputs of at least ``net.min_size`` pixels a side,
+``ExportForm(net)`` computes what ``net`` computes (with the first convolution's weights summed as below), for inputs of at least ``net.min_size`` pixels a side,
 with these rewrites (each equal to the original in exact arithmetic; ``tests/test_export_form.py`` compares
 them for every preset at x2, x3 and x4):
 
@@ -19,6 +19,9 @@ them for every preset at x2, x3 and x4):
 * both statistics are taken of the deviations scaled by :data:`HEADROOM` (a power of two, so float32
   results are unchanged): ALKDNet's features reach about 500 before a pixel norm, whose squares
   (2.5e5) would overflow the float16 storage that GPU apps use between layers (largest value 65504);
+* ESA's stride-2 convolution is a stride-1 convolution sampled by a 1x1 max-pool of stride 2 (the same
+  numbers): chaiNNer reads an ncnn model's scale as its PixelShuffle factors divided by the strides of
+  its convolutions, and refuses the file when that is below 1 (ALKDNet's eight ESAs make it 4 / 256);
 * no small-input padding: the traced graph has no Python ``if``; the ONNX export adds shape-generic
   padding around this form (``onnx_util.OnnxUpscaler``), and ncnn apps send tiles with 10 pixels of
   context on every side (docs/deploy.md).
@@ -34,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from alkdsr.archs.arch_util import CCA, PixelNorm
+from alkdsr.archs.arch_util import CCA, BSConv, PixelNorm
 
 HEADROOM = 1 / 16  # deviations are scaled by this before squaring (exact: a power of two)
 
@@ -73,6 +76,19 @@ class ExportCCA(nn.Module):
         return x * torch.sigmoid(self.excite(F.relu(self.squeeze(contrast.to(x.dtype)))))
 
 
+class SampledBSConv(nn.Module):
+    """A strided :class:`BSConv` as its stride-1 convolution sampled by a 1x1 max-pool with the stride."""
+
+    def __init__(self, conv: BSConv):
+        super().__init__()
+        self.pw, self.dw = conv.pw, conv.dw
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dw = self.dw
+        full = F.conv2d(self.pw(x), dw.weight, dw.bias, padding=dw.padding, groups=dw.groups)
+        return F.max_pool2d(full, kernel_size=1, stride=dw.stride)
+
+
 class ExportForm(nn.Module):
     """``net`` (an ALKDNet of any preset) rewritten for export; ``net`` itself is left as it is.
 
@@ -87,6 +103,8 @@ class ExportForm(nn.Module):
                 _replace(net, name, ExportPixelNorm(module))
             elif isinstance(module, CCA):
                 _replace(net, name, ExportCCA(module))
+            elif isinstance(module, BSConv) and module.dw.stride != (1, 1):
+                _replace(net, name, SampledBSConv(module))
         self.shallow, self.blocks, self.fuse, self.smooth, self.upsample = (
             net.shallow, net.blocks, net.fuse, net.smooth, net.upsample
         )  # fmt: skip
