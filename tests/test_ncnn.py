@@ -118,7 +118,7 @@ def test_fp16_weights_are_half_the_size_and_close_to_float32(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert 'float16 weights' in printed and 'verify: passed' in printed
     lowest = float(re.search(r'lowest PSNR (\S+) dB', printed).group(1))
-    assert 40 <= lowest < 100  # float16 weights: close to float32, yet not equal
+    assert 60 <= lowest < 100  # float16 weights: close to float32, yet not equal
     ratio = (tmp_path / 'fp16.bin').stat().st_size / (tmp_path / 'fp32.bin').stat().st_size
     assert 0.45 <= ratio <= 0.56
     net = load_model(weights)

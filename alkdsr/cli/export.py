@@ -12,7 +12,8 @@ H, W >= 13, or 15 for BSRN), output blob 'output'. The weights are float32, or f
 PyTorch on random inputs and on real images (--verify-image: crops for ONNX, each image whole, up
 to 256 x 256, for ncnn; else scikit-image's bundled photographs when scikit-image is installed), at
 several sizes, and prints the largest absolute difference; the exit status is 1 if it exceeds 1e-4
-(float32) or 1e-2 (--fp16). For ncnn --fp16, the PSNR against PyTorch's float32 output is printed too.
+(float32) or 1e-2 (ONNX --fp16). For ncnn the PSNR against PyTorch's float32 output is printed too; with
+--fp16 (float16 weights, float32 arithmetic) the file passes where that PSNR is at least 60 dB.
 
 Examples:
   alkdsr export --weights net_g_ALKDN_x4.pth -o alkdnet_x4.onnx --verify
@@ -109,8 +110,8 @@ def _export_onnx(model, output: Path, opset: int, fp16: bool, verify: bool, real
 def _export_ncnn(model, output: Path, fp16: bool, verify: bool, real: list) -> int:
     import torch
 
-    from alkdsr.inference.ncnn_util import NcnnUpscaler, export_ncnn
-    from alkdsr.inference.onnx_util import FP16_TOLERANCE, FP32_TOLERANCE
+    from alkdsr.inference.ncnn_util import FP16_MIN_PSNR, NcnnUpscaler, export_ncnn
+    from alkdsr.inference.onnx_util import FP32_TOLERANCE
 
     param, bin_path = export_ncnn(model, output, fp16=fp16)
     precision = 'float16' if fp16 else 'float32'
@@ -120,7 +121,6 @@ def _export_ncnn(model, output: Path, fp16: bool, verify: bool, real: list) -> i
           f'{size_mb:.2f} MB)')  # fmt: skip
     if not verify:
         return 0
-    tolerance = FP16_TOLERANCE if fp16 else FP32_TOLERANCE
     runner = NcnnUpscaler(param, model.upscale, model.min_size)
     worst, lowest_psnr = 0.0, math.inf
     for name, lr in _random_inputs() + real:
@@ -129,13 +129,18 @@ def _export_ncnn(model, output: Path, fp16: bool, verify: bool, real: list) -> i
             expected = model(torch.from_numpy(lr)).numpy()
         diff = float(abs(got - expected).max()) if got.shape == expected.shape else math.inf
         worst = max(worst, diff) if math.isfinite(diff) else math.inf
-        psnr = _psnr(got, expected) if got.shape == expected.shape else -math.inf
+        psnr = _psnr(got, expected) if got.shape == expected.shape and math.isfinite(diff) else -math.inf
         lowest_psnr = min(lowest_psnr, psnr)
         print(f'verify {name} {"x".join(map(str, lr.shape))}: max |ncnn - torch| = {diff:.3g}, PSNR {psnr:.2f} dB')
-    verdict = 'passed' if worst <= tolerance else 'FAILED'
-    print(f'verify: {verdict}, max |diff| {worst:.3g} (tolerance {tolerance:g}), lowest PSNR {lowest_psnr:.2f} dB '
-          'against PyTorch float32')  # fmt: skip
-    return 0 if worst <= tolerance else 1
+    if fp16:  # float16 weights move every output a little: judged by how far the image moves
+        passed = lowest_psnr >= FP16_MIN_PSNR
+        criterion = f'lowest PSNR {lowest_psnr:.2f} dB against PyTorch float32 (at least {FP16_MIN_PSNR:g} dB)'
+        print(f'verify: {"passed" if passed else "FAILED"}, {criterion}, max |diff| {worst:.3g}')
+    else:
+        passed = worst <= FP32_TOLERANCE
+        print(f'verify: {"passed" if passed else "FAILED"}, max |diff| {worst:.3g} (tolerance {FP32_TOLERANCE:g}), '
+              f'lowest PSNR {lowest_psnr:.2f} dB')  # fmt: skip
+    return 0 if passed else 1
 
 
 def _psnr(got: np.ndarray, expected: np.ndarray) -> float:

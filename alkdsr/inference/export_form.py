@@ -1,8 +1,8 @@
 """The network as the exports write it: the same weights, in operations that ONNX and ncnn runtimes all have.
 
-``ExportForm(net)`` computes what ``net`` computes (with the first convolution's weights summed as below), for inputs of at least ``net.min_size`` pixels a side,
-with these rewrites (each equal to the original in exact arithmetic; ``tests/test_export_form.py`` compares
-them for every preset at x2, x3 and x4):
+``ExportForm(net)`` computes what ``net`` computes, for inputs of at least ``net.min_size`` pixels a side, from
+the same weights (the first convolution's summed as below), with these rewrites (each equal to the original
+in exact arithmetic; ``tests/test_export_form.py`` compares them for every preset at x2, x3 and x4):
 
 * anchors (ABRL): ``repeat_interleave`` of the LR image, which ncnn has no layer for, is a 1x1 convolution
   with fixed one-hot weights;
