@@ -44,9 +44,10 @@ def test_bench_ncnn_tiling_quick(tmp_path):
     proc = subprocess.run(list(map(str, cmd)), capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = json.loads(out.read_text())['rows']
-    assert [r['tile'] for r in rows] == [0, 16, 32]  # the untiled run, then each tile size
+    assert [r['tile'] for r in rows] == ['untiled', 'one tile', 16, 32]
     assert all(math.isfinite(r['mean_psnr_db']) for r in rows) and rows[0]['max_diff'] == 0
     assert all(0 <= r['max_diff'] <= 255 and math.isfinite(r['mean_change_db']) for r in rows[1:])
+    assert rows[1]['seam_diff'] == 0 and rows[2]['seam_diff'] > 0  # 16-pixel tiles of a 40 x 30 image have seams
     assert proc.stdout.startswith('# bench_ncnn_tiling: ncnn ') and '| quick_x2 | random | 16 |' in proc.stdout
 
 
