@@ -83,7 +83,8 @@ def run(args) -> int:
     real = _real_inputs(args.verify_image, whole=fmt == 'ncnn') if args.verify else []
     if fmt == 'ncnn':
         return _export_ncnn(model, output, args.fp16, args.verify, real)
-    return _export_onnx(model, output, args.opset or MIN_OPSET, args.fp16, args.verify, real)
+    opset = MIN_OPSET if args.opset is None else args.opset
+    return _export_onnx(model, output, opset, args.fp16, args.verify, real)
 
 
 def _export_onnx(model, output: Path, opset: int, fp16: bool, verify: bool, real: list) -> int:
