@@ -41,6 +41,9 @@ setup(
         'plot': ['matplotlib'],
         'demo': ['scikit-image'],
         'spandrel': ['spandrel>=0.4'],
+        # alkdsr export --format ncnn: pnnx converts, ncnn runs --verify; pinned together (pnnx's output format
+        # changes between releases, and alkdsr.inference.ncnn_util.legalize reads this one's)
+        'ncnn': ['pnnx==20261020', 'ncnn==1.0.20261020'],
         'dev': [
             'pytest',
             'pytest-timeout',
@@ -53,6 +56,8 @@ setup(
             'scikit-image',
             'spandrel>=0.4',
             'spandrel_extra_arches',
+            'pnnx==20261020',
+            'ncnn==1.0.20261020',
         ],
     },
     entry_points={

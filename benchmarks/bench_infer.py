@@ -89,6 +89,8 @@ CPU_PATHS = {
     'eager fp32 + malloc tuning': dict(malloc=True),
     'channels_last + malloc tuning': dict(malloc=True, channels_last=True),
     'onnxruntime + malloc tuning': dict(malloc=True, onnxruntime=True),
+    # the files of `alkdsr export --format ncnn`, run by the ncnn Python package (float32, as `--verify` runs them)
+    'ncnn (export --format ncnn)': dict(ncnn=True),
     'compile + malloc tuning': dict(malloc=True, compile=True),
     # the default of `alkdsr upscale` on the CPU (which also sets OMP_WAIT_POLICY=PASSIVE)
     'fused CPU kernels + malloc tuning': dict(malloc=True, fused=True, passive=True),
@@ -168,6 +170,15 @@ def cpu_worker(args) -> dict:
 
         def fn(t):
             return torch.from_numpy(sess.run(None, {name: t.numpy()})[0])
+    elif opts.get('ncnn'):
+        from alkdsr.inference.ncnn_util import NcnnUpscaler, export_ncnn
+
+        with tempfile.TemporaryDirectory() as d:  # ncnn reads both files into memory when it loads them
+            param, _ = export_ncnn(net, os.path.join(d, 'net.param'))
+            runner = NcnnUpscaler(param, net.upscale, net.min_size, threads=args.threads)
+
+        def fn(t):
+            return torch.from_numpy(runner(t.numpy()))
     else:
         fn = optimize(
             net,
@@ -187,7 +198,7 @@ def cpu_worker(args) -> dict:
 def run_cpu(args) -> list[dict]:
     """Each path in its own process, the paths in turns (``--turns``), so that a machine that slows
     down or speeds up during the run weighs on every path alike; the times of all turns are pooled."""
-    names = [n for n in CPU_PATHS if (n in CPU_QUICK or not args.quick) and (not args.paths or n in args.paths)]
+    names = [n for n in CPU_PATHS if (n in args.paths if args.paths else n in CPU_QUICK or not args.quick)]
     rows: dict[str, dict] = {}
     ref = None
     with tempfile.TemporaryDirectory() as d:
@@ -249,7 +260,7 @@ def main(argv=None) -> int:
     p.add_argument('--turns', type=int, default=1, help='CPU: run the paths this many times in turn, pooling the runs')
     p.add_argument('--threads', type=int, default=torch.get_num_threads())
     p.add_argument('--quick', action='store_true', help='CI-sized: small input, few runs, fewer paths')
-    p.add_argument('--paths', nargs='*', help='only these paths (names as printed)')
+    p.add_argument('--paths', nargs='*', help='only these paths (names as printed; with --quick too)')
     p.add_argument('--json', default=None, help='write all measurements here')
     p.add_argument('--worker', default=None, help=argparse.SUPPRESS)
     p.add_argument('--out-npy', default=None, help=argparse.SUPPRESS)

@@ -76,7 +76,8 @@ def no_grad():
 
 
 def missing_under_ci() -> list[str]:
-    """What the suite needs that is not there: ../shared's parts, spandrel, onnxruntime, Triton's interpreter.
+    """What the suite needs that is not there: ../shared's parts, spandrel, onnxruntime, pnnx and ncnn, Triton's
+    interpreter.
 
     Where any is missing, the tests that need it skip; under ``CI=true`` (``.ci/run`` sets it) the run fails
     instead (:func:`pytest_sessionstart`), so CI cannot go green by skipping. Only the CUDA tests skip there.
@@ -87,7 +88,7 @@ def missing_under_ci() -> list[str]:
         f'{SHARED}/{part}': (SHARED / part).is_dir()
         for part in ('weights/official', 'weights/bsrn_official', 'golden', 'datasets/benchmark', 'paper')
     }
-    for module in ('spandrel', 'spandrel_extra_arches', 'onnxruntime', 'triton'):
+    for module in ('spandrel', 'spandrel_extra_arches', 'onnxruntime', 'pnnx', 'ncnn', 'triton'):
         needed[f'the Python package {module}'] = importlib.util.find_spec(module) is not None
     if needed['the Python package triton']:
         needed["Triton's CPU interpreter"] = importlib.util.find_spec('triton.runtime.interpreter') is not None

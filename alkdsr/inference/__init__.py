@@ -1,5 +1,5 @@
-"""Running a trained network on images: tiling, pixels (channels, bit depth, alpha), folder jobs, ONNX, and the
-choice of the fastest path (``fast.runner``).
+"""Running a trained network on images: tiling, pixels (channels, bit depth, alpha), folder jobs, ONNX and ncnn
+export, and the choice of the fastest path (``fast.runner``).
 
 Importing this package before torch sets ``OMP_WAIT_POLICY=PASSIVE`` unless it is set: the CPU path runs its
 kernels on threads of its own between OpenMP's convolutions, and OpenMP threads that spin after each

@@ -1,5 +1,6 @@
 """ONNX export of a recognised checkpoint, with dynamic batch, height and width, and its verification.
 
+The graph is the network's export form (``alkdsr.inference.export_form``), which the ncnn export writes too.
 The network pads inputs smaller than ``min_size`` (ESA's strided pooling needs 13 or 15
 pixels) and crops the output back. Traced as is, that padding is a Python ``if`` frozen to
 the example's size, and onnxruntime crashes on small inputs. ``OnnxUpscaler`` does the same
@@ -12,7 +13,6 @@ torch.export-based exporter of torch 2.x starts at opset 18 and cannot convert t
 
 from __future__ import annotations
 
-import copy
 import os
 import warnings
 from pathlib import Path
@@ -25,13 +25,15 @@ from torch import nn
 from alkdsr.errors import AlkdsrError
 from alkdsr.files.fileio import atomic_path
 from alkdsr.inference import MIN_OPSET
+from alkdsr.inference.export_form import ExportForm
 
 FP32_TOLERANCE = 1e-4
 FP16_TOLERANCE = 1e-2  # float16 keeps about 3 decimal digits; 1e-2 is under 3 grey levels
 
 
 class OnnxUpscaler(nn.Module):
-    """``net`` with its small-input padding expressed as shape-generic tensor operations."""
+    """``net`` (the export form of a network) with the network's small-input padding expressed as shape-generic
+    tensor operations."""
 
     def __init__(self, net: nn.Module):
         super().__init__()
@@ -78,7 +80,7 @@ def export_onnx(net: nn.Module, path: str | os.PathLike, opset: int = MIN_OPSET,
     if opset > max_opset():
         raise AlkdsrError(f'--opset {opset}: this PyTorch exports opsets {MIN_OPSET} to {max_opset()}')
     dtype = torch.float16 if fp16 else torch.float32
-    wrapper = OnnxUpscaler(copy.deepcopy(net).cpu().to(dtype)).eval()
+    wrapper = OnnxUpscaler(ExportForm(net).to(dtype)).eval()
     example = torch.rand(1, wrapper.net.config.get('num_in_ch', 3), 32, 32, dtype=dtype)
     path = Path(path)
     with atomic_path(path) as tmp, warnings.catch_warnings():

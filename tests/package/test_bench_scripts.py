@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +23,43 @@ def test_bench_infer_quick_on_cpu(tmp_path):
     ]  # fmt: skip
     assert all('error' not in r and r['maxdiff'] <= 1e-4 and len(r['times']) == 2 for r in rows)  # a run per turn
     assert len(proc.stdout.splitlines()) == 1 + len(rows)
+
+
+def test_bench_infer_times_ncnn_beside_the_default_cpu_path(tmp_path):
+    """--paths picks paths also with --quick: the exported ncnn files beside the reference and the default."""
+    out = tmp_path / 'infer.json'
+    paths = ['eager fp32 (reference)', 'ncnn (export --format ncnn)', 'fused CPU kernels + malloc tuning']
+    cmd = [sys.executable, str(ROOT / 'benchmarks/bench_infer.py'), '--device', 'cpu', '--quick', '--lr-size', '24x20',
+           '--runs', '1', '--json', str(out), '--paths', *paths]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = json.loads(out.read_text())['rows']
+    assert [r['path'] for r in rows] == paths
+    assert all('error' not in r and r['maxdiff'] <= 1e-4 and min(r['times']) > 0 for r in rows)
+
+
+def test_bench_ncnn_tiling_quick(tmp_path):
+    out = tmp_path / 'tiling.json'
+    cmd = [sys.executable, str(ROOT / 'benchmarks/bench_ncnn_tiling.py'), '--quick', '--threads', '1', '--json', out]
+    proc = subprocess.run(list(map(str, cmd)), capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = json.loads(out.read_text())['rows']
+    assert [r['tile'] for r in rows] == ['untiled', 'one tile', 16, 32]
+    assert all(math.isfinite(r['mean_psnr_db']) for r in rows) and rows[0]['max_diff'] == 0
+    assert all(0 <= r['max_diff'] <= 255 and math.isfinite(r['mean_change_db']) for r in rows[1:])
+    assert rows[1]['seam_diff'] == 0 and rows[2]['seam_diff'] > 0  # 16-pixel tiles of a 40 x 30 image have seams
+    assert proc.stdout.startswith('# bench_ncnn_tiling: ncnn ') and '| quick_x2 | random | 16 |' in proc.stdout
+
+
+def test_bench_ncnn_precision_quick(tmp_path):
+    out = tmp_path / 'precision.json'
+    cmd = [sys.executable, str(ROOT / 'benchmarks/bench_ncnn_precision.py'), '--quick', '--threads', '1', '--json', out]
+    proc = subprocess.run(list(map(str, cmd)), capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (row,) = json.loads(out.read_text())['rows']
+    assert row['fp32_max_diff'] <= 1e-4 and 0 < row['fp16_max_diff'] <= 1e-2 and row['fp16_lowest_psnr_db'] >= 40
+    assert 0.45 <= row['bin_bytes_fp16'] / row['bin_bytes_fp32'] <= 0.56
+    assert row['gpu_storage_export_form_lowest_psnr_db'] >= 50 and '| quick_x2 | ' in proc.stdout
 
 
 def test_bench_upscale_cpu_times_both_backends_as_whole_processes(tmp_path):
