@@ -13,7 +13,7 @@ import json
 import os
 from typing import TYPE_CHECKING
 
-from alkdsr.archs.presets import DEFAULT_PRESET, HIDDEN_KEYS, PRESETS, VARIANT_KEYS, preset_config
+from alkdsr.archs.presets import DEFAULT_PRESET, PRESETS, preset_config
 from alkdsr.errors import AlkdsrError
 from alkdsr.files.fileio import atomic_path
 from alkdsr.zoo import WEIGHTS, default_name
@@ -61,30 +61,11 @@ def load_checked(
     """The network a checkpoint (file or registered name) holds, checked against ``--arch`` and ``--scale``."""
     from alkdsr.zoo.checkpoint import load_model
 
-    preset = preset_for_arch(arch)
     weights = resolve_weights(weights, scale=scale)  # a name of another scale: refused before downloading
-    net = load_model(weights)
+    net = load_model(weights, preset=preset_for_arch(arch))
     if scale is not None and scale != net.upscale:
         raise AlkdsrError(f'{weights}: the weights are for x{net.upscale}, not x{scale} (--scale)')
-    if preset is not None and net.config.get('preset') != preset:
-        net = _reload_as_preset(weights, net, preset, arch)
     return net.to(device)
-
-
-def _reload_as_preset(weights, net: ALKDNet, preset: str, arch: str) -> ALKDNet:
-    from alkdsr.zoo.checkpoint import load_model, read_checkpoint
-
-    wanted = preset_config(preset)
-    found = net.config.get('preset') or 'custom'
-    shown = (k for k in VARIANT_KEYS if k not in HIDDEN_KEYS)  # what the weights show of the variant
-    clash = [f'{k} {net.config[k]!r} ({arch}: {wanted[k]!r})' for k in shown if net.config[k] != wanted[k]]
-    if clash:
-        raise AlkdsrError(f'{weights}: the weights are {found}, not {arch}: {", ".join(clash)}')
-    _, stored = read_checkpoint(weights)
-    stored_clash = [f'{k} {stored[k]!r}' for k in HIDDEN_KEYS if stored and k in stored and stored[k] != wanted[k]]
-    if stored_clash:
-        raise AlkdsrError(f'{weights}: the checkpoint stores {", ".join(stored_clash)}, which {arch} does not have')
-    return load_model(weights, **{k: wanted[k] for k in HIDDEN_KEYS})
 
 
 def build_network(arch: str | None, scale: int) -> ALKDNet:
@@ -107,6 +88,16 @@ def paper_network(net: ALKDNet) -> str | None:
 def display_name(net: ALKDNet) -> str:
     """The preset name, or 'custom' for a variant no preset describes."""
     return net.config.get('preset') or 'custom'
+
+
+def path_text(text: str) -> str:
+    """argparse type of a path: not empty (``Path('')`` is the current folder, where nothing was meant to go)."""
+    if not text.strip():
+        raise ValueError(text)
+    return text
+
+
+path_text.__name__ = 'path (an empty one names no file or folder)'
 
 
 def positive_int(text: str) -> int:

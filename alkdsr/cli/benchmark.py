@@ -27,6 +27,7 @@ from alkdsr.cli._options import (
     load_checked,
     non_negative_int,
     paper_network,
+    path_text,
     positive_int,
     weights_or_default,
     write_json,
@@ -52,7 +53,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument('--arch', metavar='NAME', help=f'check/complete the recognised architecture: {arch_help()}')
     parser.add_argument('--scale', type=positive_int, metavar='S', help='check that the weights are for x S')
-    parser.add_argument('--data-root', required=True, metavar='DIR', help='folder holding one folder per set')
+    parser.add_argument(
+        '--data-root', required=True, type=path_text, metavar='DIR', help='folder holding one folder per set'
+    )
     parser.add_argument(
         '--sets', nargs='+', default=list(TABLE4_SETS), metavar='SET', help='sets to evaluate (default: all five)'
     )
@@ -74,8 +77,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="seamless (default): tiles use the whole image's CCA statistics and ESA grid (two passes); "
         'fast: plain tiles, one pass',
     )
-    parser.add_argument('--save-images', metavar='DIR', help='write SR images to DIR/<set>/x<s>/<name>.png')
-    parser.add_argument('--json', metavar='PATH', help='write all results as JSON')
+    parser.add_argument(
+        '--save-images', type=path_text, metavar='DIR', help='write SR images to DIR/<set>/x<s>/<name>.png'
+    )
+    parser.add_argument('--json', type=path_text, metavar='PATH', help='write all results as JSON')
 
 
 def run(args: argparse.Namespace) -> int:

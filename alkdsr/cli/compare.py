@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alkdsr.cli._options import weights_or_default
+from alkdsr.cli._options import path_text, weights_or_default
 from alkdsr.errors import AlkdsrError
 from alkdsr.files.fileio import check_output_file
 from alkdsr.files.output_guard import refuse_outputs_that_are_inputs
@@ -26,7 +26,7 @@ HELP = 'figure comparing HR, bicubic and checkpoints on a zoomed box, with PSNR/
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument('--hr', required=True, help='the HR (ground truth) image')
+    parser.add_argument('--hr', required=True, type=path_text, help='the HR (ground truth) image')
     parser.add_argument('--lr', help='the LR image (default: bicubic-downscaled HR)')
     parser.add_argument(
         '--weights',
@@ -40,7 +40,7 @@ def add_arguments(parser) -> None:
     parser.add_argument('--box-size', type=int, default=0, help='side of the automatic box (default: 1/4 of HR)')
     parser.add_argument('--title', help='caption under the HR image (default: file name and scale)')
     parser.add_argument('--device', type=parse_device, default='auto', help='auto, cpu, cuda or cuda:N (auto)')
-    parser.add_argument('-o', '--output', required=True, help='the PNG file to write')
+    parser.add_argument('-o', '--output', required=True, type=path_text, help='the PNG file to write')
 
 
 def run(args) -> int:

@@ -26,6 +26,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from alkdsr.cli._options import path_text
 from alkdsr.errors import AlkdsrError
 from alkdsr.files.fileio import check_output_file
 from alkdsr.files.output_guard import refuse_outputs_that_are_inputs
@@ -46,7 +47,9 @@ def add_arguments(parser) -> None:
     parser.add_argument(
         '--weights', required=True, metavar='FILE|NAME', help='checkpoint (.pth or .safetensors) or registered name'
     )
-    parser.add_argument('-o', '--output', required=True, help='the .onnx file, or ncnn .param file (.bin beside it)')
+    parser.add_argument(
+        '-o', '--output', required=True, type=path_text, help='the .onnx file, or ncnn .param file (.bin beside it)'
+    )
     parser.add_argument('--format', choices=('onnx', 'ncnn'), default=None, help='default: from -o, else onnx')
     parser.add_argument('--opset', type=int, default=None, help=f'ONNX opset (>= {MIN_OPSET}; {MIN_OPSET})')
     parser.add_argument('--fp16', action='store_true', help='float16 weights (ONNX: also input and output)')

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from alkdsr.cli._options import path_text
 from alkdsr.data.subimages import SubimageGrid
 
 HELP = 'make MATLAB-bicubic LR images, sub-images and LMDBs from a folder of HR images'
@@ -28,9 +29,13 @@ HELP = 'make MATLAB-bicubic LR images, sub-images and LMDBs from a folder of HR 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        'hr_dirs', nargs='+', metavar='HR_DIR', help='folder(s) of HR images (png, jpg, webp, bmp, tif, ppm, pgm)'
+        'hr_dirs',
+        nargs='+',
+        type=path_text,
+        metavar='HR_DIR',
+        help='folder(s) of HR images (png, jpg, webp, bmp, tif, ppm, pgm)',
     )
-    parser.add_argument('out_dir', metavar='OUT_DIR', help='output dataset folder')
+    parser.add_argument('out_dir', type=path_text, metavar='OUT_DIR', help='output dataset folder')
     parser.add_argument('--scales', type=int, nargs='+', default=[2, 3, 4], metavar='S', help='default: 2 3 4')
     parser.add_argument('--workers', type=int, default=None, help='worker processes (default: min(4, CPUs))')
     parser.add_argument('--overwrite', action='store_true', help='rewrite outputs that already exist')

@@ -23,6 +23,7 @@ from alkdsr.cli._options import (
     display_name,
     load_checked,
     non_negative_int,
+    path_text,
     positive_int,
     write_json,
 )
@@ -63,7 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--tile-mode', choices=TILE_MODES, default='seamless', help='as in benchmark (seamless)')
     parser.add_argument('--runs', type=positive_int, default=20, metavar='N', help='timed runs (20)')
     parser.add_argument('--warmup', type=non_negative_int, default=5, metavar='N', help='untimed runs first (5)')
-    parser.add_argument('--json', metavar='PATH', help='write the results as JSON')
+    parser.add_argument('--json', type=path_text, metavar='PATH', help='write the results as JSON')
 
 
 def run(args: argparse.Namespace) -> int:

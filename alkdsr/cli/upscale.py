@@ -37,7 +37,7 @@ from __future__ import annotations
 import sys
 import time
 
-from alkdsr.cli._options import load_checked, positive_int, weights_or_default
+from alkdsr.cli._options import load_checked, path_text, positive_int, weights_or_default
 from alkdsr.errors import AlkdsrError
 from alkdsr.files.output_guard import refuse_outputs_that_are_inputs
 from alkdsr.inference import BACKENDS, TILE_MODES
@@ -48,8 +48,12 @@ DEFAULT_TILE = {'cpu': 256, 'cuda': 512}  # LR pixels; peak CPU memory about 3 G
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument('-i', '--input', nargs='+', required=True, metavar='INPUT', help='image files and/or folders')
-    parser.add_argument('-o', '--output', required=True, help='output folder, or output file for a single image')
+    parser.add_argument(
+        '-i', '--input', nargs='+', required=True, type=path_text, metavar='INPUT', help='image files and/or folders'
+    )
+    parser.add_argument(
+        '-o', '--output', required=True, type=path_text, help='output folder, or output file for a single image'
+    )
     parser.add_argument(
         '--weights',
         metavar='FILE|NAME',

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 
+from alkdsr.cli._options import path_text
 from alkdsr.errors import WeightsError
 from alkdsr.zoo import WEIGHTS, cache_dir, cache_state, cached_path, fetch, import_files, lookup
 
@@ -32,7 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     fetch_parser.add_argument('names', nargs='*', metavar='NAME', help='registered names (alkdsr weights list)')
     fetch_parser.add_argument('--all', action='store_true', help='every registered name')
     import_parser = actions.add_parser('import', help='place local files that are registered weights in the cache')
-    import_parser.add_argument('files', nargs='+', metavar='FILE', help='checkpoint files, recognised by SHA256')
+    import_parser.add_argument(
+        'files', nargs='+', type=path_text, metavar='FILE', help='checkpoint files, recognised by SHA256'
+    )
     path_parser = actions.add_parser('path', help='print the cached file of a name (fetching it if needed)')
     path_parser.add_argument('name', metavar='NAME')
 

@@ -135,7 +135,17 @@ def check_folder_pairs(opt: dict) -> None:
             parts.append(f'{len(lonely_lq)} LR file(s) without an HR partner (first: {first})')
         raise TrainingDataError(
             f'{dataset_label(opt)}: HR and LR files do not pair up (filename_tmpl {template!r}): {"; ".join(parts)}'
+            + _template_hint(template, gt_files, lq_files, opt.get('scale'))
         )
+
+
+def _template_hint(template: str, gt_files: list[str], lq_files: set[str], scale) -> str:
+    """'; set filename_tmpl: ...' when another template pairs every file (the EDSR layout's '{}x4', say)."""
+    for candidate in dict.fromkeys(('{}', f'{{}}x{scale}' if scale else '{}', '{}_lr', '{}_LR')):
+        if candidate != template and all(f'{candidate.format(osp.splitext(n)[0])}{osp.splitext(n)[1]}' in lq_files
+                                         for n in gt_files):  # fmt: skip
+            return f"; set filename_tmpl: '{candidate}'"
+    return ''
 
 
 def check_lmdb_keys(opt: dict) -> None:
@@ -155,8 +165,9 @@ def check_lmdb_keys(opt: dict) -> None:
 # ---------------------------------------------------------------- after BasicSR listed the pairs
 
 
-def check_paired_dataset(opt: dict, paths: list[dict]) -> None:
-    """Every pair BasicSR listed is a pair of images whose sizes fit the scale and the patch size."""
+def check_paired_dataset(opt: dict, paths: list[dict]) -> dict[str, tuple[int, int]] | None:
+    """Every pair BasicSR listed is a pair of images whose sizes fit the scale and the patch size; returns the
+    HR images' (width, height) by path or key, or None where ``check_pairs: false`` skipped reading them."""
     if not paths:
         raise TrainingDataError(f'{dataset_label(opt)}: no image pairs')
     lmdb = is_lmdb(opt)
@@ -164,11 +175,12 @@ def check_paired_dataset(opt: dict, paths: list[dict]) -> None:
     if lmdb:  # reads only the first bytes of each value: always
         gt_sizes, lq_sizes = lmdb_sizes(opt, gt), lmdb_sizes(opt, lq)
     if opt.get('check_pairs', True) is False:
-        return
+        return gt_sizes if lmdb else None
     if not lmdb:
         gt_sizes = {p['gt_path']: file_size(opt, p['gt_path']) for p in paths}
         lq_sizes = {p['lq_path']: file_size(opt, p['lq_path']) for p in paths}
     _check_sizes(opt, paths, gt, lq, gt_sizes, lq_sizes)
+    return gt_sizes
 
 
 def check_one_batch(pairs: int, dataset_opt: dict, world_size: int) -> None:
@@ -310,7 +322,7 @@ class ALKDSRPairedImageDataset(PairedImageDataset):
         super().__init__(opt)
         if not is_lmdb(opt) and opt.get('meta_info_file') is None:  # folder pairs: by name, like LMDB keys
             self.paths.sort(key=lambda pair: osp.splitext(osp.basename(pair['gt_path']))[0])
-        check_paired_dataset(opt, self.paths)
+        self.gt_sizes = check_paired_dataset(opt, self.paths)  # (width, height) by path, or None
 
     def __getitem__(self, index: int) -> dict:
         """BasicSR's item; a failure the data explains is a one-line ``TrainingDataError`` naming the file.

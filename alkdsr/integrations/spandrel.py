@@ -45,7 +45,7 @@ from alkdsr.archs.official_keys import to_alkdsr_names
 from alkdsr.archs.presets import preset_of
 from alkdsr.errors import CheckpointError
 from alkdsr.integrations.inputs import checking_inputs
-from alkdsr.zoo.checkpoint import check_stored_config, detect_config, model_from_state_dict
+from alkdsr.zoo.checkpoint import check_stored_config, check_weights, detect_config, model_from_state_dict
 
 __all__ = ['ALKDNetArch', 'BSRNArch', 'install']
 
@@ -98,6 +98,7 @@ class _ALKDNetFamily(Architecture[ALKDNet]):
 
     def load(self, state_dict: StateDict) -> ImageModelDescriptor[ALKDNet]:
         weights, config = stored_config.without(state_dict), _recognised_config(state_dict)
+        check_weights(weights)  # as alkdsr.load_model refuses them
         net = checking_inputs(model_from_state_dict(weights, config))
         config = net.config
         scale = config['upscale']

@@ -18,7 +18,7 @@ from os import path as osp
 import torch
 
 from alkdsr.errors import AlkdsrError, CheckpointError, OptionError
-from alkdsr.options.schema import suggestion
+from alkdsr.options.schema import EXCERPT, excerpt, suggestion
 
 NETWORK_KEYS = ('network_g', 'network_d')
 
@@ -37,8 +37,18 @@ def check_options(opt: dict) -> None:
             if key == 'network_g':
                 check_channels(net, opt['datasets'])
                 check_pretrained(opt.get('path') or {}, net)
-    for phase, dataset in opt['datasets'].items():
-        check_dataset_folders(phase, dataset)
+    missing = [problem for phase, dataset in opt['datasets'].items() for problem in missing_data(phase, dataset)]
+    if missing:  # all of them at once: a run may have several folders to fix
+        raise OptionError('; '.join(missing))
+    wandb = (opt.get('logger') or {}).get('wandb') or {}
+    if opt.get('is_train') and wandb.get('project') and 'debug' not in opt['name']:
+        import importlib.util
+
+        if importlib.util.find_spec('wandb') is None:  # BasicSR imports it once the experiment folder exists
+            raise OptionError(
+                f'logger:wandb:project {wandb["project"]}: the wandb package is not installed; pip install wandb, '
+                'or set project: ~'
+            )
 
 
 def check_network(key: str, net_opt, scale: int | None) -> torch.nn.Module | None:
@@ -61,7 +71,9 @@ def check_network(key: str, net_opt, scale: int | None) -> torch.nn.Module | Non
     except (TypeError, ValueError, KeyError, AssertionError) as e:
         unexpected = re.search(r"unexpected keyword argument '(\w+)'", str(e))
         hint = suggestion(unexpected[1], inspect.signature(ARCH_REGISTRY.get(kind)).parameters) if unexpected else ''
-        raise OptionError(f'{key}: {kind}({", ".join(f"{k}={v!r}" for k, v in args.items())}): {e}{hint}') from None
+        arguments = ', '.join(f'{k}={excerpt(v)}' for k, v in args.items())
+        arguments = arguments if len(arguments) <= 4 * EXCERPT else arguments[: 4 * EXCERPT - 3] + '...'
+        raise OptionError(f'{key}: {kind}({arguments}): {e}{hint}') from None
     except Exception:  # an architecture that cannot be built on the meta device: BasicSR builds it later
         return None
     upscale = getattr(net, 'upscale', None)
@@ -124,13 +136,14 @@ def check_pretrained(path_opt: dict, net: torch.nn.Module | None) -> None:
             raise CheckpointError(mismatch_message(path, differences))
 
 
-def check_dataset_folders(phase: str, dataset: dict) -> None:
-    """The data roots and the meta-info file exist."""
-    where = f'datasets: {phase}'
+def missing_data(phase: str, dataset: dict) -> list[str]:
+    """What of a dataset's data roots and meta-info file does not exist, one line each."""
+    where, missing = f'datasets: {phase}', []
     for key in ('dataroot_gt', 'dataroot_lq'):
         folder = dataset.get(key)
         if folder is not None and not osp.isdir(str(folder)):
-            raise OptionError(f'{where}: {key} {folder}: no such folder')
+            missing.append(f'{where}: {key} {folder}: no such folder')
     meta = dataset.get('meta_info_file')
     if meta is not None and not osp.isfile(str(meta)):
-        raise OptionError(f'{where}: meta_info_file {meta}: no such file')
+        missing.append(f'{where}: meta_info_file {meta}: no such file')
+    return missing

@@ -9,20 +9,32 @@ from __future__ import annotations
 
 import re
 from collections.abc import Hashable
+from pathlib import Path
 
 import yaml
 
 from alkdsr.errors import AlkdsrError, OptionError
-from alkdsr.options.schema import suggestion
+from alkdsr.options.schema import EXCERPT, suggestion
+
+MAX_OPTION_FILE_BYTES = 16 * 2**20  # option files are kilobytes: more is not one (and is not read whole)
+
+
+def excerpt_text(text: str) -> str:
+    """At most a few lines' worth of ``text``, for a one-line message."""
+    return text if len(text) <= 4 * EXCERPT else text[: 4 * EXCERPT - 3] + '...'
 
 
 def read_option_file(path) -> dict:
     """The option file as a dict: UTF-8 (a BOM allowed), valid YAML, a mapping; one line naming the file if not."""
+    if Path(path).exists() and not Path(path).is_file():  # a FIFO would block the read forever, a folder fail it
+        raise AlkdsrError(f'{path}: not a regular file (an option file is a YAML file)')
     try:
         with open(path, 'rb') as f:
-            data = f.read()
+            data = f.read(MAX_OPTION_FILE_BYTES + 1)
     except OSError as e:
         raise AlkdsrError(f'{path}: cannot read the option file ({e.strerror})') from None
+    if len(data) > MAX_OPTION_FILE_BYTES:
+        raise AlkdsrError(f'{path}: more than {MAX_OPTION_FILE_BYTES // 2**20} MiB, not an option file')
     try:
         text = data.decode('utf-8-sig')
     except UnicodeDecodeError as e:
@@ -32,7 +44,9 @@ def read_option_file(path) -> dict:
     except _DuplicateKey as e:
         raise AlkdsrError(f'{path}: {e}; keep one') from None
     except yaml.YAMLError as e:
-        raise AlkdsrError(f'{path}: not valid YAML ({" ".join(str(e).split())})') from None
+        raise AlkdsrError(f'{path}: not valid YAML ({excerpt_text(" ".join(str(e).split()))})') from None
+    except RecursionError:
+        raise AlkdsrError(f'{path}: nested too deeply to be an option file') from None
     if not isinstance(content, dict):
         raise AlkdsrError(f'{path}: not an option file (expected a YAML mapping of options)')
     return content
@@ -86,7 +100,10 @@ class _OptionLoader(yaml.SafeLoader):
                 continue  # merged by SafeLoader; the mapping's own keys override the merged ones
             key = self.construct_object(key_node, deep=True)
             line = key_node.start_mark.line + 1
-            if isinstance(key, Hashable) and key in seen:
+            if not isinstance(key, Hashable):  # a list or a mapping as a key: no option has such a name
+                problem = 'a key that is a list or a mapping'
+                raise yaml.constructor.ConstructorError(None, None, problem, key_node.start_mark)
+            if key in seen:
                 raise _DuplicateKey(f'the key {key!r} is written twice in one mapping (lines {seen[key]} and {line})')
             seen[key] = line
         return super().construct_mapping(node, deep)
@@ -113,6 +130,8 @@ def load_options(path, force_yml: list[str], is_train: bool, debug: bool = False
         tree = parse_tree(opt, is_train)
     except OptionError as e:
         raise OptionError(f'{path}: {e}') from None
+    except RecursionError:
+        raise OptionError(f'{path}: nested too deeply to be an option file') from None
     return tree, tree.to_basicsr()
 
 

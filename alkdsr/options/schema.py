@@ -24,6 +24,7 @@ from __future__ import annotations
 import difflib
 import inspect
 import re
+import reprlib
 from collections.abc import Callable
 from typing import Annotated, Any, Literal, Optional, Union
 
@@ -50,6 +51,20 @@ class _Nested(PydanticCustomError):
         return super().__new__(cls, 'option_at', '{problem}', {'problem': text, 'key': key})
 
 
+EXCERPT = 60  # characters of a value a message quotes
+
+
+_SHORT = reprlib.Repr()  # (keyword arguments from Python 3.12 only)
+_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxdict, _SHORT.maxstring, _SHORT.maxother = 3, 6, 6, EXCERPT, EXCERPT
+
+
+def excerpt(value) -> str:
+    """``repr(value)``, cut to :data:`EXCERPT` characters: a message names a value, it does not print it (an
+    option written with YAML aliases can be megabytes long once expanded)."""
+    text = _SHORT.repr(value)
+    return text if len(text) <= EXCERPT else text[: EXCERPT - 3] + '...'
+
+
 def _number_text_hint(value) -> str:
     if isinstance(value, str) and re.fullmatch(r'[-+]?\d*\.?\d+[eE][-+]?\d+', value.strip()):
         return f' (YAML reads {value} as text: write it as {float(value)!r} or !!float {value})'
@@ -67,7 +82,7 @@ def _whole(value):
     """``!!float 5e3`` for an iteration count: a float with an integer value is that integer."""
     if isinstance(value, float):
         if not value.is_integer():
-            raise _problem(f'must be an integer (got {value!r})')
+            raise _problem(f'must be an integer (got {excerpt(value)})')
         return int(value)
     return value
 
@@ -89,25 +104,31 @@ Text = Annotated[str, Field(min_length=1)]
 def _folder_name(value):
     """A name that becomes one folder (``experiments/<name>``, ``results/<name>``, ``visualization/<name>``)."""
     if not isinstance(value, str) or not value.strip():  # BasicSR joins it to paths: text only
-        raise _problem(f'must be a non-empty name (got {value!r})')
+        raise _problem(f'must be a non-empty name (got {excerpt(value)})')
+    if len(value.encode()) > MAX_NAME_BYTES:
+        raise _problem(
+            f'{excerpt(value)} is {len(value.encode())} bytes long: it becomes a folder (and, archived, '
+            f'<name>_archived_<time>), so at most {MAX_NAME_BYTES} bytes'
+        )
     if '/' in value or '\\' in value or value in ('.', '..') or '\0' in value or value != value.strip():
         raise _problem(
-            f'{value!r} is not a plain folder name: it becomes a folder under experiments/ or results/, '
+            f'{excerpt(value)} is not a plain folder name: it becomes a folder under experiments/ or results/, '
             'so it must be a single name without path separators, "." or ".." and surrounding spaces'
         )
     return value
 
 
 FolderName = Annotated[Any, AfterValidator(_folder_name)]
+MAX_NAME_BYTES = 200  # a file name holds 255 bytes; BasicSR archives a folder as <name>_archived_<time>
 
 
 def _num_gpu(value):
     if value == 'auto':
         return value
     if not isinstance(value, int) or isinstance(value, bool):
-        raise _problem(f'must be an integer (got {value!r}){_number_text_hint(value)}')
+        raise _problem(f'must be an integer (got {excerpt(value)}){_number_text_hint(value)}')
     if value < 0:
-        raise _problem(f'must be >= 0 (got {value!r})')
+        raise _problem(f'must be >= 0 (got {excerpt(value)})')
     import torch
 
     if value and not torch.cuda.is_available():
@@ -132,14 +153,30 @@ def _parameters(factory, skip: int) -> tuple[set[str], set[str], bool]:
     return {p.name for p in named}, required, any(p.kind is p.VAR_KEYWORD for p in params)
 
 
-NUMERIC_ARGUMENTS = {  # arguments of optimizers, schedulers, losses and metrics, wherever they appear
+_Count = Annotated[int, Field(ge=1)]
+ARGUMENT_TYPES = {  # arguments of optimizers, schedulers, losses and metrics, wherever they appear
     'lr': Num(gt=0),
     'weight_decay': Num(ge=0),
     'eps': Num(gt=0),
+    'betas': Annotated[list[Num(ge=0, lt=1)], Field(min_length=2, max_length=2)],
+    'amsgrad': bool,
+    'maximize': bool,
+    'capturable': bool,
+    'differentiable': bool,
+    'decoupled_weight_decay': bool,
+    'fused': Optional[bool],
+    'foreach': Optional[bool],
     'loss_weight': Num(ge=0),
+    'reduction': Literal['none', 'mean', 'sum'],
     'eta_min': Num(ge=0),
     'gamma': Num(gt=0),
+    'periods': Annotated[list[_Count], Field(min_length=1)],
+    'restart_weights': Annotated[list[Num(gt=0)], Field(min_length=1)],
+    'milestones': list[_Count],
+    'restarts': list[Annotated[int, Field(ge=0)]],
     'crop_border': Int(ge=0),
+    'test_y_channel': bool,
+    'better': Literal['higher', 'lower'],
 }
 
 
@@ -153,13 +190,13 @@ def Typed(kinds: Callable[[], dict], what: str, skip: int = 0, extra=(), strict_
 
     def check(value, info: ValidationInfo):
         if not isinstance(value, dict):
-            raise _problem(f'must be a mapping with a type (got {value!r})')
+            raise _problem(f'must be a mapping with a type (got {excerpt(value)})')
         known = kinds()
         kind = value.get('type')
         if kind is None:
             raise _problem(f'needs a type ({", ".join(sorted(known))})')
         if kind not in known:
-            raise _Nested('type', f'{kind!r} is not {what} BasicSR knows{suggestion(kind, known)}')
+            raise _Nested('type', f'{excerpt(kind)} is not {what} BasicSR knows{suggestion(kind, known)}')
         names, required, var_kw = _parameters(known[kind], skip)
         args = {k: v for k, v in value.items() if k != 'type' and k not in extra}
         if not var_kw or strict_kwargs:
@@ -168,9 +205,9 @@ def Typed(kinds: Callable[[], dict], what: str, skip: int = 0, extra=(), strict_
                     raise _Nested(key, f'{kind} takes no option {key}{suggestion(key, sorted(names | set(extra)))}')
         for key in sorted((required | set(needs)) - set(args)):
             raise _problem(f'{kind} needs {key}')
-        for key, item in args.items():
-            if key in NUMERIC_ARGUMENTS:
-                _validate(NUMERIC_ARGUMENTS[key], item, key, info)
+        for key, item in value.items():
+            if key in ARGUMENT_TYPES:
+                _validate(ARGUMENT_TYPES[key], item, key, info)
         return value
 
     return Annotated[Any, AfterValidator(check)]
@@ -234,6 +271,25 @@ class IoBackend(Section):
     sys_path: Any = None
 
 
+def _filename_template(value):
+    """BasicSR names each LR file ``filename_tmpl.format(<HR stem>)``: one ``{}``, no other field."""
+    import string
+
+    try:
+        fields = [field for _, field, _, _ in string.Formatter().parse(value) if field is not None]
+    except ValueError as e:
+        raise _problem(f'{excerpt(value)} is not a template ({e}); write the LR name with one {{}}: {{}}x4') from None
+    if fields != ['']:
+        raise _problem(
+            f'{excerpt(value)} must hold one {{}} (where the HR file\'s stem goes) and no other field, e.g. {{}}x4'
+        )
+    return value
+
+
+FilenameTemplate = Annotated[Text, AfterValidator(_filename_template)]
+ChannelValues = Annotated[list[Num()], Field(min_length=1, max_length=4)]  # a value per channel (mean, std)
+
+
 class Dataset(Section):
     """The options of the dataset types alkdsr documents (:data:`KNOWN_DATASET_TYPES`)."""
 
@@ -243,7 +299,7 @@ class Dataset(Section):
     dataroot_gt: Text = None
     dataroot_lq: Text = None
     meta_info_file: Optional[Text] = None
-    filename_tmpl: Text = None
+    filename_tmpl: FilenameTemplate = None
     gt_size: Int(ge=1) = None
     use_hflip: bool = None
     use_rot: bool = None
@@ -257,8 +313,8 @@ class Dataset(Section):
     pin_memory: bool = None
     persistent_workers: bool = None
     color: Optional[Literal['y']] = None
-    mean: Any = None
-    std: Any = None
+    mean: Optional[ChannelValues] = None
+    std: Optional[ChannelValues] = None
     check_pairs: bool = None  # alkdsr.data.paired_image_dataset
 
 
@@ -305,12 +361,12 @@ def _datasets(value, info: ValidationInfo) -> dict:
             takes = ' and '.join(f'{p} or {p}_<n>' for p in phases)
             raise _Nested(str(phase), f'unknown phase: a {mode} run takes {takes}{suggestion(phase, phases)}')
         if not isinstance(dataset, dict):
-            raise _Nested(str(phase), f'must be a mapping of dataset options (got {dataset!r})')
+            raise _Nested(str(phase), f'must be a mapping of dataset options (got {excerpt(dataset)})')
         registered = _registry('DATASET_REGISTRY')()
         if not isinstance(dataset.get('type'), str) or dataset['type'] not in registered:
             raise _Nested(
                 f'{phase}:type',
-                f'{dataset.get("type")!r} is not a registered dataset (e.g. ALKDSRPairedImageDataset)'
+                f'{excerpt(dataset.get("type"))} is not a registered dataset (e.g. ALKDSRPairedImageDataset)'
                 + suggestion(dataset.get('type'), registered),
             )
         training = mode == 'train' and phase == 'train'
@@ -405,7 +461,7 @@ class Switches(Section):
                 continue
             ok = accepts.get(key, lambda v: isinstance(v, bool))(value[key])
             if not ok:
-                got = '' if key == 'compile' else f' (got {value[key]!r})'
+                got = '' if key == 'compile' else f' (got {excerpt(value[key])})'
                 raise _problem(f'{key} must be {words}{got}')
         return value
 
@@ -438,6 +494,18 @@ class Train(Switches):
         """BasicSR's ``CosineAnnealingRestartLR`` fails past the end of its periods: they must last ``total_iter``."""
         scheduler, total = self.scheduler or {}, self.total_iter
         periods = scheduler.get('periods')
+        lists = {
+            'CosineAnnealingRestartLR': ('periods', 'restart_weights'),
+            'MultiStepRestartLR': ('restarts', 'restart_weights'),
+        }
+        if scheduler.get('type') in lists:  # BasicSR asserts one weight per restart, after the run folder is made
+            first, weights = lists[scheduler['type']]
+            given = (scheduler.get(first, [0]), scheduler.get(weights, [1]))
+            if len(given[0]) != len(given[1]):
+                raise _Nested(
+                    f'scheduler:{weights}',
+                    f'{len(given[1])} weight(s) for {len(given[0])} {first}: give one weight for each of {first}',
+                )
         if scheduler.get('type') == 'CosineAnnealingRestartLR' and isinstance(periods, list) and total is not None:
             if int(total) > sum(periods):
                 raise _problem(
@@ -498,7 +566,7 @@ def _registered_model(value):
 
     if value not in MODEL_REGISTRY:
         known = [name for name, _ in MODEL_REGISTRY]
-        raise _problem(f'{value!r} is not a registered model (alkdsr: ALKDSRModel){suggestion(value, known)}')
+        raise _problem(f'{excerpt(value)} is not a registered model (alkdsr: ALKDSRModel){suggestion(value, known)}')
     return value
 
 
@@ -539,12 +607,17 @@ class TrainOptions(Options):
 
     @model_validator(mode='after')
     def _across(self):
-        """What no one key shows: wandb needs tensorboard, training needs a loss."""
+        """What no one key shows: wandb needs tensorboard, training needs a loss, validation a set."""
         if self.logger.wandb and self.logger.wandb.project and self.logger.use_tb_logger is not True:
             must = 'must be true when logger:wandb:project is set (wandb syncs tensorboard)'
             raise _Nested('logger:use_tb_logger', must)
         if not self.train.pixel_opt and not self.train.perceptual_opt:
             raise _Nested('train', 'needs a loss: pixel_opt (e.g. {type: L1Loss, loss_weight: 1.0}) or perceptual_opt')
+        if self.val is not None and not any(str(phase).startswith('val') for phase in self.datasets):
+            raise _Nested(
+                'val', f'validates every {self.val.val_freq} iterations, but datasets has no val set to validate on; '
+                'add one (datasets: val) or remove val'
+            )
         return self
 
 
@@ -568,6 +641,7 @@ _TYPES = {  # pydantic's error type -> what the value must be; True: a number wr
     'dict_type': ('must be a mapping of options', False),
     'model_type': ('must be a mapping of options', False),
     'model_attributes_type': ('must be a mapping of options', False),
+    'list_type': ('must be a list', False),
 }
 _BOUNDS = {'greater_than_equal': ('>=', 'ge'), 'greater_than': ('>', 'gt'), 'less_than': ('<', 'lt')}
 
@@ -633,16 +707,23 @@ def _explain(error: dict, root, mode: str) -> tuple[list[str], str]:
         field = section.model_fields.get(path[-1]) if section is not None else None
         if field is not None and field.is_required():
             return path[:-1], _lacks(section, path[-1], mode)
+    if kind == 'too_short':
+        return path, f'must hold at least {ctx.get("min_length")} item(s) (got {excerpt(value)})'
+    if kind == 'too_long':
+        return path, f'must hold at most {ctx.get("max_length")} item(s) (got {excerpt(value)})'
     if kind in _BOUNDS:
         sign, bound = _BOUNDS[kind]
-        return path, f'must be {sign} {ctx[bound]:g} (got {value!r})'
+        limit = ctx[bound]
+        limit = int(limit) if float(limit).is_integer() else f'{limit:g}'
+        return path, f'must be {sign} {limit} (got {excerpt(value)})'
     if kind == 'literal_error':
         choices = re.findall(r"'([^']*)'", ctx.get('expected', ''))
-        return path, f'must be one of {", ".join(map(repr, choices))} (got {value!r}){suggestion(value, choices)}'
+        listed = ', '.join(map(repr, choices))
+        return path, f'must be one of {listed} (got {excerpt(value)}){suggestion(value, choices)}'
     if kind in _TYPES:
         must, hint = _TYPES[kind]
-        return path, f'{must} (got {value!r}){_number_text_hint(value) if hint else ""}'
-    return path, f'{error["msg"]} (got {value!r})'
+        return path, f'{must} (got {excerpt(value)}){_number_text_hint(value) if hint else ""}'
+    return path, f'{error["msg"]} (got {excerpt(value)})'
 
 
 def parse_tree(opt: dict, is_train: bool) -> TrainOptions | TestOptions:

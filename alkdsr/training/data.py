@@ -4,7 +4,7 @@ loader made resumable and given as many epochs as ``total_iter`` needs."""
 from __future__ import annotations
 
 from alkdsr.data.device_pairs import DevicePairedImageDataset
-from alkdsr.data.paired_image_dataset import ALKDSRPairedImageDataset, check_one_batch
+from alkdsr.data.paired_image_dataset import ALKDSRPairedImageDataset, check_folder_pairs, check_one_batch, is_lmdb
 from alkdsr.data.resumable_loader import ResumableLoader
 from alkdsr.errors import AlkdsrError
 
@@ -27,11 +27,30 @@ def check_datasets(opt: dict) -> None:
                     f'model_type: ALKDSRModel (got {opt.get("model_type")!r})'
                 )
             DevicePairedImageDataset.check_options(dataset_opt)
+        if kind == 'PairedImageDataset' and not is_lmdb(dataset_opt) and dataset_opt.get('meta_info_file') is None:
+            check_folder_pairs(dataset_opt)  # BasicSR's own dataset asserts it pair by pair, once the run has begun
         if kind in DATASET_REGISTRY and issubclass(DATASET_REGISTRY.get(kind), ALKDSRPairedImageDataset):
             # the checks are ALKDSRPairedImageDataset's; DevicePairedImageDataset would also decode every pair
             dataset = ALKDSRPairedImageDataset(dataset_opt)
             if phase == 'train' and opt.get('is_train'):
                 check_one_batch(len(dataset), dataset_opt, opt.get('world_size', 1))
+            elif dataset.gt_sizes:
+                check_crop_borders(opt, dataset_opt, dataset.gt_sizes)
+
+
+def check_crop_borders(opt: dict, dataset_opt: dict, gt_sizes: dict) -> None:
+    """A metric's ``crop_border`` leaves pixels of every image to score (SSIM: its 11 x 11 window): BasicSR
+    scores an empty crop as NaN, logs it and exits 0."""
+    smallest, (width, height) = min(gt_sizes.items(), key=lambda item: min(item[1]))
+    for name, metric in ((opt.get('val') or {}).get('metrics') or {}).items():
+        crop = metric.get('crop_border', 0)
+        least = 2 * crop + (11 if 'ssim' in metric.get('type', '') else 1)
+        if min(width, height) < least:
+            raise AlkdsrError(
+                f'val:metrics:{name}:crop_border {crop} leaves nothing of {smallest} ({width}x{height}) in '
+                f'datasets: {dataset_opt.get("phase")}: {dataset_opt.get("name")} to score: {metric.get("type")} '
+                f'needs {least} pixels a side there; lower crop_border'
+            )
 
 
 def create_dataloaders(opt: dict, logger, stop) -> tuple[ResumableLoader, list, int, int]:

@@ -67,6 +67,12 @@ def _init_dist_pytorch(backend: str, **kwargs) -> None:
 
 def _init_dist_slurm(backend: str, port: int | None = None) -> None:
     """As BasicSR's slurm start-up, without assuming GPUs."""
+    missing = [k for k in ('SLURM_PROCID', 'SLURM_NTASKS', 'SLURM_NODELIST') if k not in os.environ]
+    if missing:
+        raise AlkdsrError(
+            f'--launcher slurm needs the environment SLURM sets ({", ".join(missing)} missing): start training '
+            'with srun, or use --launcher pytorch under torchrun'
+        )
     proc_id = int(os.environ['SLURM_PROCID'])
     ntasks = int(os.environ['SLURM_NTASKS'])
     node_list = os.environ['SLURM_NODELIST']

@@ -33,6 +33,7 @@ def run(kind: str, prog: str, argv: list[str] | None = None) -> int:
         from alkdsr.training import loop
         from alkdsr.training.parse import parse_options
         from alkdsr.training.registration import register
+        from alkdsr.training.resume import load_resume_state
         from alkdsr.training.run_folder import RunFolder
         from alkdsr.training.stopping import StopRequests
 
@@ -40,14 +41,17 @@ def run(kind: str, prog: str, argv: list[str] | None = None) -> int:
         stop = StopRequests()
         with stop.on_sigterm() if kind == 'train' else contextlib.nullcontext():
             tree, opt, args = parse_options(argv, os.getcwd(), is_train=kind == 'train')
+            resume_state = load_resume_state(opt) if kind == 'train' else None
             if opt['rank'] == 0:  # the process that makes the folders
                 folder = RunFolder.claim(opt, os.getcwd())
             if kind == 'train':
-                loop.train(tree, opt, args.opt, stop)
+                loop.train(tree, opt, args.opt, stop, resume_state)
             else:
                 loop.test(tree, opt)
     except AlkdsrError as e:
         logging.shutdown()
+        if folder is not None:
+            folder.release(refused=True)  # nothing of a run refused before it made its folder is left
         print(f'{prog}: error: {e}', file=sys.stderr, flush=True)
         return 2
     except TrainingStopped as e:

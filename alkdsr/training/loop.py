@@ -29,8 +29,9 @@ from alkdsr.options.schema import TestOptions, TrainOptions
 from alkdsr.training.stopping import AFTER_LOOP, IN_LOOP, StopRequests
 
 
-def train(tree: TrainOptions, opt: dict, option_file: str, stop: StopRequests) -> None:
-    """Train as ``opt`` says (``alkdsr.training.parse.parse_options``), in ``opt['root_path']``."""
+def train(tree: TrainOptions, opt: dict, option_file: str, stop: StopRequests, resume_state: dict | None) -> None:
+    """Train as ``opt`` says (``alkdsr.training.parse.parse_options``), in ``opt['root_path']``, from
+    ``resume_state`` (``alkdsr.training.resume.load_resume_state``) if there is one."""
     import torch
     from basicsr.data.prefetch_dataloader import CPUPrefetcher, CUDAPrefetcher
     from basicsr.models import build_model
@@ -46,13 +47,15 @@ def train(tree: TrainOptions, opt: dict, option_file: str, stop: StopRequests) -
     )
     from basicsr.utils.options import copy_opt_file, dict2str
 
+    from alkdsr.files.fileio import remove_stale_temporaries
     from alkdsr.models.alkdsr_model import ALKDSRModel
     from alkdsr.training.data import create_dataloaders
-    from alkdsr.training.resume import load_resume_state
 
     torch.backends.cudnn.benchmark = True
-    resume_state = load_resume_state(opt)
-    if resume_state is None:
+    if resume_state is not None:
+        for folder in (opt['path']['models'], opt['path']['training_states']):
+            remove_stale_temporaries(folder)  # left by a process killed while saving
+    else:
         make_exp_dirs(opt)
         if tree.logger.use_tb_logger and 'debug' not in opt['name'] and opt['rank'] == 0:
             mkdir_and_rename(osp.join(opt['root_path'], 'tb_logger', opt['name']))

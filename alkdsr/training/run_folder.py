@@ -10,6 +10,7 @@ releases it when its holder ends, however it ends, so a killed run's lock is sim
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import time
@@ -24,8 +25,8 @@ from alkdsr.training.states import latest_training_state
 class RunFolder:
     """The claim of a run's folder; :meth:`release` gives it up (the end of the process does too)."""
 
-    def __init__(self, lock):
-        self._lock = lock
+    def __init__(self, lock, folder: Path, made: list[Path]):
+        self._lock, self.folder, self._made = lock, folder, made  # made: what the claim created, innermost first
 
     @classmethod
     def claim(cls, opt: dict, root_path: str) -> RunFolder:
@@ -42,11 +43,13 @@ class RunFolder:
                         f'{option} {path}: lies in {folder}, which this run archives (renames) as it starts; '
                         'copy it elsewhere, or give the run another name'
                     )
-        parent.mkdir(parents=True, exist_ok=True)
         lock_path = parent / f'.{opt["name"]}.lock'
+        made = [lock_path] if not lock_path.exists() else []
+        made += [p for p in (parent, *parent.parents) if not p.exists()]
+        parent.mkdir(parents=True, exist_ok=True)
         holder = f'pid {os.getpid()} on {socket.gethostname()}, since {time.strftime("%Y-%m-%d %H:%M:%S")}'
         try:
-            return cls(locks.claim(lock_path, holder))
+            return cls(locks.claim(lock_path, holder), folder, made)
         except LockHeld as e:
             raise AlkdsrError(
                 f'{folder}: in use by a run that is still going ({e.holder}); wait for it to end, or give this '
@@ -55,10 +58,17 @@ class RunFolder:
         except OSError as e:
             raise OutputError(f"{lock_path}: cannot open the run's lock ({e.strerror})") from None
 
-    def release(self) -> None:
-        if self._lock is not None:
-            self._lock.release()
-            self._lock = None
+    def release(self, refused: bool = False) -> None:
+        """Give the folder up; ``refused``: the run stopped before making anything, so what the claim made
+        (the lock file, ``experiments/`` itself if it was new) goes too and nothing is left of the run."""
+        if self._lock is None:
+            return
+        self._lock.release()
+        self._lock = None
+        if refused and not self.folder.exists():
+            for path in self._made:
+                with contextlib.suppress(OSError):  # a folder another process has filled since stays
+                    path.unlink() if path.is_file() else path.rmdir()
 
 
 def _resumes(opt: dict, folder: Path) -> bool:

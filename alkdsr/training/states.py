@@ -22,6 +22,8 @@ _STATE_NAME = re.compile(r'^(\d+)\.state$')
 def read_training_state(path: str | os.PathLike, map_location=None) -> dict:
     """Load a BasicSR training state (``<iter>.state``) without unpickling arbitrary objects."""
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f'{path}: a folder, not a training state (give the <iter>.state file in it)')
     state = torch_load_safely(path, 'training state', map_location, _STATE_SAFE_GLOBALS)
     if not isinstance(state, dict) or not {'iter', 'epoch', 'optimizers', 'schedulers'} <= set(state):
         raise CheckpointError(f'{path}: not a BasicSR training state (needs iter, epoch, optimizers, schedulers)')

@@ -19,7 +19,15 @@ from torch.nn.modules.utils import consume_prefix_in_state_dict_if_present
 
 from alkdsr.archs import stored_config
 from alkdsr.archs.alkdnet_arch import ALKDNet
-from alkdsr.archs.presets import CONFIG_KEYS, SHAPE_KEYS
+from alkdsr.archs.presets import (
+    CONFIG_KEYS,
+    HIDDEN_KEYS,
+    PRESETS,
+    SHAPE_KEYS,
+    VARIANT_KEYS,
+    preset_config,
+    preset_of,
+)
 from alkdsr.errors import CheckpointError, OutputError
 from alkdsr.files.fileio import atomic_path
 from alkdsr.utils.modules import bare_module
@@ -56,26 +64,27 @@ def read_checkpoint(path: str | os.PathLike, param_key: str | None = None) -> tu
 
 
 def _checked(path: Path, state: dict, meta) -> tuple[dict, dict | None]:
-    """Everything a checkpoint holds is checked where it is read: tensors that are not empty, and a stored
-    config that is a mapping of the constructor's arguments with values of their types. The config carried
-    among the weights (``alkdsr.archs.stored_config``) wins over the one beside them; the weights come back
-    without it."""
+    """Everything a checkpoint holds is checked where it is read (:func:`check_weights`, and a stored config
+    that is a mapping of the constructor's arguments with values of their types). The config carried among the
+    weights (``alkdsr.archs.stored_config``) wins over the one beside them; the weights come back without it."""
     try:
         carried = stored_config.read(state)
-    except ValueError as e:
-        raise CheckpointError(f'{path}: {e}') from None
-    state, meta = stored_config.without(state), carried if carried is not None else meta
-    empty = [k for k, v in state.items() if v.numel() == 0]
-    if empty:
-        raise CheckpointError(f'{path}: tensor {empty[0]} is empty (shape {tuple(state[empty[0]].shape)})')
-    broken = next((k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()), None)
-    if broken:
-        raise CheckpointError(f'{path}: tensor {broken} holds NaN or infinite values')
-    try:
+        state, meta = stored_config.without(state), carried if carried is not None else meta
+        check_weights(state)
         check_stored_config(meta)
-    except CheckpointError as e:
+    except (CheckpointError, ValueError) as e:
         raise CheckpointError(f'{path}: {e}') from None
     return state, meta
+
+
+def check_weights(state: dict) -> None:
+    """Tensors that can be weights: not empty, and finite (a NaN spreads to every output pixel)."""
+    empty = [k for k, v in state.items() if v.numel() == 0]
+    if empty:
+        raise CheckpointError(f'tensor {empty[0]} is empty (shape {tuple(state[empty[0]].shape)})')
+    broken = next((k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()), None)
+    if broken:
+        raise CheckpointError(f'tensor {broken} holds NaN or infinite values')
 
 
 def _looks_like_safetensors(head: bytes) -> bool:
@@ -210,21 +219,43 @@ def mismatch_message(path, differences: list[str]) -> str:
     return f'{path}: checkpoint network differs from network_g (checkpoint vs options: {"; ".join(differences)})'
 
 
-def load_model(path: str | os.PathLike, device: str | torch.device = 'cpu', **overrides) -> ALKDNet:
+def load_model(
+    path: str | os.PathLike, device: str | torch.device = 'cpu', preset: str | None = None, **overrides
+) -> ALKDNet:
     """Build the network a checkpoint holds and load it (strict). Returns it in eval mode.
 
     ``path`` is a checkpoint file or a registered weights name (``alkdnet-x4``, see
     ``alkdsr weights list``), which is downloaded and verified once, then read from the cache.
-    The returned module has ``.upscale`` and ``.config``; ``overrides`` (for example
-    ``residual='abrl'``) replace recognised constructor arguments.
+    The returned module has ``.upscale`` and ``.config``. ``preset`` (``alkdsr.archs.presets``) says which
+    variant the weights are, where they cannot show it (residual learning, ESA padding): weights of another
+    variant are refused. ``overrides`` (for example ``residual='abrl'``) replace recognised constructor arguments.
     """
+    if not str(path).strip():
+        raise CheckpointError('no checkpoint given (an empty name or path)')
     path = resolve_weights(path)
     try:
         state, meta = read_checkpoint(path)
+        if preset is not None:
+            overrides = {**_preset_settings(state, meta, preset), **overrides}
         return model_from_state_dict(state, meta, **overrides).to(device)
     except (CheckpointError, ValueError) as e:
         msg = str(e)
         raise CheckpointError(msg if msg.startswith(str(path)) else f'{path}: {msg}') from None
+
+
+def _preset_settings(state: dict, meta: dict | None, preset: str) -> dict:
+    """The arguments of ``preset`` that the weights cannot show, once the weights are seen to be that variant."""
+    if preset not in PRESETS:
+        raise CheckpointError(f'unknown preset {preset!r} (presets: {", ".join(PRESETS)})')
+    found, wanted = detect_config(state, meta), preset_config(preset)
+    shown = [k for k in VARIANT_KEYS if k not in HIDDEN_KEYS]  # what the weights show of the variant
+    clash = [f'{k} {found[k]!r} ({preset}: {wanted[k]!r})' for k in shown if found[k] != wanted[k]]
+    if clash:
+        raise CheckpointError(f'the weights are {preset_of(found) or "custom"}, not {preset}: {", ".join(clash)}')
+    stored_clash = [f'{k} {meta[k]!r}' for k in HIDDEN_KEYS if meta and k in meta and meta[k] != wanted[k]]
+    if stored_clash:
+        raise CheckpointError(f'the checkpoint stores {", ".join(stored_clash)}, which {preset} does not have')
+    return {k: wanted[k] for k in HIDDEN_KEYS}
 
 
 def model_from_state_dict(state: dict, meta: dict | None = None, **overrides) -> ALKDNet:
