@@ -413,6 +413,7 @@ def _of_class(klass: int):
 
 M1, M2, M3, M4, M5 = (_of_class(k) for k in range(1, 6))
 M8, M9, M10, M11, M12, M13 = (_of_class(k) for k in range(8, 14))
+M14, M15, M16, M17, M20 = (_of_class(k) for k in (14, 15, 16, 17, 20))
 
 
 # class 1: an output that is one of the command's own inputs. argv placeholders: {image} an input image,
@@ -493,6 +494,26 @@ OUTPUT_PLACES: dict[str, tuple[Mistake, tuple[str, ...], int | None]] = {
     )
 }  # fmt: skip
 
+# class 14: wrong pixels with exit 0: thin images in tiles, (rows, columns, tile, tile_pad) of a strip of a photo,
+# each held to the untiled output at x2, x3 and x4 (tests/inference/test_tiling.py)
+THIN_IMAGES: dict[str, tuple[Mistake, tuple[int, int, int, int]]] = {
+    m.name: (m, shape)
+    for m, shape in (
+        (M14('3x6000, default tiles', 'upscale of a 3x6000 image with the default tiling (off by 23 grey levels)',
+                  'within 1 grey level of the untiled output'), (3, 6000, 256, 32)),
+        (M14('5x6000, default tiles', 'upscale of a 5x6000 image with the default tiling (off by 17)',
+                  'within 1 grey level of the untiled output'), (5, 6000, 256, 32)),
+        (M14('1x60, tile 8, pad 32', 'a 1x60 image with --tile 8 --tile-pad 32 (off by 3)',
+                  'within 1 grey level of the untiled output'), (1, 60, 8, 32)),
+        (M14('3x128, tile 16, pad 32', 'upscale_tensor of 3x128 with tile 16, pad 32 (off by 20)',
+                  'within 1 grey level of the untiled output'), (3, 128, 16, 32)),
+        (M14('600x4, tile 64', 'a thin column, 600 rows of 4 pixels, in tiles of 64',
+                  'within 1 grey level of the untiled output', listed=False), (600, 4, 64, 32)),
+        (M14('9x900, tile 128', 'an image of 9 rows (under the minimum of 13) in tiles of 128',
+                  'within 1 grey level of the untiled output', listed=False), (9, 900, 128, 32)),
+    )
+}  # fmt: skip
+
 # class 9: option files as people write them: (mistake, the file's bytes). Each is refused in one line
 # naming the file, before any folder.
 _OPTION_TEXT = 'name: m\nmodel_type: ALKDSRModel\n'
@@ -513,6 +534,16 @@ OPTION_FILE_MISTAKES: dict[str, tuple[Mistake, bytes]] = {
                  'not UTF-8 text (byte 6); save the option file as UTF-8', listed=False), b'name: \xff\n'),
         (M9('tab indentation', 'a mapping indented with a tab', 'not valid YAML (', listed=False),
          b'train:\n\ttotal_iter: 5\n'),
+        # class 17: a traceback, or a hang, before any work
+        (M17('very deep nesting', 'lists nested 5000 deep (a RecursionError)',
+                  'nested too deeply to be an option file'),
+         b'name: ' + b'[' * 5000 + b']' * 5000 + b'\n'),
+        (M17('a list as a key', 'a mapping key that is a list', 'a key that is a list or a mapping'),
+         b'? [a, b]\n: 1\nname: m\n'),
+        (M17('deep flow mappings', 'mappings nested 3000 deep', 'nested too deeply to be an option file', listed=False),
+         b'name: m\nnetwork_g: ' + b'{a: ' * 3000 + b'1' + b'}' * 3000 + b'\n'),
+        (M17('a mapping as a key', 'a mapping key that is a mapping', 'a key that is a list or a mapping',
+                  listed=False), b'? {a: 1}\n: 1\nname: m\n'),
     )
 }  # fmt: skip
 
@@ -639,6 +670,95 @@ OPTION_MISTAKES: dict[str, tuple[Mistake, str, Callable[[dict], None], tuple[str
         (M10('test set without dataroot_gt', 'test.py, datasets: val: dataroot_gt missing',
                   'datasets:val: lacks dataroot_gt, which ALKDSRPairedImageDataset reads', listed=False),
          'test', _tree_change('datasets:val:dataroot_gt', DELETE), ()),
+        # class 15: option values misread or ignored, now read as written or refused
+        (M15('restart_weights [-1]', 'restart_weights: [-1] (trained with a negative learning rate)',
+                  'train:scheduler:restart_weights:0: must be > 0 (got -1)'),
+         'train', _tree_change('train:scheduler:restart_weights', [-1]), ()),
+        (M15("amsgrad 'no'", "optim_g: amsgrad: 'no' (text, read as true)",
+                  "train:optim_g:amsgrad: must be true or false (got 'no')"),
+         'train', _tree_change('train:optim_g:amsgrad', 'no'), ()),
+        (M15("test_y_channel 'no'", "test.py, a metric's test_y_channel: 'no' (text, read as true)",
+                  "val:metrics:psnr:test_y_channel: must be true or false (got 'no')"),
+         'test', _tree_change('val:metrics:psnr:test_y_channel', 'no'), ()),
+        (M15('crop_border 200', 'test.py, crop_border: 200 (PSNR logged as nan, exit 0)',
+                  'val:metrics:psnr:crop_border 200 leaves nothing of'),
+         'test', _tree_change('val:metrics:psnr:crop_border', 200), ()),
+        (M15('val without a val set', 'a val: section and no validation dataset (never validated, silently)',
+                  'val: validates every 2 iterations, but datasets has no val set to validate on'),
+         'train', lambda opt: opt.update(val={'val_freq': 2, 'save_img': False}), ()),
+        (M15("fused 'no'", "optim_g: fused: 'no' (text, read as true)",
+                  "train:optim_g:fused: must be true or false (got 'no')", listed=False),
+         'train', _tree_change('train:optim_g:fused', 'no'), ()),
+        (M15("better 'up'", "a metric's better: 'up' (BasicSR compares with > unless it is 'lower')",
+                  "val:metrics:psnr:better: must be one of 'higher', 'lower' (got 'up')", listed=False),
+         'test', _tree_change('val:metrics:psnr:better', 'up'), ()),
+        # class 16: options BasicSR met only once the run folder, its option copy and its log existed
+        (M16('periods 8', 'scheduler: periods: 8 (not a list)', 'train:scheduler:periods: must be a list (got 8)'),
+         'train', _tree_change('train:scheduler:periods', 8), ()),
+        (M16('restart_weights 1', 'scheduler: restart_weights: 1 (not a list)',
+                  'train:scheduler:restart_weights: must be a list (got 1)'),
+         'train', _tree_change('train:scheduler:restart_weights', 1), ()),
+        (M16('a weight per period', 'two restart weights for one period',
+                  'train:scheduler:restart_weights: 2 weight(s) for 1 periods'),
+         'train', _tree_change('train:scheduler:restart_weights', [1, 1]), ()),
+        (M16('milestones 2', 'MultiStepRestartLR with milestones: 2 (not a list)',
+                  'train:scheduler:milestones: must be a list (got 2)'),
+         'train', _tree_change('train:scheduler', {'type': 'MultiStepRestartLR', 'milestones': 2}), ()),
+        (M16('betas [0.9, 1.5]', 'optim_g: betas: [0.9, 1.5]', 'train:optim_g:betas:1: must be < 1 (got 1.5)'),
+         'train', _tree_change('train:optim_g:betas', [0.9, 1.5]), ()),
+        (M16('betas 0.9', 'optim_g: betas: 0.9 (not a pair)', 'train:optim_g:betas: must be a list (got 0.9)'),
+         'train', _tree_change('train:optim_g:betas', 0.9), ()),
+        (M16('reduction avg', 'pixel_opt: reduction: avg',
+                  "train:pixel_opt:reduction: must be one of 'none', 'mean', 'sum' (got 'avg')"),
+         'train', _tree_change('train:pixel_opt:reduction', 'avg'), ()),
+        (M16('wandb not installed', 'a wandb project where the wandb package is not installed',
+                  'logger:wandb:project p: the wandb package is not installed'),
+         'train', lambda opt: opt['logger'].update(use_tb_logger=True, wandb={'project': 'p'}), ()),
+        (M16("mean 'abc'", "datasets: train: mean: 'abc'", "datasets:train:mean: must be a list (got 'abc')"),
+         'train', _tree_change('datasets:train:mean', 'abc'), ()),
+        (M16('restarts 3', 'MultiStepRestartLR with restarts: 3 (not a list)',
+                  'train:scheduler:restarts: must be a list (got 3)', listed=False),
+         'train', _tree_change('train:scheduler', {'type': 'MultiStepRestartLR', 'milestones': [2], 'restarts': 3}),
+         ()),
+        (M16('three betas', 'optim_g: betas: [0.9, 0.99, 0.9]',
+                  'train:optim_g:betas: must hold at most 2 item(s) (got [0.9, 0.99, 0.9])', listed=False),
+         'train', _tree_change('train:optim_g:betas', [0.9, 0.99, 0.9]), ()),
+        # class 17: a traceback, or a hang, before any work
+        (M17('manual_seed -1', 'manual_seed: -1', 'manual_seed: must be >= 0 (got -1)'),
+         'train', _tree_change('manual_seed', -1), ()),
+        (M17('manual_seed 2**32', 'manual_seed: 4294967296 (NumPy takes less than 2**32)',
+                  'manual_seed: must be < 4294967296 (got 4294967296)'),
+         'test', _tree_change('manual_seed', 2**32), ()),
+        (M17("filename_tmpl '{}{}x4'", "test.py, filename_tmpl: '{}{}x4'",
+                  "datasets:val:filename_tmpl: '{}{}x4' must hold one {}"),
+         'test', _tree_change('datasets:val:filename_tmpl', '{}{}x4'), ()),
+        (M17("filename_tmpl '{name}x4'", "test.py, filename_tmpl: '{name}x4'",
+                  "datasets:val:filename_tmpl: '{name}x4' must hold one {}"),
+         'test', _tree_change('datasets:val:filename_tmpl', '{name}x4'), ()),
+        (M17('--force_yml [1/0]', '--force_yml train:total_iter=[1/0] (evaluated by BasicSR)',
+                  "train:total_iter: must be an integer (got ['1/0'])"), 'train', lambda opt: None,
+         ('train:total_iter=[1/0]',)),
+        (M17("filename_tmpl '{:d}x4'", "filename_tmpl: '{:d}x4' (a format spec a file's stem cannot take)",
+                  "datasets:train:filename_tmpl: '{:d}x4' must hold one {}", listed=False),
+         'train', _tree_change('datasets:train:filename_tmpl', '{:d}x4'), ()),
+        (M17('--force_yml a mapping', '--force_yml train:total_iter={a: 1} (a YAML mapping where a number goes)',
+                  "train:total_iter: must be an integer (got {'a': 1})", listed=False),
+         'train', lambda opt: None, ('train:total_iter={a: 1}',)),
+        # class 20: leftovers of refused runs
+        (M20('name of 300 characters', 'a 300-character name (experiments/ and its lock were left)',
+                  'is 300 bytes long: it becomes a folder'),
+         'train', _tree_change('name', 'n' * 300), ()),
+        (M20('resume_state a folder', 'path: resume_state a folder (experiments/ and its lock were left)',
+                  '/: a folder, not a training state'),
+         'train', _tree_change('path:resume_state', '/'), ()),
+        (M20('resume_state missing', 'path: resume_state a file that does not exist',
+                  '/no/such/5.state: no such training state'),
+         'train', _tree_change('path:resume_state', '/no/such/5.state'), ()),
+        (M20('name of 202 bytes', 'a name of 101 two-byte characters', 'is 202 bytes long', listed=False),
+         'train', _tree_change('name', '\u00e9' * 101), ()),
+        (M20('resume_state a text file', 'path: resume_state a text file (not a training state)',
+                  'not a training state (torch.save writes a zip archive or a pickle)', listed=False),
+         'train', _tree_change('path:resume_state', '/etc/hostname'), ()),
     )
 }  # fmt: skip
 

@@ -276,10 +276,14 @@ def _filename_template(value):
     import string
 
     try:
-        fields = [field for _, field, _, _ in string.Formatter().parse(value) if field is not None]
+        fields = [
+            (field, spec or None, conversion)
+            for _, field, spec, conversion in string.Formatter().parse(value)
+            if field is not None
+        ]
     except ValueError as e:
         raise _problem(f'{excerpt(value)} is not a template ({e}); write the LR name with one {{}}: {{}}x4') from None
-    if fields != ['']:
+    if fields != [('', None, None)]:  # str.format(stem): one plain {}, no name, no format spec
         raise _problem(
             f'{excerpt(value)} must hold one {{}} (where the HR file\'s stem goes) and no other field, e.g. {{}}x4'
         )
@@ -597,7 +601,19 @@ class Options(Section):
     def to_basicsr(self) -> dict:
         """The plain dict BasicSR's parts read: the keys of the file (with ``--force_yml``), their values as
         validated here (whole-float iteration counts as integers, ``amp: false`` as null)."""
-        return self.model_dump(exclude_unset=True)
+        return _plain(self)
+
+
+def _plain(value):
+    """Sections as dicts of the keys the file set (and the open sections' other keys), other values as they
+    are: not copied, so that a value written with YAML aliases stays the one shared object it was read as
+    (``model_dump`` would expand it, exponentially in the aliases' depth)."""
+    if isinstance(value, BaseModel):
+        plain = {key: _plain(getattr(value, key)) for key in type(value).model_fields if key in value.model_fields_set}
+        return {**plain, **(value.__pydantic_extra__ or {})}
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    return value
 
 
 class TrainOptions(Options):

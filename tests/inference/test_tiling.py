@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import official_weights, requires_shared
+from corpus import THIN_IMAGES
 
 import alkdsr
 from alkdsr.inference.tiling import upscale_tensor
@@ -16,8 +17,11 @@ pytestmark = pytest.mark.usefixtures('no_grad')
 
 
 def _strip(shared, rows: int, width: int) -> torch.Tensor:
-    """``rows`` rows of Set14's baboon, repeated across to ``width`` columns: a thin natural image."""
+    """A thin natural image: rows of Set14's baboon repeated across to ``width`` columns (or, for a thin
+    column, columns repeated down to ``rows``)."""
     image = cv2.imread(str(shared / 'datasets' / 'benchmark' / 'Set14' / 'HR' / 'baboon.png'))[:, :, ::-1]
+    if rows > width:
+        return _strip(shared, width, rows).transpose(2, 3).contiguous()
     strip = np.concatenate([image[100 : 100 + rows]] * (width // image.shape[1] + 1), axis=1)[:, :width]
     return torch.from_numpy(np.ascontiguousarray(strip.transpose(2, 0, 1))).float()[None] / 255
 
@@ -29,8 +33,13 @@ def _grey_levels(a: torch.Tensor, b: torch.Tensor) -> int:
 
 @requires_shared
 @pytest.mark.parametrize('scale', [2, 3, 4])
-@pytest.mark.parametrize(('rows', 'width', 'tile', 'tile_pad'), [(3, 600, 64, 32), (1, 60, 8, 32), (5, 300, 32, 32)])
-def test_thin_images_in_seamless_tiles_match_the_untiled_output(shared, scale, rows, width, tile, tile_pad):
+@pytest.mark.parametrize(
+    'case',
+    # the 6000-pixel strips take half a minute a scale: the slow suite's
+    [pytest.param(case, marks=pytest.mark.slow) if '6000' in case else case for case in THIN_IMAGES],
+)
+def test_thin_images_in_seamless_tiles_match_the_untiled_output(shared, scale, case):
+    _, (rows, width, tile, tile_pad) = THIN_IMAGES[case]
     net = alkdsr.load_model(official_weights(scale))
     lr = _strip(shared, rows, width)
     untiled = upscale_tensor(net, lr, tile=None)

@@ -247,3 +247,43 @@ def test_limits_are_one_line(argv, message, tiny_weights, tmp_path):
     rc, _, err = run_cli(*(a.format(weights=tiny_weights, tmp=tmp_path) for a in argv))
     assert rc == 2 and err.count('\n') == 1 and message in err, err
     assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------- option files that never reach the tree
+
+
+def test_an_option_file_that_is_a_fifo_is_refused_unread(tmp_path, monkeypatch):
+    """A FIFO (a named pipe nobody writes to) would block the read forever."""
+    import os
+
+    fifo = tmp_path / 'opt.yml'
+    os.mkfifo(fifo)
+    before = fingerprint(tmp_path)
+    rc, err = run_in_process('train', tmp_path, fifo, monkeypatch)
+    assert rc == 2 and err == f'alkdsr-train: error: {fifo}: not a regular file (an option file is a YAML file)\n'
+    assert fingerprint(tmp_path) == before
+
+
+def test_an_alias_bomb_is_named_in_a_short_line(pairs, tmp_path, monkeypatch):
+    """YAML aliases nested eight deep expand to 9**8 values; the message quotes a bounded excerpt of them."""
+    opt = train_options('bomb', *pair_dirs(pairs))
+    text = yaml.safe_dump(opt, sort_keys=False)
+    levels = ''.join(f'  l{i}: &l{i} [' + ', '.join([f'*l{i - 1}'] * 9) + ']\n' for i in range(1, 9))
+    text = text.replace('network_g:\n', 'network_g:\n  l0: &l0 [1, 2, 3, 4, 5, 6, 7, 8, 9]\n' + levels, 1)
+    (tmp_path / 'opt.yml').write_text(text)
+    before = fingerprint(tmp_path)
+    rc, err = run_in_process('train', tmp_path, tmp_path / 'opt.yml', monkeypatch)
+    assert rc == 2 and err.count('\n') == 1 and len(err) < 1000, err[:2000]
+    assert "network_g: ALKDNet(" in err and 'unexpected keyword argument' in err
+    assert fingerprint(tmp_path) == before
+
+
+def test_the_slurm_launcher_outside_slurm_is_one_line(pairs, tmp_path, monkeypatch):
+    for variable in ('SLURM_PROCID', 'SLURM_NTASKS', 'SLURM_NODELIST'):
+        monkeypatch.delenv(variable, raising=False)
+    option_file = write_options(train_options('slurm', *pair_dirs(pairs)), tmp_path / 'opt.yml')
+    before = fingerprint(tmp_path)
+    rc, err = run_in_process('train', tmp_path, option_file, monkeypatch, '--launcher', 'slurm')
+    assert rc == 2 and err.count('\n') == 1, err
+    assert err.startswith('alkdsr-train: error: --launcher slurm needs the environment SLURM sets (SLURM_PROCID')
+    assert fingerprint(tmp_path) == before
