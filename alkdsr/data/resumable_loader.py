@@ -10,7 +10,7 @@ its workers, and, with every batch, the random state of the worker that made it
 process, as they stand before a batch is drawn. A checkpoint after ``n`` trained batches saves the
 point before batch ``n + 1``: taken when asked, or, where batch ``n + 1`` may be drawn before the
 checkpoint asks (the loader is ahead of training, as with BasicSR's CUDA prefetcher, or training has
-agreed to stop at the next boundary), noted before that draw (the model reports the batches it has
+agreed to stop at the next boundary), noted before that draw (the training loop counts the batches it has
 trained on; reading NumPy's state is not free, so the loader notes only where it may be asked). A
 resumed run starts its first iteration from that point, so it draws the batches, crops, flips and
 seeds the uninterrupted run drew.
