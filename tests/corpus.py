@@ -846,8 +846,8 @@ STREAM_MISTAKES: dict[str, Mistake] = {
 }  # fmt: skip
 
 # class 21: the library API, called from Python: one ValueError naming the argument, nothing of the caller's
-# changed (tests/archs/test_archs.py, tests/integrations/test_hub.py, tests/inference/test_image_api.py,
-# tests/inference/test_cpu_fast.py, tests/zoo/test_zoo.py). {shape} and {dtype}: the test's input.
+# changed (tests/archs/test_archs.py, tests/integrations/test_hub.py, tests/inference/test_image.py,
+# tests/inference/test_cpu_fast.py, tests/zoo/test_weights.py)
 API_MISTAKES: dict[str, Mistake] = {
     m.name: m
     for m in (

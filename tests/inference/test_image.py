@@ -1,4 +1,4 @@
-"""``alkdsr.inference.image.upscale_image`` from Python: arrays it cannot take are one ValueError, before the network."""
+"""``alkdsr.inference.image.upscale_image`` from Python: arrays it cannot take are one ValueError, first."""
 
 from __future__ import annotations
 
