@@ -6,7 +6,9 @@
 (or the GitHub ``owner/repo`` of a clone in place of the path, without ``source='local'``).
 
 The networks take RGB tensors in [0, 1] of shape (N, 3, H, W) and return (N, 3, sH, sW); any other
-shape is a ValueError: ``ALKDNet expects (N, 3, H, W), got (1, 4, 64, 64)``.
+shape, an empty image, or a tensor of another dtype or device than the weights is a ValueError:
+``ALKDNet expects (N, 3, H, W), got (1, 4, 64, 64)``, ``ALKDNet expects a torch.float32 tensor (the dtype of
+its weights), got torch.float64``.
 """
 
 from __future__ import annotations

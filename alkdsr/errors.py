@@ -24,6 +24,10 @@ class WeightsError(AlkdsrError):
     """Named weights that cannot be had: unknown name, download failed, file does not verify."""
 
 
+class HomeError(AlkdsrError):
+    """``ALKDSR_HOME`` (alkdsr's own folder: weights, compiled kernels) names no folder that can be used."""
+
+
 class ImageError(AlkdsrError):
     """An image that cannot be read, or written where or how it was asked; the message names the file."""
 

@@ -414,6 +414,7 @@ def _of_class(klass: int):
 M1, M2, M3, M4, M5 = (_of_class(k) for k in range(1, 6))
 M8, M9, M10, M11, M12, M13 = (_of_class(k) for k in range(8, 14))
 M14, M15, M16, M17, M20 = (_of_class(k) for k in (14, 15, 16, 17, 20))
+M18, M19, M21 = (_of_class(k) for k in (18, 19, 21))
 
 
 # class 1: an output that is one of the command's own inputs. argv placeholders: {image} an input image,
@@ -894,5 +895,112 @@ UNDONE_MISTAKES: dict[str, Mistake] = {
                  'to the torch.hub network', 'ALKDNet expects (N, 3, H, W), got {shape}', listed=False),
         M13('Ctrl-C while train.py imports', 'Ctrl-C while alkdsr/train.py is still importing torch',
                  'alkdsr-train: interrupted', listed=False),
+    )
+}  # fmt: skip
+
+# class 18: a CPU kernel cache that cannot be made, locked, written or trusted never stops a command: one line,
+# and the kernels are compiled for the process only (tests/reliability/test_kernel_cache.py, each an
+# `alkdsr upscale` of a 256 x 256 image, which runs the kernels). (mistake, ALKDSR_HOME, what is arranged there
+# first); placeholders: {tmp} the test's folder, {key} the kernels' cache folder under ALKDSR_HOME.
+# 'fsize N': a file-size limit of N bytes; 'full N': writes under ALKDSR_HOME fail with ENOSPC once N files are
+# written there (a disk that fills up, simulated by the test).
+KERNEL_CACHE_MISTAKES: dict[str, tuple[Mistake, str, str]] = {
+    m.name: (m, home, arranged)
+    for m, home, arranged in (
+        (M18('kernel cache on a full disk', 'ALKDSR_HOME on a disk with no room left (writes fail with ENOSPC)',
+                  'cannot cache the CPU kernels in {key} (No space left on device); compiling them for this '
+                  'process only'), '{tmp}/home', 'full 0'),
+        (M18('kernel cache past ulimit -f', 'upscale under a 100 KiB file-size limit (a kernel is larger)',
+                  'cannot cache the CPU kernels in {key} (File too large); compiling them for this process only'),
+         '{tmp}/home', 'fsize 102400'),
+        (M18('kernel lock a folder', 'a folder at the name of the cache lock, numba/<key>.lock',
+                  'cannot cache the CPU kernels in {key} ({key}.lock is a folder); compiling them for this process '
+                  'only'), '{tmp}/home', 'lock folder'),
+        (M18('kernel cache a symlink', 'numba/<key> a symbolic link to a folder',
+                  'cannot cache the CPU kernels in {key} ({key} is a symbolic link); compiling them for this '
+                  'process only'), '{tmp}/home', 'symlink'),
+        (M18('ALKDSR_HOME of no user', "ALKDSR_HOME='~nosuchuser/x'",
+                  'cannot cache the CPU kernels (ALKDSR_HOME ~nosuchuser/x: no user named nosuchuser (for '
+                  '~nosuchuser)); compiling them for this process only'), '~nosuchuser/x', ''),
+        (M18('ALKDSR_HOME under /proc', 'ALKDSR_HOME=/proc/x (no folder can be made there)',
+                  'cannot cache the CPU kernels in /proc/x/numba/'), '/proc/x', ''),
+        (M18('ALKDSR_HOME of 300 bytes', 'ALKDSR_HOME whose last name is 300 bytes long',
+                  'cannot cache the CPU kernels in {key} (File name too long); compiling them for this process '
+                  'only'), '{tmp}/' + 'h' * 300, ''),
+        (M18('two checkouts', 'two checkouts of the same kernel source, run in turns with one ALKDSR_HOME (each '
+                  "removed the other's files)", 'compiled in runs 1 and 2'), '{tmp}/home', 'two checkouts'),
+        (M18('kernel cache a dangling symlink', 'numba/<key> a symbolic link to nothing (numba would cache beside '
+                  'the source instead)', 'cannot cache the CPU kernels in {key} ({key} is a symbolic link); '
+                  'compiling them for this process only', listed=False), '{tmp}/home', 'dangling symlink'),
+        (M18('kernel lock a symlink', "numba/<key>.lock a symbolic link to a file of the user's (which the lock "
+                  'would empty)', 'cannot cache the CPU kernels in {key} ({key}.lock is a symbolic link); '
+                  'compiling them for this process only', listed=False), '{tmp}/home', 'lock symlink'),
+        (M18('disk full part-way', 'a disk that fills up once the first kernel is cached',
+                  'cannot cache the CPU kernels in {key} (No space left on device); compiling them for this '
+                  'process only', listed=False), '{tmp}/home', 'full 2'),
+    )
+}  # fmt: skip
+
+# class 19: standard output closed or full, and Ctrl-C with worker processes
+# (tests/reliability/test_standard_streams.py, the Ctrl-C in tests/reliability/test_interruptions.py)
+STREAM_MISTAKES: dict[str, Mistake] = {
+    m.name: m
+    for m in (
+        M19('upscale with stdout closed', 'alkdsr upscale ... >&-',
+                 'alkdsr upscale: error: the report could not be printed (standard output is closed)'),
+        M19('weights list into /dev/full', 'alkdsr weights list > /dev/full',
+                 'alkdsr weights: error: the report could not be printed (No space left on device)'),
+        M19('upscale into /dev/full', 'alkdsr upscale ... > /dev/full',
+                 'alkdsr upscale: error: the report could not be printed (No space left on device)'),
+        M19('Ctrl-C during prepare --workers 2', 'SIGINT to the process group (Ctrl-C) while prepare runs two '
+                 "workers (their tracebacks were printed)", 'alkdsr prepare: interrupted'),
+        M19('prepare into /dev/full', 'alkdsr prepare ... > /dev/full (its images are still written)',
+                 'alkdsr prepare: error: the report could not be printed (No space left on device)', listed=False),
+        M19('--help into /dev/full', 'alkdsr --help > /dev/full (Python\'s "Exception ignored" at exit, status 120)',
+                 'alkdsr: error: the report could not be printed (No space left on device)', listed=False),
+        M19('weights list with stdout closed', 'alkdsr weights list >&-',
+                 'alkdsr weights: error: the report could not be printed (standard output is closed)', listed=False),
+        M19("Ctrl-C as prepare's workers start", "Ctrl-C while prepare's worker processes are still importing",
+                 'alkdsr prepare: interrupted', listed=False),
+    )
+}  # fmt: skip
+
+# class 21: the library API, called from Python: one ValueError naming the argument, nothing of the caller's
+# changed (tests/archs/test_archs.py, tests/integrations/test_hub.py, tests/inference/test_image.py,
+# tests/inference/test_cpu_fast.py, tests/zoo/test_weights.py)
+API_MISTAKES: dict[str, Mistake] = {
+    m.name: m
+    for m in (
+        M21('num_block 0', "build_network({'type': 'ALKDNet', 'num_block': 0}) (an IndexError)",
+                 'num_block must be a positive integer (got 0)'),
+        M21('num_replicas 0', 'ALKDNet(num_replicas=0) (built, then failed at its first call)',
+                 'num_replicas must be a positive integer (got 0)'),
+        M21('upscale True', 'ALKDNet(upscale=True) (taken as x1)', 'upscale must be a positive integer (got True)'),
+        M21('num_in_ch 0', 'ALKDNet(num_in_ch=0, num_out_ch=0) (built of empty convolutions)',
+                 'num_in_ch must be a positive integer (got 0)'),
+        M21('fusion_kernel_size 2', 'ALKDNet(fusion_kernel_size=2) (reported as kernel_size)',
+                 'fusion_kernel_size must be an odd integer >= 3 (got 2)'),
+        M21('empty tensor to the hub network', 'a (1, 3, 0, 5) tensor to the torch.hub network',
+                 'ALKDNet expects (N, 3, H, W) with H, W >= 1, got (1, 3, 0, 5)'),
+        M21('float64 tensor to the hub network', 'a float64 tensor to the torch.hub network (float32 weights)',
+                 'ALKDNet expects a torch.float32 tensor (the dtype of its weights), got torch.float64'),
+        M21('empty array to upscale_image', 'alkdsr.inference.image.upscale_image of a 0 x 5 x 3 array',
+                 'expected H x W x C pixels with H, W >= 1, got an empty image (0, 5, 3)'),
+        M21('CpuFastNet of a network in training', "CpuFastNet(net) switched the caller's network to eval mode and "
+                 'channels-last memory', 'net: training True, torch.float32, not channels-last'),
+        M21("load_model('')", "alkdsr.load_model('') (said '.: a folder')",
+                 'an empty name is not a checkpoint file nor a registered weights name ('),
+        M21('num_block 2.0', 'ALKDNet(num_block=2.0) (a TypeError from inside torch)',
+                 'num_block must be a positive integer (got 2.0)', listed=False),
+        M21("pixel_norm 'no'", "ALKDNet(pixel_norm='no') (taken as True)",
+                 "pixel_norm must be True or False (got 'no')", listed=False),
+        M21('ALKDN lk_size 4', 'ALKDN(lk_size=4) (reported as kernel_size)', 'lk_size must be an odd integer >= 3 '
+                 '(got 4)', listed=False),
+        M21('uint8 tensor to the hub network', 'a uint8 tensor to the torch.hub network',
+                 'ALKDNet expects a torch.float32 tensor (the dtype of its weights), got torch.uint8', listed=False),
+        M21('CpuFastNet of a float64 network', "CpuFastNet(net.double()) turned the caller's network to float32",
+                 'net: training True, torch.float64, not channels-last', listed=False),
+        M21('a list to upscale_image', 'upscale_image of a list of numbers',
+                 'expected H x W x C (C = 1..4) uint8/uint16 pixels, got a list', listed=False),
     )
 }  # fmt: skip

@@ -6,6 +6,7 @@ Their option files (``type: ALKDN``, ``conv: LargeKernelConv``, ``lk_size: 9``) 
 from __future__ import annotations
 
 from alkdsr.archs.alkdnet_arch import ALKDNet
+from alkdsr.archs.arch_util import check_kernel_size
 from alkdsr.archs.registry import ARCH_REGISTRY
 
 _OFFICIAL_CONVS = {'LargeKernelConv': 'alkconv', 'BSConvU': 'bsconv'}
@@ -40,6 +41,8 @@ class ALKDN(ALKDNet):
         if conv not in _OFFICIAL_CONVS:
             raise ValueError(f'conv must be one of {tuple(_OFFICIAL_CONVS)} (got {conv!r})')
         refine = _OFFICIAL_CONVS[conv]
+        if refine == 'alkconv':  # checked here, under the name the caller used (ALKDNet names it kernel_size)
+            check_kernel_size(lk_size, 'lk_size')
         super().__init__(
             upscale=upscale,
             preset=self.PRESET,

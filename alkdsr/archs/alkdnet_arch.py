@@ -21,6 +21,7 @@ from alkdsr.archs.arch_util import (
     BSConv,
     check_kernel_size,
     conv1x1,
+    is_integer,
     make_conv,
     pad_to_min_size,
 )
@@ -30,6 +31,7 @@ from alkdsr.archs.registry import ARCH_REGISTRY
 
 RESIDUALS = ('fsrl', 'abrl', 'both')
 UPSAMPLERS = ('pixelshuffledirect',)
+POSITIVE_INTS = ('upscale', 'num_in_ch', 'num_out_ch', 'num_block', 'num_replicas')
 
 
 @ARCH_REGISTRY.register()
@@ -105,22 +107,32 @@ class ALKDNet(nn.Module):
 
     @staticmethod
     def _check(cfg: dict) -> None:
-        if not isinstance(cfg['upscale'], int) or cfg['upscale'] < 1:
-            raise ValueError(f'upscale must be a positive integer (got {cfg["upscale"]!r})')
-        check_kernel_size(cfg['kernel_size'])
-        check_kernel_size(cfg['fusion_kernel_size'])
-        if cfg['refine_conv'] not in REFINE_CONVS:
-            raise ValueError(f'refine_conv must be one of {REFINE_CONVS} (got {cfg["refine_conv"]!r})')
-        if cfg['residual'] not in RESIDUALS:
-            raise ValueError(f'residual must be one of {RESIDUALS} (got {cfg["residual"]!r})')
-        if cfg['upsampler'] not in UPSAMPLERS:
-            raise ValueError(f'upsampler must be one of {UPSAMPLERS} (got {cfg["upsampler"]!r})')
+        """Refuse, naming the argument, a value the network cannot be built from or would not run with.
+
+        Each argument is checked for what it must be, not for the error it would cause later: num_block 0
+        failed at an index, num_replicas 0 built a network that failed at its first call, upscale=True was
+        taken as x1 and num_in_ch 0 built a network of empty convolutions. Integers are stored as ``int``
+        (a numpy integer from a caller's array becomes one).
+        """
+        for key in POSITIVE_INTS:
+            if not is_integer(cfg[key]) or cfg[key] < 1:
+                raise ValueError(f'{key} must be a positive integer (got {cfg[key]!r})')
+            cfg[key] = int(cfg[key])
+        for key in ('kernel_size', 'fusion_kernel_size'):
+            cfg[key] = check_kernel_size(cfg[key], key)
+        if not is_integer(cfg['num_feat']) or cfg['num_feat'] % 4 or cfg['num_feat'] < 16:
+            raise ValueError(f'num_feat must be a multiple of 4 and >= 16 (got {cfg["num_feat"]!r})')
+        cfg['num_feat'] = int(cfg['num_feat'])
+        if not is_integer(cfg['esa_padding']) or cfg['esa_padding'] not in (0, 1):
+            raise ValueError(f'esa_padding must be 0 or 1 (got {cfg["esa_padding"]!r})')
+        cfg['esa_padding'] = int(cfg['esa_padding'])
+        if not isinstance(cfg['pixel_norm'], bool):
+            raise ValueError(f'pixel_norm must be True or False (got {cfg["pixel_norm"]!r})')
+        for key, choices in (('refine_conv', REFINE_CONVS), ('residual', RESIDUALS), ('upsampler', UPSAMPLERS)):
+            if cfg[key] not in choices:
+                raise ValueError(f'{key} must be one of {choices} (got {cfg[key]!r})')
         if cfg['residual'] != 'fsrl' and cfg['num_in_ch'] != cfg['num_out_ch']:
             raise ValueError('ABRL adds the LR image to the output: num_in_ch must equal num_out_ch')
-        if cfg['esa_padding'] not in (0, 1):
-            raise ValueError(f'esa_padding must be 0 or 1 (got {cfg["esa_padding"]!r})')
-        if cfg['num_feat'] % 4 or cfg['num_feat'] < 16:
-            raise ValueError(f'num_feat must be a multiple of 4 and >= 16 (got {cfg["num_feat"]})')
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
         h, w = lr.shape[-2:]

@@ -5,6 +5,8 @@ Every layer is channels-first (N, C, H, W) so no permute copies are needed anywh
 
 from __future__ import annotations
 
+import numbers
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -21,10 +23,16 @@ def depthwise(channels: int, kernel_size: tuple[int, int], stride: int = 1, padd
     return nn.Conv2d(channels, channels, kernel_size, stride=stride, padding=padding, groups=channels)
 
 
-def check_kernel_size(kernel_size: int) -> int:
-    if isinstance(kernel_size, bool) or not isinstance(kernel_size, int) or kernel_size < 3 or kernel_size % 2 == 0:
-        raise ValueError(f'kernel_size must be an odd integer >= 3 (got {kernel_size!r})')
-    return kernel_size
+def check_kernel_size(kernel_size: int, name: str = 'kernel_size') -> int:
+    """``kernel_size`` as an int, or a ValueError naming the argument ``name`` it was given as."""
+    if not is_integer(kernel_size) or kernel_size < 3 or kernel_size % 2 == 0:
+        raise ValueError(f'{name} must be an odd integer >= 3 (got {kernel_size!r})')
+    return int(kernel_size)
+
+
+def is_integer(value) -> bool:
+    """An integer (a numpy one too), not a bool: ``True`` would otherwise pass for 1."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 class PixelNorm(nn.Module):

@@ -2,20 +2,20 @@
 
 Each subcommand module defines ``HELP`` (one line), ``add_arguments(parser)`` and
 ``run(args) -> int``. Errors of the user's making (``AlkdsrError``) print one line and
-exit with status 2.
+exit with status 2; a report that standard output cannot take is one line too (``_stdout``).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
-import os
-import select
 import signal
 import sys
 
 import alkdsr.inference  # noqa: F401  (before torch: its OpenMP wait policy, see there)
 from alkdsr import __version__
+from alkdsr.cli._stdout import Report, keep_standard_streams_open
 from alkdsr.errors import AlkdsrError
 from alkdsr.files.fileio import raise_on_sigterm
 from alkdsr.utils.devices import tune_malloc
@@ -44,49 +44,48 @@ def _on_main_thread() -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, '_run', None):
-        parser.print_help()
-        return 2
+    """Run the command ``argv`` (``sys.argv[1:]``) and return its exit status.
+
+    Standard output is a :class:`alkdsr.cli._stdout.Report` for the length of it (the parsing included:
+    ``--help`` prints a report too), so that a closed or full standard output costs the command neither
+    its work nor a traceback, only its report (one line on stderr, a non-zero status).
+    """
+    keep_standard_streams_open()
+    report = Report(sys.stdout)
+    prog = 'alkdsr'
+    try:
+        with contextlib.redirect_stdout(report):
+            parser = build_parser()
+            args = parser.parse_args(argv)
+            if getattr(args, '_run', None):
+                prog = f'alkdsr {args.command}'
+                status = _run(args, prog)
+            else:
+                parser.print_help()
+                status = 2
+    except SystemExit as e:  # argparse's --help, --version and usage errors: what a caller of main() expects
+        code = (e.code or 0) if isinstance(e.code, (int, type(None))) else 1  # sys.exit('message') exits 1
+        final = report.status(code, prog)
+        if final != code:
+            raise SystemExit(final) from None
+        raise
+    return report.status(status, prog)
+
+
+def _run(args, prog: str) -> int:
     tune_malloc()
     previous = raise_on_sigterm() if _on_main_thread() else None  # signal handlers can only be set there
     try:
-        status = int(args._run(args) or 0)
-        sys.stdout.flush()  # a reader that closed the pipe early shows here, not in Python's flush at exit
-        return status
+        return int(args._run(args) or 0)
     except AlkdsrError as e:
-        print(f'alkdsr {args.command}: error: {e}', file=sys.stderr)
+        print(f'{prog}: error: {e}', file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f'alkdsr {args.command}: interrupted', file=sys.stderr)
+        print(f'{prog}: interrupted', file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        if not _stdout_closed():
-            raise  # a pipe of ours broke, not the reader of our output
-        return 128 + signal.SIGPIPE  # `alkdsr weights list | head`: the reader has what it wanted
     finally:
         if previous is not None:  # main() called from a program: give it back its handler
             signal.signal(signal.SIGTERM, previous)
-
-
-def _stdout_closed() -> bool:
-    """Whether standard output is a pipe whose reader has gone; if so, it is pointed at os.devnull, so that
-    Python's own flush at exit does not fail on it again (the recipe of Python's signal documentation)."""
-    try:
-        fd = sys.stdout.fileno()
-    except (AttributeError, OSError, ValueError):  # not a file (a program's own stream)
-        return False
-    if not hasattr(select, 'poll'):
-        return False
-    poller = select.poll()
-    poller.register(fd, select.POLLOUT)
-    if not any(events & select.POLLERR for _, events in poller.poll(0)):  # a pipe without a reader
-        return False
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, fd)
-    os.close(devnull)
-    return True
 
 
 if __name__ == '__main__':

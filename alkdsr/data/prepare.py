@@ -17,10 +17,13 @@ they are and everything else is written beside it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import multiprocessing
 import os
+import signal
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -385,13 +388,37 @@ def default_workers() -> int:
 
 
 def _pool(processes: int):
+    """The worker processes, which never see a Ctrl-C.
+
+    Ctrl-C sends SIGINT to every process of the terminal's group: each worker raised KeyboardInterrupt
+    wherever it was (starting, waiting for a task, inside one) and printed its traceback, while the main
+    process stopped them anyway. So the workers are started with SIGINT ignored, which a new process keeps
+    (Python then installs no KeyboardInterrupt of its own), and ignore it in their initializer too (a worker
+    the pool starts later, to replace one); the main process alone hears it, and stops them with
+    ``terminate()``. (A signal mask would not do: starting the pool's resource tracker unblocks SIGINT.)
+    """
     # spawn, not fork: a process forked after OpenCV or PyTorch started their thread pools can
     # inherit a held lock and hang in its first OpenCV call (seen in the test suite)
-    return multiprocessing.get_context('spawn').Pool(processes, initializer=_init_worker)
+    with _sigint_ignored():
+        return multiprocessing.get_context('spawn').Pool(processes, initializer=_init_worker)
+
+
+@contextlib.contextmanager
+def _sigint_ignored():
+    """SIGINT ignored while the workers start (a few milliseconds; a Ctrl-C then is lost), where it can be set."""
+    if threading.current_thread() is not threading.main_thread():  # signal handlers are the main thread's
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _init_worker() -> None:
     cv2.setNumThreads(1)  # the pool is the parallelism; keep OpenCV from oversubscribing the cores
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process hears Ctrl-C and stops the workers
     raise_on_sigterm()  # pool.terminate() sends SIGTERM: a write in progress removes its temporary file
 
 

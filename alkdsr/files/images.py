@@ -239,9 +239,15 @@ def write_image(
 
 
 def check_pixels(pixels: np.ndarray) -> None:
-    """Pixels as :func:`read_image` returns them: H x W x C (C = 1..4), uint8 or uint16 (a bug otherwise)."""
+    """Pixels as :func:`read_image` returns them: a numpy array H x W x C (C = 1..4, H and W >= 1), uint8 or
+    uint16; a ValueError otherwise, before the pixels reach a network or an encoder (whose own errors, from
+    deep inside torch or Pillow, would not say what is wrong with them)."""
+    if not isinstance(pixels, np.ndarray):
+        raise ValueError(f'expected H x W x C (C = 1..4) uint8/uint16 pixels, got a {type(pixels).__name__}')
     if pixels.ndim != 3 or pixels.shape[2] not in (1, 2, 3, 4) or pixels.dtype not in (np.uint8, np.uint16):
         raise ValueError(f'expected H x W x C (C = 1..4) uint8/uint16 pixels, got {pixels.dtype} {pixels.shape}')
+    if min(pixels.shape[:2]) < 1:
+        raise ValueError(f'expected H x W x C pixels with H, W >= 1, got an empty image {pixels.shape}')
 
 
 def _fit_format(pixels: np.ndarray, format: str) -> np.ndarray:

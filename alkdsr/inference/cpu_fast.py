@@ -12,12 +12,14 @@ the network's own modules, called as in the eager forward, so seamless tiling
 
 from __future__ import annotations
 
-import atexit
+import copy
+import importlib
+import importlib.util
 import json
 import os
 import shutil
+import stat
 import sys
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -27,16 +29,24 @@ import torch.nn.functional as F
 from torch import nn
 
 from alkdsr.archs.arch_util import ALKDB, ALKConv, pad_to_min_size
+from alkdsr.errors import AlkdsrError, HomeError
 from alkdsr.files import locks
 from alkdsr.files.fileio import atomic_path, where_writing_fails
 
 KERNEL_CACHE = 'numba'  # under $ALKDSR_HOME
+KERNELS = 'alkdsr.ops.cpu_kernels'
 MANIFEST = 'MANIFEST.json'
 _WHY = {'file': 'a file', 'unwritable': 'not writable'}
 
 
 def kernel_cache_dir() -> Path:
-    """``$ALKDSR_HOME/numba/<key>``: the key hashes the kernels' source, numba, llvmlite, Python and the CPU."""
+    """``$ALKDSR_HOME/numba/<key>``: the key hashes the kernels' source and the place it is read from, numba,
+    llvmlite, Python and the CPU.
+
+    The place: numba keeps the files of each source path in a subfolder of its own, and the manifest (see
+    :func:`load_kernels`) covers one checkout's; two checkouts of the same source in one folder each found
+    the other's files unlisted, removed them, and compiled in turn at every run.
+    """
     import hashlib
     import importlib.util
     import platform
@@ -45,9 +55,10 @@ def kernel_cache_dir() -> Path:
 
     from alkdsr.zoo.cache import home_dir
 
-    source = importlib.util.find_spec('alkdsr.ops.cpu_kernels').origin  # not imported: numba reads its cache dir then
+    source = importlib.util.find_spec(KERNELS).origin  # not imported: numba reads its cache folder then
     key = hashlib.sha256(Path(source).read_bytes())
-    key.update(repr((_numba_version(), llvmlite.__version__, sys.version, platform.machine(), _cpu_name())).encode())
+    versions = (_numba_version(), llvmlite.__version__, sys.version, platform.machine(), _cpu_name())
+    key.update(repr((os.path.abspath(source), *versions)).encode())  # the path numba names its subfolder by
     return home_dir() / KERNEL_CACHE / key.hexdigest()[:16]
 
 
@@ -74,15 +85,24 @@ def load_kernels():
     :func:`kernel_cache_dir`. numba trusts what it finds there, so the folder is used only if its
     files are exactly those of the SHA256 manifest written after all the kernels were compiled;
     otherwise (a compilation cut short, a changed or an extra file) it is removed and compiled
-    again. Processes starting together wait for each other on ``<key>.lock``. A cache that cannot
-    be written is said in one line, and the kernels are compiled for this process only.
-    ``NUMBA_CACHE_DIR``, when set, is numba's to manage and is used as is, and so is numba's own cache
-    where numba was imported before (by the caller): it has chosen its cache folder then.
+    again. Processes starting together wait for each other on ``<key>.lock``.
+
+    The cache is a saving of time, never a reason to fail: where it cannot be made, written, locked or
+    trusted (``ALKDSR_HOME`` a file, unwritable, too long a name or no folder at all, a symbolic link at
+    the folder's name, a folder at the lock's, a full disk or a file-size limit as numba writes), that is
+    said in one line and the kernels are compiled for this process only, in memory (a copy of the kernels'
+    module executed without numba's cache; the one numba may have half cached is dropped, with the files
+    it left). ``NUMBA_CACHE_DIR``, when set, is numba's to manage and is used as is, and so is numba's own
+    cache where numba was imported before (by the caller): it has chosen its cache folder then.
     """
     global _loaded
     if _loaded is None:
         _loaded = _compile_kernels()
     return _loaded
+
+
+class _Uncacheable(Exception):
+    """The cache folder cannot be used; the message says why."""
 
 
 def _compile_kernels():
@@ -91,28 +111,82 @@ def _compile_kernels():
 
         _run_every_kernel(cpu_kernels)
         return cpu_kernels
-    where = kernel_cache_dir()
-    blocked = where_writing_fails(where)
-    if blocked is not None:
-        print(f'alkdsr: cannot cache the CPU kernels in {where} ({blocked[0]} is {_WHY[blocked[1]]}); '
-              'compiling them for this process only', file=sys.stderr)  # fmt: skip
-        where = Path(tempfile.mkdtemp(prefix='alkdsr-kernels-')) / 'kernels'
-        atexit.register(shutil.rmtree, where.parent, ignore_errors=True)
+    where = None
+    try:
+        where = kernel_cache_dir()
+        return _cached_kernels(where)
+    except (_Uncacheable, HomeError, OSError) as e:
+        place = f' in {where}' if where is not None else ''
+        print(f'alkdsr: cannot cache the CPU kernels{place} ({_reason(e, where)}); compiling them for this process '
+              'only', file=sys.stderr)  # fmt: skip
+        return _kernels_in_memory()
+
+
+def _reason(error: Exception, where: Path | None) -> str:
+    """What went wrong, naming the file it went wrong on where that is not ``where`` (which the line names)."""
+    if not isinstance(error, OSError) or isinstance(error, AlkdsrError):
+        return str(error)
+    detail = error.strerror or str(error)
+    named = error.filename is not None and os.fspath(error.filename) != str(where)
+    return f'{error.filename}: {detail}' if named else detail
+
+
+def _cached_kernels(where: Path):
+    """The kernels, cached in ``where``: loaded from a verified cache, else compiled into it (see :func:`load_kernels`).
+
+    Raises :class:`_Uncacheable` or the OSError met, having removed what it wrote of an unfinished cache."""
+    _check_cache_place(where)
     where.parent.mkdir(parents=True, exist_ok=True)
     with locks.waiting_for(where.parent / f'{where.name}.lock'):
         if where.exists() and not _verified(where):
             shutil.rmtree(where)
-        # numba takes its cache folder from NUMBA_CACHE_DIR when it is imported (here, for the first time in
-        # the process), and keeps it; the variable is not left for the processes this one starts
-        os.environ['NUMBA_CACHE_DIR'] = str(where)
+        where.mkdir(exist_ok=True)  # numba, finding no folder it can write, would cache beside the source instead
         try:
-            from alkdsr.ops import cpu_kernels
-        finally:
-            del os.environ['NUMBA_CACHE_DIR']
-        _run_every_kernel(cpu_kernels)
-        if not (where / MANIFEST).exists():
-            _write_manifest(where)
-    return cpu_kernels
+            # numba takes its cache folder from NUMBA_CACHE_DIR when it is imported (here, for the first time in
+            # the process), and keeps it; the variable is not left for the processes this one starts
+            os.environ['NUMBA_CACHE_DIR'] = str(where)
+            try:
+                kernels = importlib.import_module(KERNELS)
+            finally:
+                del os.environ['NUMBA_CACHE_DIR']
+            _run_every_kernel(kernels)
+            if not (where / MANIFEST).exists():
+                _write_manifest(where)
+        except BaseException:
+            if not _verified(where):  # a cache numba or the manifest left half written: not to be kept
+                shutil.rmtree(where, ignore_errors=True)
+            raise
+    return kernels
+
+
+def _check_cache_place(where: Path) -> None:
+    """Refuse, before anything is made, a cache folder that could not be written or is not a folder of its own."""
+    blocked = where_writing_fails(where)
+    if blocked is not None:
+        raise _Uncacheable(f'{blocked[0]} is {_WHY[blocked[1]]}')
+    lock = where.parent / f'{where.name}.lock'
+    for path, kind in ((where, stat.S_ISDIR), (lock, stat.S_ISREG)):
+        try:
+            mode = os.lstat(path).st_mode
+        except FileNotFoundError:
+            continue
+        if stat.S_ISLNK(mode):  # the cache would be wherever it points, a folder numba trusts
+            raise _Uncacheable(f'{path} is a symbolic link')
+        if not kind(mode):
+            raise _Uncacheable(f'{path} is {"a folder" if stat.S_ISDIR(mode) else "not a folder"}')
+
+
+def _kernels_in_memory():
+    """A copy of the kernels' module, executed with ``ON_DISK = False``: numba compiles it for this process only.
+
+    A copy, not ``alkdsr.ops.cpu_kernels`` itself, which may have been imported with numba's cache before the
+    cache failed."""
+    spec = importlib.util.find_spec(KERNELS)
+    module = importlib.util.module_from_spec(spec)
+    module.ON_DISK = False  # read by the module as it is executed
+    spec.loader.exec_module(module)
+    _run_every_kernel(module)
+    return module
 
 
 def _run_every_kernel(kernels) -> None:
@@ -219,9 +293,11 @@ class _ALKConvWeights:
 class CpuFastNet(nn.Module):
     """``net`` (an ALKDNet with ALKConvs, see :func:`supports`) run by the fused CPU kernels.
 
-    Keeps ``upscale``, ``min_size`` and ``config``, and the network as ``net``, so it drops in
-    for the network in ``alkdsr.inference.tiling``. Parameters are copied once (the depthwise and
-    norm ones; each block's distillation and refinement 1x1 convs, which read the same map, as one
+    Keeps ``upscale``, ``min_size`` and ``config``, and a copy of the network as ``net``, so it drops in
+    for the network in ``alkdsr.inference.tiling``. The copy is what is put in eval mode, float32 and
+    channels-last memory on the CPU: the caller's network is left as it was (its mode, dtype, device and
+    memory format are the caller's, who may go on training it). Parameters are copied once (the depthwise
+    and norm ones; each block's distillation and refinement 1x1 convs, which read the same map, as one
     conv): after changing the weights, build a new one.
     """
 
@@ -230,7 +306,8 @@ class CpuFastNet(nn.Module):
         if not supports(net):
             raise ValueError('CpuFastNet runs ALKDNet variants with ALKConv refinement convs only')
         self.kernels = load_kernels()
-        self.net = net.eval().float().cpu().to(memory_format=torch.channels_last)
+        net = copy.deepcopy(net).eval().float().cpu().to(memory_format=torch.channels_last)
+        self.net = net
         self.upscale, self.min_size, self.config = net.upscale, net.min_size, dict(net.config)
         self.threads = threads or torch.get_num_threads()
         self.pool = ThreadPoolExecutor(self.threads) if self.threads > 1 else None

@@ -86,11 +86,12 @@ def upscale_images(
 
     ``backend`` as in :func:`upscale_image`.
     """
+    for pixels in images:  # first: a ValueError of one line, not one from inside the network
+        check_pixels(pixels)
     if backend is not None:
         model = runner(model, backend, work=sum(pixels.shape[0] * pixels.shape[1] for pixels in images))
     groups = defaultdict(list)
     for i, pixels in enumerate(images):
-        check_pixels(pixels)
         groups[pixels.shape[:2]].append(i)
     results: list[np.ndarray | None] = [None] * len(images)
     device = next(model.parameters()).device

@@ -32,9 +32,14 @@ _ERF_NUM = (-2.72614225801306e-10, 2.77068142495902e-08, -2.10102402082508e-06, 
 _ERF_DEN = (-1.45660718464996e-05, -2.13374055278905e-04, -1.68282697438203e-03, -7.37332916720468e-03,
             -1.42647390514189e-02)  # fmt: skip
 
+# Whether numba caches the machine code on disk (in NUMBA_CACHE_DIR, which load_kernels sets as numba is
+# imported): load_kernels executes a copy of this module with ON_DISK = False set first where that cache
+# cannot be used, and the kernels are then compiled for the process only
+ON_DISK = globals().get('ON_DISK', True)
+
 # fastmath: reassociation lets the channel sums vectorise; error_model numpy: no zero-division
 # branch, which would keep the division (and the loop around it) scalar
-_JIT = dict(nogil=True, fastmath=True, error_model='numpy', cache=True)
+_JIT = dict(nogil=True, fastmath=True, error_model='numpy', cache=ON_DISK)
 
 f32 = np.float32
 CHUNK = 16  # pixels of a row whose (CHUNK, C) sums fit the L1 cache with room to spare

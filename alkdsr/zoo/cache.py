@@ -43,7 +43,7 @@ import urllib.request
 from collections.abc import Iterable
 from pathlib import Path
 
-from alkdsr.errors import AlkdsrError, CheckpointError, WeightsError
+from alkdsr.errors import AlkdsrError, CheckpointError, HomeError, WeightsError
 from alkdsr.files.fileio import atomic_path, where_writing_fails
 from alkdsr.version import __version__
 from alkdsr.zoo.registry import WEIGHTS, PretrainedWeights
@@ -76,7 +76,11 @@ def home_dir() -> Path:
     macOS, ``%LOCALAPPDATA%\\alkdsr\\Cache`` on Windows)."""
     home = os.environ.get(HOME_ENV)
     if home:
-        return Path(home).expanduser()
+        try:
+            return Path(home).expanduser()
+        except RuntimeError:  # ~name of no user: pathlib cannot expand it
+            tilde = home.replace(os.sep, '/').split('/', 1)[0]
+            raise HomeError(f'{HOME_ENV} {home}: no user named {tilde[1:]} (for {tilde})') from None
     from platformdirs import user_cache_path
 
     return user_cache_path('alkdsr', appauthor=False)
@@ -209,10 +213,13 @@ def import_file(source: str | os.PathLike) -> tuple[str, Path]:
 def resolve(weights: str | os.PathLike, scale: int | None = None) -> Path:
     """A checkpoint argument as a file: an existing path as it is, a registered name fetched to the cache.
 
-    A file wins over a name. Anything else is a one-line error listing the registered names.
+    A file wins over a name. Anything else (an empty name too) is a one-line error listing the registered names.
     ``scale``: the scale the caller needs; a registered name of another scale is refused from the
     registry, before it is downloaded (a file's scale is only known once it is read: the caller checks it).
     """
+    if os.fspath(weights) == '':  # Path('') is '.', the current folder, which exists
+        names = ', '.join(WEIGHTS)
+        raise CheckpointError(f'an empty name is not a checkpoint file nor a registered weights name ({names})')
     path = Path(weights)
     if path.exists():
         return path

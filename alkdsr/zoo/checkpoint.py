@@ -230,8 +230,6 @@ def load_model(
     variant the weights are, where they cannot show it (residual learning, ESA padding): weights of another
     variant are refused. ``overrides`` (for example ``residual='abrl'``) replace recognised constructor arguments.
     """
-    if not str(path).strip():
-        raise CheckpointError('no checkpoint given (an empty name or path)')
     path = resolve_weights(path)
     try:
         state, meta = read_checkpoint(path)

@@ -191,3 +191,34 @@ def test_pixel_norm_matches_layernorm_over_channels():
     x = torch.randn(2, 8, 5, 7)
     ref = torch.nn.functional.layer_norm(x.permute(0, 2, 3, 1), (8,), norm.weight, norm.bias, 1e-6).permute(0, 3, 1, 2)
     assert torch.allclose(norm(x), ref, atol=1e-5)
+
+
+ARGUMENT_MISTAKES = {
+    'num_block 0': lambda: build_network({'type': 'ALKDNet', 'num_block': 0}),
+    'num_replicas 0': lambda: ALKDNet(upscale=2, num_replicas=0),
+    'upscale True': lambda: ALKDNet(upscale=True),
+    'num_in_ch 0': lambda: ALKDNet(upscale=2, num_in_ch=0, num_out_ch=0),
+    'fusion_kernel_size 2': lambda: ALKDNet(upscale=2, fusion_kernel_size=2),
+    'num_block 2.0': lambda: ALKDNet(upscale=2, num_block=2.0),
+    "pixel_norm 'no'": lambda: ALKDNet(upscale=2, pixel_norm='no'),
+    'ALKDN lk_size 4': lambda: build_network({'type': 'ALKDN', 'lk_size': 4}),
+}
+
+
+@pytest.mark.parametrize('case', list(ARGUMENT_MISTAKES))
+def test_an_argument_no_network_is_built_from_is_one_line_naming_it(case):
+    """Refused at construction, naming the argument as the caller gave it, not at an index or the first call."""
+    from corpus import API_MISTAKES
+
+    with pytest.raises(ValueError) as info:
+        ARGUMENT_MISTAKES[case]()
+    assert str(info.value) == API_MISTAKES[case].expect
+
+
+def test_the_least_values_of_the_checked_arguments_build_and_run():
+    """The checks refuse what no network has, not small networks: one block, one replica, one channel, x1."""
+    net = ALKDNet(upscale=1, num_in_ch=1, num_out_ch=1, num_feat=16, num_block=1, num_replicas=1).eval()
+    assert net(torch.rand(1, 1, 9, 7)).shape == (1, 1, 9, 7)
+    numpy_ints = ALKDNet(upscale=np.int64(2), num_feat=np.int32(16), num_block=np.int64(1), kernel_size=np.int64(5))
+    assert numpy_ints.config['upscale'] == 2 and type(numpy_ints.config['upscale']) is int  # a config JSON can hold
+    assert type(numpy_ints.config['kernel_size']) is int and numpy_ints.blocks[0].refine[0].kernel_size == 5

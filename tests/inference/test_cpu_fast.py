@@ -195,3 +195,29 @@ def test_a_cache_that_cannot_be_written_is_one_line_and_the_kernels_still_run(tm
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith('alkdsr: cannot cache the CPU kernels in ')
     assert f'({blocker} is a file); compiling them for this process only' in lines[0]
+
+
+def _state(net) -> str:
+    """What CpuFastNet changed of a network: its mode, dtype and memory format (a 3x3 conv's weight shows it)."""
+    weight = net.upsample.weight
+    channels_last = weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous()
+    return f'net: training {net.training}, {weight.dtype}, {"" if channels_last else "not "}channels-last'
+
+
+@pytest.mark.parametrize(
+    'case, dtype',
+    [('CpuFastNet of a network in training', torch.float32), ('CpuFastNet of a float64 network', torch.float64)],
+    ids=['training', 'float64'],
+)
+def test_the_callers_network_is_left_as_it_was(case, dtype):
+    """CpuFastNet put the caller's network in eval mode, float32 and channels-last memory: a caller training
+    it went on in eval mode; the fast path works on a copy."""
+    from corpus import API_MISTAKES
+
+    net = small_net().to(dtype).train()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    fast = CpuFastNet(net)
+    assert _state(net) == API_MISTAKES[case].expect
+    assert all(torch.equal(v, before[k]) and v.dtype == dtype for k, v in net.state_dict().items())
+    x = torch.rand(1, 3, 19, 22)
+    assert (fast(x) - net.float().eval()(x)).abs().max().item() <= TOLERANCE  # the same function all the same

@@ -108,3 +108,29 @@ def test_pretrained_path_of_a_variant_gives_that_variant(tmp_path, preset):
     assert torch.equal(net(x), saved(x))
     with pytest.raises(ValueError, match=re.escape('ALKDNet expects (N, 3, H, W), got (1, 4, 16, 16)')):
         net(torch.rand(1, 4, 16, 16))
+
+
+@pytest.mark.parametrize(
+    'case, x',
+    [
+        ('empty tensor to the hub network', torch.rand(1, 3, 0, 5)),
+        ('float64 tensor to the hub network', torch.rand(1, 3, 16, 16, dtype=torch.float64)),
+        ('uint8 tensor to the hub network', torch.full((1, 3, 16, 16), 7, dtype=torch.uint8)),
+    ],
+    ids=['empty', 'float64', 'uint8'],
+)
+def test_an_input_the_network_cannot_compute_on_is_one_line_at_the_call(case, x):
+    """An empty image, or one of another dtype than the weights, failed inside a convolution."""
+    from corpus import API_MISTAKES
+
+    net = hub('alkdnet', scale=2)
+    before = x.clone()
+    with pytest.raises(ValueError) as info:
+        net(x)
+    assert str(info.value) == API_MISTAKES[case].expect
+    assert torch.equal(x, before) and x.dtype == before.dtype  # the caller's tensor as it was
+    good = x.float()[..., :1, :] if x.numel() else torch.rand(1, 3, 1, 5)
+    assert net(good).shape == (1, 3, 2 * good.shape[2], 2 * good.shape[3])
+    with torch.autocast('cpu', dtype=torch.bfloat16):  # autocast casts the input to its own dtype: accepted
+        assert net(torch.rand(1, 3, 16, 16, dtype=torch.bfloat16)).shape == (1, 3, 32, 32)
+    assert net(torch.rand(0, 3, 16, 16)).shape == (0, 3, 32, 32)  # an empty batch is no empty image

@@ -138,3 +138,20 @@ def test_a_file_that_is_not_a_checkpoint_is_named_as_such(tmp_path):
     (tmp_path / 'photo.pth').write_bytes(b'\x89PNG\r\n\x1a\n' + b'\x00' * 64)
     with pytest.raises(CheckpointError, match=r'not a checkpoint \(neither a PyTorch zip archive or pickle'):
         read_checkpoint(tmp_path / 'photo.pth')
+
+
+def test_an_empty_name_is_refused_as_such(tmp_path, monkeypatch, capsys):
+    """``Path('')`` is '.', the current folder: load_model('') said "a folder" and --weights '' the same."""
+    from corpus import API_MISTAKES
+
+    from alkdsr.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    expect = API_MISTAKES["load_model('')"].expect
+    with pytest.raises(ValueError) as info:  # CheckpointError is a ValueError, for Python callers
+        load_model('')
+    assert str(info.value).startswith(expect) and 'alkdnet-x4' in str(info.value) and '\n' not in str(info.value)
+    (tmp_path / 'in.png').write_bytes(b'not read')
+    assert main(['upscale', '-i', 'in.png', '-o', 'out', '--weights', '']) == 2
+    assert capsys.readouterr().err == f'alkdsr upscale: error: {info.value}\n'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['in.png']
