@@ -9,8 +9,9 @@ images only (SET/HR/ or SET/ itself): then LR images are made from the HR ones w
 bicubic imresize. Architecture and scale are recognised from the checkpoint; a registered name
 (alkdnet-x4, bsrn-x2, ...: `alkdsr weights list`) is downloaded and verified once, then cached.
 
-Without --sets, the five sets of Table 4 (Set5 Set14 BSD100 Urban100 Manga109) that DATA_ROOT holds
-are evaluated, and those it does not are named on one line after the table; none of them is an error.
+Without --sets, the five sets of Table 4 (Set5 Set14 BSD100 Urban100 Manga109; BSD100 also as B100, its
+folder in EDSR's archive) that DATA_ROOT holds are evaluated, and those it does not are named on one line
+after the table; none of them there is an error.
 A set named with --sets that is not there is an error, before the weights are loaded.
 
 Exit status: 0 when every image of the sets evaluated was evaluated (default sets that DATA_ROOT does
@@ -40,7 +41,7 @@ from alkdsr.errors import AlkdsrError
 from alkdsr.files.fileio import check_output_file
 from alkdsr.files.output_guard import refuse_outputs_that_are_inputs
 from alkdsr.inference import TILE_MODES
-from alkdsr.metrics.paper import TABLE4_SETS, paper_result
+from alkdsr.metrics.paper import SET_ALIASES, TABLE4_SETS, paper_result
 from alkdsr.utils.devices import device_name, parse_device, resolve_device
 
 if TYPE_CHECKING:  # torch and BasicSR load in run(): --help needs neither
@@ -144,12 +145,19 @@ def sets_to_run(data_root, sets: list[str] | None) -> tuple[list[str], list[str]
             set_folder(data_root, name)
         return names, []
     root = set_folder(data_root)
-    present = [name for name in TABLE4_SETS if (root / name).is_dir()]
+    present, absent = [], []
+    for name in TABLE4_SETS:
+        spellings = [name, *(alias for alias, target in SET_ALIASES.items() if target == name)]  # B100: EDSR's
+        folders = [folder for folder in spellings if (root / folder).is_dir()]
+        if folders:
+            present.append(folders[0])
+        else:
+            absent.append(name)
     if not present:
         found = ', '.join(set_folders(root)) or 'none'
         raise AlkdsrError(f'{root}: holds none of the sets {", ".join(TABLE4_SETS)} (found: {found}); '
                           'name the sets to evaluate with --sets')  # fmt: skip
-    return present, [name for name in TABLE4_SETS if name not in present]
+    return present, absent
 
 
 def saved_images(save_dir, sets) -> list[Path]:
