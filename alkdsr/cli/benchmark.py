@@ -9,10 +9,10 @@ images only (SET/HR/ or SET/ itself): then LR images are made from the HR ones w
 bicubic imresize. Architecture and scale are recognised from the checkpoint; a registered name
 (alkdnet-x4, bsrn-x2, ...: `alkdsr weights list`) is downloaded and verified once, then cached.
 
-Without --sets, the five sets of Table 4 (Set5 Set14 BSD100 Urban100 Manga109; BSD100 also as B100, its
-folder in EDSR's archive) that DATA_ROOT holds are evaluated, and those it does not are named on one line
-after the table; none of them there is an error.
-A set named with --sets that is not there is an error, before the weights are loaded.
+Without --sets, those of Table 4's five sets (Set5 Set14 BSD100 Urban100 Manga109; BSD100 also as B100,
+its folder in EDSR's archive) that DATA_ROOT holds are evaluated, and the others are named on one line
+after the table; a DATA_ROOT holding none of them is an error. A set named with --sets that is not
+there is an error, before the weights are loaded.
 
 Exit status: 0 when every image of the sets evaluated was evaluated (default sets that DATA_ROOT does
 not hold are named, not failures), 2 when an image or option could not be used (each problem is

@@ -184,3 +184,12 @@ def test_benchmark_without_sets_takes_bsd100_as_edsrs_b100(tmp_path, tiny_weight
     assert rc == 0, err
     assert [line.split()[0] for line in out.splitlines()[2:]] == ['Set5', 'B100']  # not Extra: not a default set
     assert f'alkdsr benchmark: not in {root}, not evaluated: Set14, Urban100, Manga109 (evaluated: Set5, B100; ' in err
+
+
+def test_export_verify_without_scikit_image_says_it_runs_random_inputs_only(tmp_path, tiny_weights, monkeypatch):
+    monkeypatch.setitem(sys.modules, 'skimage', None)  # its photographs are --verify's real images by default
+    rc, out, err = run_cli('export', '--weights', tiny_weights, '-o', tmp_path / 'm.onnx', '--verify')
+    assert rc == 0, err
+    assert 'verify: no --verify-image and no scikit-image: random inputs only (pip install scikit-image)' in out
+    assert [line.split()[1] for line in out.splitlines() if line.startswith('verify ')] == ['random'] * 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['m.onnx']
