@@ -78,9 +78,9 @@ def run(args) -> int:
     )
     verify = ' --verify' if args.verify else ''
     if fmt == 'ncnn':  # every package the command needs, before any work
-        require(f'export --format ncnn{verify}', 'pnnx', *['ncnn'] * args.verify)
+        require(f'export --format ncnn{verify}', 'pnnx', *(['ncnn'] if args.verify else []))
     else:
-        require(f'export to ONNX{verify}', 'onnx', *['onnxruntime'] * args.verify)
+        require(f'export to ONNX{verify}', 'onnx', *(['onnxruntime'] if args.verify else []))
     model = load_upscaler(args.weights, 'cpu')
     real = _real_inputs(args.verify_image, whole=fmt == 'ncnn') if args.verify else []
     if fmt == 'ncnn':
