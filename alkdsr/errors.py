@@ -32,6 +32,11 @@ class ImageError(AlkdsrError):
     """An image that cannot be read, or written where or how it was asked; the message names the file."""
 
 
+class MissingPackageError(AlkdsrError, ImportError):
+    """A package a command or feature needs that is not installed (``alkdsr.utils.packages.require``); an
+    ImportError too, so that code which tries an import and falls back still sees one."""
+
+
 class OptionError(AlkdsrError):
     """An option that cannot work; the message names it by its key path."""
 

@@ -9,7 +9,17 @@ logged to ``./results/<name>/test_<name>_<time>.log`` and images saved under
 
 import sys
 
-from alkdsr.training.entry import run
+try:
+    from alkdsr.training.entry import run
+except ModuleNotFoundError as e:  # `python alkdsr/test.py` by a Python alkdsr is not installed in
+    if e.name != 'alkdsr':
+        raise
+    print(
+        f'alkdsr-test: error: this Python ({sys.executable}) has no alkdsr: run alkdsr/test.py with the Python '
+        'alkdsr is installed in (.venv/bin/python after make env), or install it there (README: Install)',
+        file=sys.stderr,
+    )
+    sys.exit(2)
 
 
 def main() -> int:

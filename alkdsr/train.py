@@ -12,7 +12,17 @@ The loop is ``alkdsr.training.loop.train``; ``alkdsr.training.entry.run`` report
 
 import sys
 
-from alkdsr.training.entry import run
+try:
+    from alkdsr.training.entry import run
+except ModuleNotFoundError as e:  # `python alkdsr/train.py` by a Python alkdsr is not installed in
+    if e.name != 'alkdsr':
+        raise
+    print(
+        f'alkdsr-train: error: this Python ({sys.executable}) has no alkdsr: run alkdsr/train.py with the Python '
+        'alkdsr is installed in (.venv/bin/python after make env), or install it there (README: Install)',
+        file=sys.stderr,
+    )
+    sys.exit(2)
 
 
 def main() -> int:

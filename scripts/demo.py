@@ -32,6 +32,8 @@ import numpy as np
 import yaml
 
 import alkdsr  # noqa: F401  (before BasicSR is imported: it makes a stock BasicSR importable on new torchvision)
+from alkdsr.errors import AlkdsrError
+from alkdsr.utils.packages import require
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -310,6 +312,11 @@ def report(bicubic, trained, checkpoint: Path, out: Path, results: Path, started
 
 def main() -> int:
     args = parse_args()
+    try:
+        require('the demo', 'skimage')  # its photographs; `make demo` installs it (the dev extra)
+    except AlkdsrError as e:
+        print(f'demo: error: {e}', file=sys.stderr)
+        return 2
     started = time.monotonic()
     out = args.out.resolve()
     images, data, results = out / 'images', out / 'data', out / 'results'

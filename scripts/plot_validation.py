@@ -14,7 +14,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from alkdsr.errors import AlkdsrError
 from alkdsr.metrics.curves import plot, read_curve
+from alkdsr.utils.packages import require
 
 
 def main(argv=None) -> int:
@@ -25,6 +27,11 @@ def main(argv=None) -> int:
     p.add_argument('--metric', default='psnr')
     p.add_argument('--title', default='Validation during training')
     args = p.parse_args(argv)
+    try:
+        require('scripts/plot_validation.py', 'matplotlib')  # before the logs are read
+    except AlkdsrError as e:
+        print(f'plot_validation: error: {e}', file=sys.stderr)
+        return 2
     labels = args.labels or [Path(log).parent.name for log in args.logs]
     if len(labels) != len(args.logs):
         print(f'plot_validation: error: {len(labels)} labels for {len(args.logs)} logs', file=sys.stderr)

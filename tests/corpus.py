@@ -415,6 +415,7 @@ M1, M2, M3, M4, M5 = (_of_class(k) for k in range(1, 6))
 M8, M9, M10, M11, M12, M13 = (_of_class(k) for k in range(8, 14))
 M14, M15, M16, M17, M20 = (_of_class(k) for k in (14, 15, 16, 17, 20))
 M18, M19, M21 = (_of_class(k) for k in (18, 19, 21))
+M22 = _of_class(22)
 
 
 # class 1: an output that is one of the command's own inputs. argv placeholders: {image} an input image,
@@ -1003,4 +1004,87 @@ API_MISTAKES: dict[str, Mistake] = {
         M21('a list to upscale_image', 'upscale_image of a list of numbers',
                  'expected H x W x C (C = 1..4) uint8/uint16 pixels, got a list', listed=False),
     )
+}  # fmt: skip
+
+# class 22: the README's own paths: its commands and snippets as a new user runs them, after the README's three
+# pip install commands (no extras). Each case is a test of its own in tests/reliability/test_readme_paths.py,
+# except the snippets (tests/package/test_readme_snippets.py) and make demo twice (tests/training/test_train_demo.py,
+# slow). Placeholders: {root} the benchmark's data root.
+
+
+def _needs(what: str, package: str, requirement: str | None = None) -> str:
+    """The line of a command (``what``) that needs a package that is not installed."""
+    return f'{what} needs the {package} package, which is not installed: pip install {requirement or package}'
+
+
+README_PATHS: dict[str, Mistake] = {
+    m.name: m
+    for m in (
+        M22('make demo twice', 'make demo a second time on a fresh clone, with demo_output/ of the first run there',
+                 'ALKDNet x4, trained for minutes on the CPU, beats bicubic'),
+        M22('export without onnx', 'export to ONNX without the onnx package', _needs('export to ONNX', 'onnx')),
+        M22('export --verify without onnxruntime', 'export --verify without the onnxruntime package',
+                 _needs('export to ONNX --verify', 'onnxruntime')),
+        M22('--backend onnxruntime without onnxruntime', 'upscale --backend onnxruntime without onnxruntime',
+                 _needs('--backend onnxruntime', 'onnxruntime')),
+        M22('ncnn without pnnx', 'export --format ncnn without the pnnx package',
+                 _needs('export --format ncnn', 'pnnx', 'pnnx==20261020')),
+        M22('ncnn --verify without ncnn', 'export --format ncnn --verify without the ncnn package',
+                 _needs('export --format ncnn --verify', 'ncnn', 'ncnn==1.0.20261020')),
+        M22('compare without matplotlib', 'compare without the matplotlib package',
+                 _needs('alkdsr compare', 'matplotlib')),
+        M22('demo without scikit-image', 'scripts/demo.py without the scikit-image package',
+                 _needs('the demo', 'scikit-image')),
+        M22('spandrel integration without spandrel', 'import alkdsr.integrations.spandrel without spandrel',
+                 _needs('alkdsr.integrations.spandrel', 'spandrel', '"spandrel>=0.4"')),
+        M22('benchmark without a default set', 'benchmark without --sets, the data root holding Set5 alone',
+                 'not in {root}, not evaluated: Set14, BSD100, Urban100, Manga109 (evaluated: Set5; '
+                 '--sets names the sets to run)'),
+        M22('README snippets without a checkpoint file', "README's Python snippets, in a folder without "
+                 'net_g_ALKDN_x4.pth', '4 alkdnet'),
+        M22('README speed snippet', "README's speed snippet (a fragment: net and lr undefined)", '(1, 3, 256, 256)'),
+        M22('README hub example', "README's python -c torch.hub example, without net_g_ALKDN_x4.pth",
+                 'alkdnet 4 393488'),
+        M22('python alkdsr/test.py outside the venv', 'python alkdsr/test.py by a Python alkdsr is not installed in',
+                 'has no alkdsr: run alkdsr/test.py with the Python alkdsr is installed in'),
+        M22('export --verify without onnx and onnxruntime', 'export --verify without either package',
+                 'export to ONNX --verify needs the onnx and onnxruntime packages, which are not installed: '
+                 'pip install onnx onnxruntime', listed=False),
+        M22('--backend onnxruntime without onnx', 'upscale --backend onnxruntime with onnxruntime but not onnx '
+                 '(the network is exported first)', _needs('--backend onnxruntime', 'onnx'), listed=False),
+        M22('plot_validation without matplotlib', 'scripts/plot_validation.py without the matplotlib package',
+                 _needs('scripts/plot_validation.py', 'matplotlib'), listed=False),
+        M22('benchmark --sets naming a missing set', '--sets Set5 Urban100 where Urban100 is missing (checked '
+                 'before the weights are fetched)', '{root}/Urban100: no such benchmark set folder (found: Set5)',
+                 listed=False),
+        M22('benchmark with no default set', 'benchmark without --sets, the data root holding none of the five',
+                 '{root}: holds none of the sets Set5, Set14, BSD100, Urban100, Manga109 (found: set5); name the '
+                 'sets to evaluate with --sets', listed=False),
+        M22("README's checkpoint name as --weights", 'upscale --weights net_g_ALKDN_x4.pth where there is no such '
+                 'file', 'net_g_ALKDN_x4.pth: no such checkpoint file; net_g_ALKDN_x4.pth is the file of the '
+                 'registered weights alkdnet-x4: use the name alkdnet-x4 instead', listed=False),
+        M22('train.py by a Python without torch', 'python alkdsr/train.py where alkdsr imports but torch does not',
+                 'has no torch, which alkdsr needs: run alkdsr/train.py with the Python alkdsr is installed in',
+                 listed=False),
+    )
+}  # fmt: skip
+
+# the README_PATHS cases of a missing package: (the modules hidden, the command: 'alkdsr' and its arguments, or a
+# script of the repository and its). Placeholders: {tmp} the test's folder, {image} an image, {weights} a checkpoint.
+_EXPORT = ('alkdsr', 'export', '--weights', '{weights}', '-o')
+_UPSCALE_ORT = ('alkdsr', 'upscale', '-i', '{image}', '-o', '{tmp}/out', '--weights', '{weights}', '--backend',
+                'onnxruntime')  # fmt: skip
+HIDDEN_PACKAGES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    'export without onnx': (('onnx',), (*_EXPORT, '{tmp}/m.onnx')),
+    'export --verify without onnxruntime': (('onnxruntime',), (*_EXPORT, '{tmp}/m.onnx', '--verify')),
+    'export --verify without onnx and onnxruntime': (('onnx', 'onnxruntime'), (*_EXPORT, '{tmp}/m.onnx', '--verify')),
+    '--backend onnxruntime without onnxruntime': (('onnxruntime',), _UPSCALE_ORT),
+    '--backend onnxruntime without onnx': (('onnx',), _UPSCALE_ORT),
+    'ncnn without pnnx': (('pnnx',), (*_EXPORT, '{tmp}/m.param')),
+    'ncnn --verify without ncnn': (('ncnn',), (*_EXPORT, '{tmp}/m.param', '--verify')),
+    'compare without matplotlib': (
+        ('matplotlib',), ('alkdsr', 'compare', '--hr', '{image}', '--weights', '{weights}', '-o', '{tmp}/fig.png')),
+    'demo without scikit-image': (('skimage',), ('scripts/demo.py', '--out', '{tmp}/demo', '--iters', '1')),
+    'plot_validation without matplotlib': (
+        ('matplotlib',), ('scripts/plot_validation.py', '{tmp}/train.log', '-o', '{tmp}/curves.png')),
 }  # fmt: skip

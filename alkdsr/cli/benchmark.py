@@ -9,8 +9,14 @@ images only (SET/HR/ or SET/ itself): then LR images are made from the HR ones w
 bicubic imresize. Architecture and scale are recognised from the checkpoint; a registered name
 (alkdnet-x4, bsrn-x2, ...: `alkdsr weights list`) is downloaded and verified once, then cached.
 
-Exit status: 0 when every image was evaluated, 2 when an image or option could not be used
-(each problem is reported on one line; the other images are still evaluated).
+Without --sets, those of Table 4's five sets (Set5 Set14 BSD100 Urban100 Manga109; BSD100 also as B100,
+its folder in EDSR's archive) that DATA_ROOT holds are evaluated, and the others are named on one line
+after the table; a DATA_ROOT holding none of them is an error. A set named with --sets that is not
+there is an error, before the weights are loaded.
+
+Exit status: 0 when every image of the sets evaluated was evaluated (default sets that DATA_ROOT does
+not hold are named, not failures), 2 when an image or option could not be used (each problem is
+reported on one line; the other images are still evaluated).
 """
 
 from __future__ import annotations
@@ -32,10 +38,11 @@ from alkdsr.cli._options import (
     weights_or_default,
     write_json,
 )
+from alkdsr.errors import AlkdsrError
 from alkdsr.files.fileio import check_output_file
 from alkdsr.files.output_guard import refuse_outputs_that_are_inputs
 from alkdsr.inference import TILE_MODES
-from alkdsr.metrics.paper import TABLE4_SETS, paper_result
+from alkdsr.metrics.paper import SET_ALIASES, TABLE4_SETS, paper_result
 from alkdsr.utils.devices import device_name, parse_device, resolve_device
 
 if TYPE_CHECKING:  # torch and BasicSR load in run(): --help needs neither
@@ -57,7 +64,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         '--data-root', required=True, type=path_text, metavar='DIR', help='folder holding one folder per set'
     )
     parser.add_argument(
-        '--sets', nargs='+', default=list(TABLE4_SETS), metavar='SET', help='sets to evaluate (default: all five)'
+        '--sets',
+        nargs='+',
+        metavar='SET',
+        help=f'sets to evaluate, each one an error if missing (default: those of {" ".join(TABLE4_SETS)} that '
+        'DATA_ROOT holds; the others are named, exit status 0)',
     )
     parser.add_argument(
         '--hr-only', action='store_true', help='ignore LR_bicubic/ and make LR images from HR (MATLAB bicubic)'
@@ -91,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
     from alkdsr.metrics.complexity import count_params, paper_multi_adds
     from alkdsr.metrics.evaluation import find_set
 
+    names, absent = sets_to_run(args.data_root, args.sets)  # before the weights: they may be downloaded
     check_output_file(args.json, '--json')
     device = resolve_device(args.device)
     dtype = autocast_dtype(device, half=args.half)
@@ -100,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
     args.weights = weights_or_default(args.weights, args.arch, args.scale)
     net = require_rgb(load_checked(args.weights, args.arch, args.scale, device), args.weights)
     scale = net.upscale
-    sets = [find_set(args.data_root, name, scale, make_lr=args.hr_only) for name in dict.fromkeys(args.sets)]
+    sets = [find_set(args.data_root, name, scale, make_lr=args.hr_only) for name in names]
     refuse_outputs_that_are_inputs(
         {'--json': args.json, '--save-images': saved_images(args.save_images, sets)},
         {'--weights': args.weights, '--data-root': [p for s in sets for i in s.images for p in (i.hr_path, i.lr_path)]},
@@ -119,9 +131,38 @@ def run(args: argparse.Namespace) -> int:
     failures = [f for r in results for f in r.failures]
     for failure in failures:
         print(f'alkdsr benchmark: error: {failure}', file=sys.stderr)
+    if absent:
+        print(f'alkdsr benchmark: not in {args.data_root}, not evaluated: {", ".join(absent)} '
+              f'(evaluated: {", ".join(names)}; --sets names the sets to run)', file=sys.stderr)  # fmt: skip
     if args.json:
-        write_json(args.json, results_json(info, results, args, paper_method))
+        write_json(args.json, results_json(info, results, args, paper_method, absent))
     return 2 if failures else 0
+
+
+def sets_to_run(data_root, sets: list[str] | None) -> tuple[list[str], list[str]]:
+    """(the sets to evaluate, the default sets ``data_root`` lacks). Named sets must all be there; of the
+    default ones (Table 4's five) at least one."""
+    from alkdsr.metrics.evaluation import set_folder, set_folders
+
+    if sets is not None:
+        names = list(dict.fromkeys(sets))
+        for name in names:
+            set_folder(data_root, name)
+        return names, []
+    root = set_folder(data_root)
+    present, absent = [], []
+    for name in TABLE4_SETS:
+        spellings = [name, *(alias for alias, target in SET_ALIASES.items() if target == name)]  # B100: EDSR's
+        folders = [folder for folder in spellings if (root / folder).is_dir()]
+        if folders:
+            present.append(folders[0])
+        else:
+            absent.append(name)
+    if not present:
+        found = ', '.join(set_folders(root)) or 'none'
+        raise AlkdsrError(f'{root}: holds none of the sets {", ".join(TABLE4_SETS)} (found: {found}); '
+                          'name the sets to evaluate with --sets')  # fmt: skip
+    return present, absent
 
 
 def saved_images(save_dir, sets) -> list[Path]:
@@ -182,7 +223,9 @@ def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def results_json(info: dict, results: list[SetResult], args: argparse.Namespace, paper_method: str | None) -> dict:
+def results_json(
+    info: dict, results: list[SetResult], args: argparse.Namespace, paper_method: str | None, absent=()
+) -> dict:
     sets = {}
     for r in results:
         entry = {
@@ -202,4 +245,5 @@ def results_json(info: dict, results: list[SetResult], args: argparse.Namespace,
         {'tile': args.tile, 'tile_pad': args.tile_pad, 'tile_mode': args.tile_mode} if args.tile else {'tile': None}
     )
     options = {'half': args.half, **tiling}
-    return {**info, 'multi_adds_g': round(info['multi_adds_g'], 4), **options, 'sets': sets}
+    not_found = {'sets_not_found': list(absent)} if absent else {}  # default sets the data root does not hold
+    return {**info, 'multi_adds_g': round(info['multi_adds_g'], 4), **options, 'sets': sets, **not_found}

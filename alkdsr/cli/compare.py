@@ -21,6 +21,7 @@ from alkdsr.errors import AlkdsrError
 from alkdsr.files.fileio import check_output_file
 from alkdsr.files.output_guard import refuse_outputs_that_are_inputs
 from alkdsr.utils.devices import parse_device, resolve_device
+from alkdsr.utils.packages import require
 
 HELP = 'figure comparing HR, bicubic and checkpoints on a zoomed box, with PSNR/SSIM'
 
@@ -44,10 +45,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        raise AlkdsrError('alkdsr compare needs matplotlib: pip install matplotlib') from None
+    require('alkdsr compare', 'matplotlib')  # the figure is drawn with it
     output = Path(args.output)
     if output.suffix.lower() != '.png':
         raise AlkdsrError(f'-o {output}: the figure is written as PNG; use a .png file name')

@@ -6,7 +6,11 @@ ONNX (-o NAME.onnx): the graph takes 'lr' (N x 3 x H x W, RGB in [0, 1]) and ret
 ncnn (-o NAME.param, or --format ncnn): NAME.param and NAME.bin beside it, for Upscayl,
 realesrgan-ncnn-vulkan and chaiNNer (docs/deploy.md): input blob 'data' (3 x H x W, RGB in [0, 1],
 H, W >= 13, or 15 for BSRN), output blob 'output'. The weights are float32, or float16 with --fp16
-(half the size). Needs pnnx and ncnn: pip install "alkdsr[ncnn]".
+(half the size).
+
+Packages beyond alkdsr's own, checked before any work: onnx to write ONNX and onnxruntime for its
+--verify (pip install onnx onnxruntime); pnnx for ncnn and ncnn for its --verify (pip install
+pnnx==20261020 ncnn==1.0.20261020, the versions alkdsr reads).
 
 --verify runs the exported file (onnxruntime, or the ncnn package, on the CPU) and the checkpoint with
 PyTorch on random inputs and on real images (--verify-image: crops for ONNX, each image whole, up
@@ -31,6 +35,7 @@ from alkdsr.errors import AlkdsrError
 from alkdsr.files.fileio import check_output_file
 from alkdsr.files.output_guard import refuse_outputs_that_are_inputs
 from alkdsr.inference import MIN_OPSET
+from alkdsr.utils.packages import installed, require
 
 if TYPE_CHECKING:  # NumPy and torch load in run(): --help needs neither
     import numpy as np
@@ -74,14 +79,11 @@ def run(args) -> int:
     refuse_outputs_that_are_inputs(
         outputs, {'--weights': args.weights, '--verify-image': args.verify_image if args.verify else None}
     )
-    if fmt == 'ncnn':
-        from alkdsr.inference.ncnn_util import require
-
-        require('pnnx', 'export --format ncnn')
-        if args.verify:
-            require('ncnn', '--verify of ncnn files')
-    elif args.verify:
-        _require_onnxruntime()
+    verify = ' --verify' if args.verify else ''
+    if fmt == 'ncnn':  # every package the command needs, before any work
+        require(f'export --format ncnn{verify}', 'pnnx', *(['ncnn'] if args.verify else []))
+    else:
+        require(f'export to ONNX{verify}', 'onnx', *(['onnxruntime'] if args.verify else []))
     model = load_upscaler(args.weights, 'cpu')
     real = _real_inputs(args.verify_image, whole=fmt == 'ncnn') if args.verify else []
     if fmt == 'ncnn':
@@ -155,13 +157,6 @@ def _psnr(got: np.ndarray, expected: np.ndarray) -> float:
     return math.inf if mse == 0 else 10 * math.log10(1 / mse)
 
 
-def _require_onnxruntime() -> None:
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        raise AlkdsrError('--verify needs onnxruntime: pip install onnxruntime') from None
-
-
 def _random_inputs() -> list[tuple[str, np.ndarray]]:
     import numpy as np
 
@@ -180,11 +175,11 @@ def _real_inputs(paths: list[str], whole: bool = False) -> list[tuple[str, np.nd
     if paths:
         images = [(Path(p).name, colour_tensor(read_image(p).pixels).numpy()) for p in paths]
     else:
-        try:
-            from skimage import data
-        except ImportError:
-            print('verify: no --verify-image and no scikit-image: random inputs only')
+        if not installed('skimage'):
+            print('verify: no --verify-image and no scikit-image: random inputs only (pip install scikit-image)')
             return []
+        from skimage import data
+
         images = [
             (name, getattr(data, name)().transpose(2, 0, 1).astype(np.float32) / 255)
             for name in ('astronaut', 'coffee')

@@ -42,6 +42,7 @@ from alkdsr.errors import AlkdsrError
 from alkdsr.files.output_guard import refuse_outputs_that_are_inputs
 from alkdsr.inference import BACKENDS, TILE_MODES
 from alkdsr.utils.devices import parse_device, resolve_device
+from alkdsr.utils.packages import require
 
 HELP = 'upscale images (files or folders); ALKDNet x4 unless --weights/--scale say otherwise'
 DEFAULT_TILE = {'cpu': 256, 'cuda': 512}  # LR pixels; peak CPU memory about 3 GB at 256 (docs/inference.md)
@@ -101,6 +102,8 @@ def _check_arguments(args) -> None:
         raise AlkdsrError(f'--batch must be >= 1 (got {args.batch})')
     if not 1 <= args.quality <= 100:
         raise AlkdsrError(f'--quality must be between 1 and 100 (got {args.quality})')
+    if args.backend == 'onnxruntime':  # the network is exported to ONNX, then run by onnxruntime
+        require('--backend onnxruntime', 'onnx', 'onnxruntime')
 
 
 def _backend(model, args, device, tile, jobs):
@@ -115,10 +118,7 @@ def _backend(model, args, device, tile, jobs):
         raise AlkdsrError('--backend onnxruntime runs on the CPU: add --device cpu')
     if tile and args.tile_mode == 'seamless':
         raise AlkdsrError('--backend onnxruntime runs whole images or fast tiles: add --tile 0 or --tile-mode fast')
-    try:
-        return runner(model, 'onnxruntime')
-    except ImportError:
-        raise AlkdsrError('--backend onnxruntime needs the onnxruntime package (pip install onnxruntime)') from None
+    return runner(model, 'onnxruntime')
 
 
 def run(args) -> int:

@@ -38,9 +38,9 @@ from alkdsr.archs.arch_util import pad_to_min_size
 from alkdsr.errors import AlkdsrError
 from alkdsr.files.fileio import atomic_path
 from alkdsr.inference.export_form import ExportForm
+from alkdsr.utils.packages import require
 
 INPUT_BLOB, OUTPUT_BLOB = 'data', 'output'  # what realesrgan-ncnn-vulkan and upscayl-bin extract
-INSTALL_HINT = 'pip install "alkdsr[ncnn]"'
 # the layers the export form becomes; every one is in ncnn since 2021 (GELU since March 2021)
 LAYERS = frozenset({
     'Input', 'Split', 'Concat', 'Convolution', 'ConvolutionDepthWise', 'GELU', 'BinaryOp', 'UnaryOp',
@@ -54,14 +54,6 @@ MAGIC = '7767517'
 FP16_MIN_PSNR = 60.0
 
 
-def require(module: str, purpose: str) -> None:
-    """One line with the install hint if ``module`` (pnnx or ncnn) is missing; checked before any work."""
-    import importlib.util
-
-    if importlib.util.find_spec(module) is None:
-        raise AlkdsrError(f'{purpose} needs the {module} package: {INSTALL_HINT}')
-
-
 def bin_path_of(param_path: str | os.PathLike) -> Path:
     """``NAME.bin`` beside ``NAME.param``: ncnn apps find the two by one name."""
     return Path(param_path).with_suffix('.bin')
@@ -73,6 +65,7 @@ def export_ncnn(net: nn.Module, param_path: str | os.PathLike, fp16: bool = Fals
     Both appear together or not at all: they are written to temporary files beside their names and
     renamed only once both are complete. Returns the two paths.
     """
+    require('the ncnn export', 'pnnx')
     param_path = Path(param_path)
     bin_path = bin_path_of(param_path)
     form = ExportForm(net).float()
@@ -195,6 +188,7 @@ class NcnnUpscaler:
     """
 
     def __init__(self, param_path: str | os.PathLike, scale: int, min_size: int = 1, threads: int | None = None):
+        require('running ncnn files', 'ncnn')
         import ncnn
 
         self.scale, self.min_size = scale, min_size

@@ -26,6 +26,7 @@ from alkdsr.errors import AlkdsrError
 from alkdsr.files.fileio import atomic_path
 from alkdsr.inference import MIN_OPSET
 from alkdsr.inference.export_form import ExportForm
+from alkdsr.utils.packages import require
 
 FP32_TOLERANCE = 1e-4
 FP16_TOLERANCE = 1e-2  # float16 keeps about 3 decimal digits; 1e-2 is under 3 grey levels
@@ -75,6 +76,7 @@ def export_onnx(net: nn.Module, path: str | os.PathLike, opset: int = MIN_OPSET,
 
     With ``fp16`` the weights and both tensors are float16.
     """
+    require('the ONNX export', 'onnx')  # torch.onnx writes the file with it
     if opset < MIN_OPSET:
         raise AlkdsrError(f'--opset {opset}: opset {MIN_OPSET} or later is needed')
     if opset > max_opset():
@@ -102,6 +104,7 @@ def export_onnx(net: nn.Module, path: str | os.PathLike, opset: int = MIN_OPSET,
 
 def onnx_session(onnx_path: str | os.PathLike):
     """An onnxruntime CPU session for an exported file."""
+    require('running ONNX files', 'onnxruntime')
     import onnxruntime as ort
 
     return ort.InferenceSession(str(onnx_path), providers=['CPUExecutionProvider'])
@@ -134,6 +137,7 @@ class OnnxRuntimeNet(nn.Module):
         super().__init__()
         import tempfile
 
+        require('the onnxruntime backend', 'onnx', 'onnxruntime')  # the network is exported, then run
         import onnxruntime as ort
 
         self.upscale, self.min_size, self.config = net.upscale, net.min_size, dict(net.config)

@@ -36,8 +36,11 @@ try:
         SizeRequirements,
         StateDict,
     )
-except ImportError as e:  # say which extra brings it
-    raise ImportError(f'alkdsr.integrations.spandrel needs spandrel: pip install "alkdsr[spandrel]" ({e})') from e
+except ImportError:
+    from alkdsr.utils.packages import require
+
+    require('alkdsr.integrations.spandrel', 'spandrel')  # not installed: one line (an ImportError) naming pip install
+    raise  # installed, but not a spandrel with these names
 
 from alkdsr.archs import stored_config
 from alkdsr.archs.alkdnet_arch import ALKDNet

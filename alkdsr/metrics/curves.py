@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from alkdsr.utils.packages import require
+
 ITER = re.compile(r'iter:\s*([\d,]+),')
 METRIC = re.compile(r'#\s*(\w+):\s*([-\d.]+)')
 
@@ -32,6 +34,7 @@ def read_curve(log: str | Path, metric: str = 'psnr') -> list[tuple[int, float]]
 
 
 def plot(curves: dict[str, list[tuple[int, float]]], out: str | Path, metric: str, title: str) -> None:
+    require('plotting validation curves', 'matplotlib')
     import matplotlib
 
     matplotlib.use('Agg')

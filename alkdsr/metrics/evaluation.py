@@ -77,6 +77,25 @@ class SetResult:
 # ---------------------------------------------------------------- finding the images
 
 
+def set_folder(data_root: str | os.PathLike, name: str | None = None) -> Path:
+    """``data_root/name`` (``data_root`` itself without ``name``), or a one-line error naming what is missing
+    and the sets that are there."""
+    root = Path(data_root)
+    if not root.is_dir():
+        raise AlkdsrError(f'{root}: no such data root folder')
+    if name is None:
+        return root
+    set_dir = root / name
+    if not set_dir.is_dir():
+        raise AlkdsrError(f'{set_dir}: no such benchmark set folder (found: {", ".join(set_folders(root)) or "none"})')
+    return set_dir
+
+
+def set_folders(data_root: str | os.PathLike) -> list[str]:
+    """The names of the folders in ``data_root``, sorted."""
+    return sorted(p.name for p in Path(data_root).iterdir() if p.is_dir())
+
+
 def find_set(data_root: str | os.PathLike, name: str, scale: int, make_lr: bool = False) -> BenchmarkSet:
     """The images of ``data_root/name`` at ``scale``: EDSR layout, or HR only (LR made on the fly).
 
@@ -84,13 +103,7 @@ def find_set(data_root: str | os.PathLike, name: str, scale: int, make_lr: bool 
     ``name/LR_bicubic/X{s}`` folder (and not ``make_lr``) each HR image ``<stem>.<ext>`` is
     paired with ``<stem>x{s}.<ext>`` there; otherwise LR images are made from the HR ones.
     """
-    root = Path(data_root)
-    if not root.is_dir():
-        raise AlkdsrError(f'{root}: no such data root folder')
-    set_dir = root / name
-    if not set_dir.is_dir():
-        found = sorted(p.name for p in root.iterdir() if p.is_dir())
-        raise AlkdsrError(f'{set_dir}: no such benchmark set folder (found: {", ".join(found) or "none"})')
+    set_dir = set_folder(data_root, name)
     hr_dir = set_dir / HR_FOLDER if (set_dir / HR_FOLDER).is_dir() else set_dir
     hr_paths = list_images(hr_dir)
     if not hr_paths:

@@ -18,6 +18,7 @@ from alkdsr.errors import AlkdsrError
 from alkdsr.files.fileio import atomic_path
 from alkdsr.inference.image import upscale_image
 from alkdsr.metrics import psnr_ssim
+from alkdsr.utils.packages import require
 
 
 @dataclass
@@ -99,6 +100,7 @@ def check_box(box: tuple[int, int, int, int], shape: tuple[int, ...]) -> tuple[i
 
 def draw_comparison(panels: list[Panel], box: tuple[int, int, int, int], title: str = ''):
     """The figure: HR with the box on the left, the captioned crops in two rows on the right."""
+    require('drawing the comparison figure', 'matplotlib')
     import matplotlib
 
     matplotlib.use('Agg')

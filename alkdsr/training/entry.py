@@ -1,7 +1,8 @@
 """``alkdsr/train.py`` and ``alkdsr/test.py`` as commands: parse, claim the run folder, run the loop, and
 report the user's mistakes in one line.
 
-Each mistake of the user's is one line ``<prog>: error: ...`` and exit status 2; a run stopped by SIGTERM
+Each mistake of the user's is one line ``<prog>: error: ...`` and exit status 2 (a package alkdsr needs that
+this Python lacks too); a run stopped by SIGTERM
 exits with 143 after saving (``stopping``); Ctrl-C is one line and 130. A bug of ours keeps its traceback.
 Whatever the end, the run folder's lock is released and the DataLoader workers the run started are ended.
 """
@@ -16,6 +17,7 @@ import os
 import sys
 
 from alkdsr.errors import AlkdsrError, TrainingStopped
+from alkdsr.utils.packages import missing_dependency
 
 EXIT_STOPPED = 128 + 15  # as if ended by SIGTERM, after saving
 
@@ -61,6 +63,12 @@ def run(kind: str, prog: str, argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f'{prog}: interrupted', file=sys.stderr, flush=True)
         return 130
+    except ModuleNotFoundError as e:  # another Python than the one alkdsr was installed in
+        message = missing_dependency(e, f'alkdsr/{kind}.py')
+        if message is None:
+            raise
+        print(f'{prog}: error: {message}', file=sys.stderr, flush=True)
+        return 2
     finally:
         if folder is not None:
             folder.release()

@@ -230,6 +230,11 @@ def resolve(weights: str | os.PathLike, scale: int | None = None) -> Path:
             hint = f' ({other} is the x{scale} one)' if other in WEIGHTS else ''
             raise WeightsError(f'{weights}: the weights are for x{entry.scale}, not x{scale}{hint}')
         return fetch(str(weights))
+    named = [entry.name for entry in WEIGHTS.values() if entry.file_name == path.name]
+    if named:  # a registered file's name (README's examples): the name is what fetches it
+        raise CheckpointError(f'{weights}: no such checkpoint file; {path.name} is the file of the registered weights '
+                              f'{named[0]}: use the name {named[0]} instead (downloaded once and verified; '
+                              f'`alkdsr weights path {named[0]}` prints where the file is kept)')  # fmt: skip
     raise CheckpointError(f'{weights}: no such checkpoint file, nor a registered weights name ({", ".join(WEIGHTS)})')
 
 

@@ -194,4 +194,5 @@ def test_missing_pnnx_is_one_line_before_any_work(tmp_path, capsys, monkeypatch)
     monkeypatch.setattr(importlib.util, 'find_spec', lambda name, *a: None if name == 'pnnx' else find_spec(name, *a))
     assert main(['export', '--weights', str(tmp_path / 'absent.pth'), '-o', str(tmp_path / 'm.param')]) == 2
     err = capsys.readouterr().err
-    assert err == 'alkdsr export: error: export --format ncnn needs the pnnx package: pip install "alkdsr[ncnn]"\n'
+    expected = 'export --format ncnn needs the pnnx package, which is not installed: pip install pnnx==20261020'
+    assert err == f'alkdsr export: error: {expected}\n'
