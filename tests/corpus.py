@@ -718,6 +718,14 @@ OPTION_MISTAKES: dict[str, tuple[Mistake, str, Callable[[dict], None], tuple[str
          'train', lambda opt: opt['logger'].update(use_tb_logger=True, wandb={'project': 'p'}), ()),
         (M16("mean 'abc'", "datasets: train: mean: 'abc'", "datasets:train:mean: must be a list (got 'abc')"),
          'train', _tree_change('datasets:train:mean', 'abc'), ()),
+        (M16('num_block 0', 'network_g: num_block: 0 (an IndexError once the run folder existed)',
+                  'num_block must be a positive integer (got 0)'),
+         'train', _tree_change('network_g:num_block', 0), ()),
+        (M16('num_replicas 0', 'network_g: num_replicas: 0 (built, then failed at the first step)',
+                  'num_replicas must be a positive integer (got 0)'),
+         'train', _tree_change('network_g:num_replicas', 0), ()),
+        (M16('num_replicas -1', 'network_g: num_replicas: -1', 'num_replicas must be a positive integer (got -1)'),
+         'train', _tree_change('network_g:num_replicas', -1), ()),
         (M16('restarts 3', 'MultiStepRestartLR with restarts: 3 (not a list)',
                   'train:scheduler:restarts: must be a list (got 3)', listed=False),
          'train', _tree_change('train:scheduler', {'type': 'MultiStepRestartLR', 'milestones': [2], 'restarts': 3}),
@@ -1009,7 +1017,8 @@ API_MISTAKES: dict[str, Mistake] = {
 # class 22: the README's own paths: its commands and snippets as a new user runs them, after the README's three
 # pip install commands (no extras). Each case is a test of its own in tests/reliability/test_readme_paths.py,
 # except the snippets (tests/package/test_readme_snippets.py) and make demo twice (tests/training/test_train_demo.py,
-# slow). Placeholders: {root} the benchmark's data root.
+# slow). Placeholders: {root} the benchmark's data root, {tmp} the test's folder, {hr} and {lr} Set5's HR and
+# LR folders.
 
 
 def _needs(what: str, package: str, requirement: str | None = None) -> str:
@@ -1047,6 +1056,17 @@ README_PATHS: dict[str, Mistake] = {
                  'alkdnet 4 393488'),
         M22('python alkdsr/test.py outside the venv', 'python alkdsr/test.py by a Python alkdsr is not installed in',
                  'has no alkdsr: run alkdsr/test.py with the Python alkdsr is installed in'),
+        M22("the authors' test file on the EDSR layout", "the authors' test option file (BasicSR's PairedImageDataset, "
+                 'no filename_tmpl) on Set5 as EDSR lays it out, babyx4.png (AssertionError: woman.png is not in '
+                 'lq_paths)', "HR and LR files do not pair up (filename_tmpl '{}'): 5 HR file(s) without an LR "
+                 "partner (first: {hr}/baby.png needs {lr}/baby.png); 5 LR file(s) without an HR partner (first: "
+                 "{lr}/babyx4.png); set filename_tmpl: '{}x4'"),
+        M22('several data folders missing', 'a training and a validation set whose folders are missing (only the '
+                 'first was named)', 'datasets: train: dataroot_gt {tmp}/HR: no such folder; datasets: train: '
+                 'dataroot_lq {tmp}/LR: no such folder; datasets: val: dataroot_gt {tmp}/valHR: no such folder'),
+        M22('a meta_info_file and a folder missing', "a validation folder and the training set's meta_info_file "
+                 'missing', 'datasets: train: meta_info_file {tmp}/meta.txt: no such file; datasets: val: '
+                 'dataroot_lq {tmp}/valLR: no such folder', listed=False),
         M22('export --verify without onnx and onnxruntime', 'export --verify without either package',
                  'export to ONNX --verify needs the onnx and onnxruntime packages, which are not installed: '
                  'pip install onnx onnxruntime', listed=False),
