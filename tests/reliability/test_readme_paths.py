@@ -210,7 +210,9 @@ def _authors_test_options(hr: Path, lr: Path, weights: Path) -> dict:
             'val': {'save_img': False, 'suffix': None, 'pbar': True, 'metrics': {'psnr': metric}}}  # fmt: skip
 
 
-def test_the_authors_test_file_on_the_edsr_layout_names_the_filename_tmpl(shared, tmp_path, monkeypatch):
+def test_the_authors_test_file_on_the_edsr_layout_names_the_filename_tmpl(
+    shared, tmp_path, monkeypatch, fresh_basicsr_logger
+):
     """BasicSR's PairedImageDataset asserted pair by pair, once the run had begun: ``woman.png is not in
     lq_paths``. The pairing is checked before, for BasicSR's own dataset too, and the line says which
     ``filename_tmpl`` pairs every file; with it, the file scores the official weights as the official code
