@@ -110,10 +110,12 @@ def _folder_name(value):
             f'{excerpt(value)} is {len(value.encode())} bytes long: it becomes a folder (and, archived, '
             f'<name>_archived_<time>), so at most {MAX_NAME_BYTES} bytes'
         )
-    if '/' in value or '\\' in value or value in ('.', '..') or '\0' in value or value != value.strip():
+    control = any(ord(c) < 32 or ord(c) == 127 for c in value)  # a newline splits the log's lines, a NUL the path
+    if '/' in value or '\\' in value or value in ('.', '..') or control or value != value.strip():
         raise _problem(
             f'{excerpt(value)} is not a plain folder name: it becomes a folder under experiments/ or results/, '
-            'so it must be a single name without path separators, "." or ".." and surrounding spaces'
+            'so it must be a single name without path separators, control characters, "." or ".." and '
+            'surrounding spaces'
         )
     return value
 
@@ -291,7 +293,8 @@ def _filename_template(value):
 
 
 FilenameTemplate = Annotated[Text, AfterValidator(_filename_template)]
-ChannelValues = Annotated[list[Num()], Field(min_length=1, max_length=4)]  # a value per channel (mean, std)
+ChannelValues = Annotated[list[Num()], Field(min_length=1, max_length=3)]  # a value per channel (mean, std)
+Divisors = Annotated[list[Num(gt=0)], Field(min_length=1, max_length=3)]  # std: the images are divided by it
 
 
 class Dataset(Section):
@@ -318,8 +321,20 @@ class Dataset(Section):
     persistent_workers: bool = None
     color: Optional[Literal['y']] = None
     mean: Optional[ChannelValues] = None
-    std: Optional[ChannelValues] = None
+    std: Optional[Divisors] = None
     check_pairs: bool = None  # alkdsr.data.paired_image_dataset
+
+    @model_validator(mode='after')
+    def _normalization(self):
+        """torchvision's ``normalize`` takes one value for every channel or one per channel: another count
+        failed on the first image, once the run folder existed (as a ``std`` of 0 did)."""
+        channels = 1 if self.color == 'y' else 3
+        for key in ('mean', 'std'):
+            values = getattr(self, key)
+            if values is not None and len(values) not in (1, channels):
+                each = 'one value' if channels == 1 else f'one value or {channels}, one per channel'
+                raise _Nested(key, f'holds {len(values)} values for {channels}-channel images; give {each}')
+        return self
 
 
 class TrainingDataset(Dataset):
