@@ -659,6 +659,13 @@ OPTION_MISTAKES: dict[str, tuple[Mistake, str, Callable[[dict], None], tuple[str
          'train', _tree_change('logger:save_checkpoint_freq', 0), ()),
         (M4('val_freq 0', 'val: val_freq: 0', 'val:val_freq: must be >= 1 (got 0)', listed=False),
          'train', lambda opt: opt.update(val={'val_freq': 0, 'save_img': False}), ()),
+        (M4('test scoring and saving nothing', 'test.py with save_img: false and no metrics (ran the network, '
+                 'exit 0)', 'val: neither scores (no metrics) nor saves (save_img: false) the upscaled images',
+                 listed=False),
+         'test', lambda opt: opt.update(val={'save_img': False}), ()),
+        (M4('metrics {}', 'test.py with val: metrics: {} (no metric)', 'val:metrics: must hold at least 1 item(s) '
+                 '(got {})', listed=False),
+         'test', _tree_change('val:metrics', {}), ()),
         # class 10: options BasicSR reads as opt[key] (a KeyError, or a shape error, once the run has begun)
         (M10('num_in_ch 1', 'network_g: num_in_ch: 1, num_out_ch: 1 (BasicSR reads 3 channels)',
                   "network_g: num_in_ch 1, but BasicSR's datasets give colour images of 3 channels; set num_in_ch: 3"),
@@ -736,6 +743,10 @@ OPTION_MISTAKES: dict[str, tuple[Mistake, str, Callable[[dict], None], tuple[str
                   'datasets:train:mean: holds 2 values for 3-channel images; give one value or 3, one per channel',
                   listed=False),
          'train', _tree_change('datasets:train:mean', [0.5, 0.5]), ()),
+        (M16('metrics of a SingleImageDataset', 'test.py scoring a SingleImageDataset (a TypeError inside the '
+                  'metric, after results/ was made)', 'datasets:val: SingleImageDataset has no HR images for '
+                  'val:metrics to score', listed=False),
+         'test', _tree_change('datasets:val:type', 'SingleImageDataset'), ()),
         (M16('restarts 3', 'MultiStepRestartLR with restarts: 3 (not a list)',
                   'train:scheduler:restarts: must be a list (got 3)', listed=False),
          'train', _tree_change('train:scheduler', {'type': 'MultiStepRestartLR', 'milestones': [2], 'restarts': 3}),
@@ -779,6 +790,9 @@ OPTION_MISTAKES: dict[str, tuple[Mistake, str, Callable[[dict], None], tuple[str
         (M20('resume_state a text file', 'path: resume_state a text file (not a training state)',
                   'not a training state (torch.save writes a zip archive or a pickle)', listed=False),
          'train', _tree_change('path:resume_state', '/etc/hostname'), ()),
+        (M20('param_key_g of no entry', "test.py, path: param_key_g: nope (refused once results/ existed)",
+                  "path: param_key_g nope: ", listed=False),
+         'test', _tree_change('path:param_key_g', 'nope'), ()),
     )
 }  # fmt: skip
 

@@ -63,7 +63,7 @@ from alkdsr.zoo.checkpoint import (
     atomic_torch_save,
     config_differences,
     mismatch_message,
-    read_checkpoint,
+    read_params,
     weights_with_config,
 )
 
@@ -361,7 +361,10 @@ class ALKDSRModel(SRModel):
         logger = get_root_logger()
         net = self.get_bare_model(net)
         load_path = str(resolve_weights(load_path))
-        state, meta, param_key = _read_params(load_path, param_key)
+        state, meta, used = read_params(load_path, param_key)
+        if used != param_key:
+            logger.info(f'Loading: {param_key} does not exist, use {used}.')  # BasicSR's fallback and words
+        param_key = used or 'auto'
         logger.info(f'Loading {net.__class__.__name__} model from {load_path}, with param key: [{param_key}].')
         if isinstance(net, ALKDNet):
             state = to_alkdsr_names(state)
@@ -414,22 +417,6 @@ def _save_with_retries(obj, path: str, tries: int = 3) -> None:
                 raise
             get_root_logger().warning(f'Save error: {e}, remaining retry times: {tries - attempt}')
             time.sleep(1)
-
-
-def _read_params(load_path, param_key):
-    """``(state_dict, arch_or_None, key_used)``; ``params_ema`` falls back to ``params`` as in BasicSR."""
-    if param_key is None:
-        state, meta = read_checkpoint(load_path)
-        return state, meta, 'auto'
-    try:
-        state, meta = read_checkpoint(load_path, param_key)
-    except CheckpointError:
-        if param_key != 'params_ema':
-            raise
-        state, meta = read_checkpoint(load_path, 'params')
-        get_root_logger().info('Loading: params_ema does not exist, use params.')
-        param_key = 'params'
-    return state, meta, param_key
 
 
 def _check_arch(net: ALKDNet, meta: dict | None, load_path, strict: bool, state: dict) -> None:

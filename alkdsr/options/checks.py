@@ -120,17 +120,22 @@ def check_pretrained(path_opt: dict, net: torch.nn.Module | None) -> None:
     is set), so a file that would run code must be refused before BasicSR sees it.
     """
     from alkdsr.archs.alkdnet_arch import ALKDNet
-    from alkdsr.zoo.checkpoint import config_differences, mismatch_message, read_checkpoint, torch_load_safely
+    from alkdsr.zoo.checkpoint import config_differences, mismatch_message, read_params
 
     for key, path in path_opt.items():
         if not key.startswith('pretrain_network') or not path:
             continue
         if not osp.isfile(str(path)):
             raise OptionError(f'path: {key} {path}: no such file')
+        which = key[len('pretrain_network_'):]  # g or d
+        param_key = path_opt.get(f'param_key_{which}', 'params')  # BasicSR's default
+        try:  # a crafted or truncated file, or one without the entry param_key names, is one line here
+            state, meta, _ = read_params(path, param_key)
+        except CheckpointError as e:
+            entry = f'no {param_key!r} entry' in str(e)
+            raise CheckpointError(f'path: param_key_{which} {param_key}: {e}' if entry else str(e)) from None
         if key != 'pretrain_network_g' or not isinstance(net, ALKDNet) or path_opt.get('strict_load_g', True) is False:
-            torch_load_safely(path, 'checkpoint')  # a crafted or truncated file is one line here
             continue
-        state, meta = read_checkpoint(path)
         differences = config_differences(net.config, state, meta)
         if differences:
             raise CheckpointError(mismatch_message(path, differences))

@@ -542,7 +542,7 @@ class Val(Section):
     val_freq: Int(ge=1, whole_float=True) = None
     suffix: Optional[FolderName] = None
     pbar: bool = None
-    metrics: Optional[dict[str, METRIC]] = None
+    metrics: Optional[Annotated[dict[str, METRIC], Field(min_length=1)]] = None  # {}: scores nothing
 
     @model_validator(mode='after')
     def _suffix_read(self, info: ValidationInfo):
@@ -613,6 +613,22 @@ class Options(Section):
             raise _problem(_lacks(None, 'scale', _mode(info)))
         return self
 
+    @model_validator(mode='after')
+    def _scored_sets(self):
+        """A metric compares with the HR images, which SingleImageDataset has none of: BasicSR called the metric
+        without them (a TypeError) once the results folder existed."""
+        val = getattr(self, 'val', None)
+        if val is None or not val.metrics:
+            return self
+        for phase, dataset in self.datasets.items():
+            if phase != 'train' and dataset.type == 'SingleImageDataset':
+                raise _Nested(
+                    f'datasets:{phase}',
+                    'SingleImageDataset has no HR images for val:metrics to score; remove metrics (save_img: true '
+                    'keeps the upscaled images) or use a paired dataset (PairedImageDataset)',
+                )
+        return self
+
     def to_basicsr(self) -> dict:
         """The plain dict BasicSR's parts read: the keys of the file (with ``--force_yml``), their values as
         validated here (whole-float iteration counts as integers, ``amp: false`` as null)."""
@@ -657,6 +673,15 @@ class TestOptions(Options):
     val: Val
     train: Optional[dict[str, Any]] = None  # BasicSR's test pipeline does not read it
     logger: Optional[Logger] = None
+
+    @model_validator(mode='after')
+    def _does_something(self):
+        """A test run scores the images or saves them: with neither, BasicSR runs the network and exits 0."""
+        if not self.val.save_img and not self.val.metrics:
+            raise _Nested('val', 'neither scores (no metrics) nor saves (save_img: false) the upscaled images, so '
+                                 'the run would do nothing; add metrics (e.g. psnr: {type: calculate_psnr, '
+                                 'crop_border: 4}) or set save_img: true')
+        return self
 
 
 # ------------------------------------------------------------------------------------------ messages

@@ -63,6 +63,17 @@ def read_checkpoint(path: str | os.PathLike, param_key: str | None = None) -> tu
     return _checked(path, state, meta)
 
 
+def read_params(path: str | os.PathLike, param_key: str | None) -> tuple[dict, dict | None, str | None]:
+    """``(state_dict, arch_or_None, key_used)`` as BasicSR's ``load_network`` picks the entry: ``param_key``
+    (None: the first of :data:`PARAM_KEYS`), and ``params`` where ``params_ema`` is not there."""
+    try:
+        return (*read_checkpoint(path, param_key), param_key)
+    except CheckpointError:
+        if param_key != 'params_ema':
+            raise
+        return (*read_checkpoint(path, 'params'), 'params')
+
+
 def _checked(path: Path, state: dict, meta) -> tuple[dict, dict | None]:
     """Everything a checkpoint holds is checked where it is read (:func:`check_weights`, and a stored config
     that is a mapping of the constructor's arguments with values of their types). The config carried among the
