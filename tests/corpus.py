@@ -974,7 +974,7 @@ KERNEL_CACHE_MISTAKES: dict[str, tuple[Mistake, str, str]] = {
     )
 }  # fmt: skip
 
-# class 19: standard output closed or full, and Ctrl-C with worker processes
+# class 19: standard output or error closed or full, and Ctrl-C with worker processes
 # (tests/reliability/test_standard_streams.py, the Ctrl-C in tests/reliability/test_interruptions.py)
 STREAM_MISTAKES: dict[str, Mistake] = {
     m.name: m
@@ -995,6 +995,22 @@ STREAM_MISTAKES: dict[str, Mistake] = {
                  'alkdsr weights: error: the report could not be printed (standard output is closed)', listed=False),
         M19("Ctrl-C as prepare's workers start", "Ctrl-C while prepare's worker processes are still importing",
                  'alkdsr prepare: interrupted', listed=False),
+        M19('upscale with stderr closed', 'alkdsr upscale ... 2>&- with an image that cannot be read (the '
+                 'progress bar failed: no output)', 'status 1, alkdsr upscale: 2 upscaled, 0 skipped (output exists), '
+                 '1 failed', listed=False),
+        M19('upscale into a full stderr', 'alkdsr upscale ... 2> /dev/full with an image that cannot be read (its '
+                 "error line failed: the others' outputs lost)", 'status 1, alkdsr upscale: 2 upscaled, 0 skipped '
+                 '(output exists), 1 failed', listed=False),
+        M19('an error with stderr closed', "alkdsr upscale -i missing.png 2>&- (the line went to stdout)",
+                 'status 2, nothing on standard output', listed=False),
+        M19('an error into a full stderr', 'alkdsr upscale -i missing.png 2> /dev/full (status 1)',
+                 'status 2, nothing on standard output', listed=False),
+        M19('prepare with stderr closed', 'alkdsr prepare ... 2>&- (its progress bar failed: no images)',
+                 'status 0, its report on standard output', listed=False),
+        M19('prepare into a full stderr', 'alkdsr prepare ... 2> /dev/full', 'status 0, its report on standard output',
+                 listed=False),
+        M19('benchmark with stderr closed', 'alkdsr benchmark ... 2>&- (its progress bar failed: no scores)',
+                 'status 0, its report on standard output', listed=False),
     )
 }  # fmt: skip
 

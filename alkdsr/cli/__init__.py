@@ -1,5 +1,6 @@
 """The ``alkdsr`` command line: one console script with a subcommand per tool."""
 
+import contextlib
 import sys
 
 
@@ -14,5 +15,7 @@ def main() -> int:
 
         return run_command()
     except KeyboardInterrupt:
-        print('alkdsr: interrupted', file=sys.stderr)
+        if sys.stderr is not None:  # None where it was closed (2>&-): print would write on standard output
+            with contextlib.suppress(OSError):
+                print('alkdsr: interrupted', file=sys.stderr)
         return 130

@@ -1,4 +1,4 @@
-"""Standard output as the commands print their reports on it: closed, full, or a pipe whose reader has gone.
+"""Standard output and error as the commands print on them: closed, full, or a pipe whose reader has gone.
 
 A command prints what it did (a summary, a table, a listing) after, or while, doing it. Where standard
 output cannot take the report (``>&-``, ``> /dev/full``, a full disk), that is no reason to lose the work or
@@ -7,6 +7,11 @@ write that fails is noted, the stream is pointed at ``os.devnull`` (so that Pyth
 not fail on it again, which prints "Exception ignored" and exits 120), and the command ends with one line on
 stderr and a non-zero status. A reader that has gone (``alkdsr weights list | head -1``) has what it wanted:
 that ends quietly with status 141, as SIGPIPE would.
+
+Standard error (progress bars, a failed image's line, the error line itself) is a :class:`Report` too, so
+that ``2>&-`` or ``2> /dev/full`` costs neither the work nor the exit status: what it cannot take is dropped,
+as there is nowhere left to say so. (With ``2>&-`` Python sets ``sys.stderr`` to None, and a progress bar or
+``print(file=sys.stderr)`` would fail, or print onto standard output.)
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import io
 import os
 import sys
 
-CLOSED = 'standard output is closed'
+CLOSED = '{} is closed'
 READER_GONE = 128 + 13  # 128 + SIGPIPE (a name that Windows' signal module lacks)
 
 
@@ -37,15 +42,17 @@ def keep_standard_streams_open() -> None:
 
 
 class Report(io.TextIOBase):
-    """Standard output for the length of a command: writes go to ``stream`` until one fails, none raises.
+    """Standard output (or error, ``name``) for the length of a command: writes go to ``stream`` until one
+    fails, none raises.
 
     ``problem`` says why the report could not be printed (None while it could); ``reader_gone``: the stream
     is a pipe whose reader has closed it.
     """
 
-    def __init__(self, stream):
+    def __init__(self, stream, name: str = 'standard output'):
         super().__init__()
         self.stream = stream
+        self.name = name
         self.problem: str | None = None
         self.reader_gone = False
 
@@ -61,7 +68,7 @@ class Report(io.TextIOBase):
 
     def fileno(self) -> int:
         if self.stream is None:
-            raise io.UnsupportedOperation('standard output is closed')
+            raise io.UnsupportedOperation(CLOSED.format(self.name))
         return self.stream.fileno()
 
     def write(self, text: str) -> int:
@@ -80,8 +87,8 @@ class Report(io.TextIOBase):
                 self._failed(e)
 
     def _open(self) -> bool:
-        if self.stream is None and self.problem is None:  # Python found no descriptor 1 at start (>&-)
-            self.problem = CLOSED
+        if self.stream is None and self.problem is None:  # Python found no descriptor at start (>&-)
+            self.problem = CLOSED.format(self.name)
         return self.problem is None and not self.reader_gone
 
     def _failed(self, error: OSError) -> None:

@@ -48,28 +48,30 @@ def main(argv: list[str] | None = None) -> int:
 
     Standard output is a :class:`alkdsr.cli._stdout.Report` for the length of it (the parsing included:
     ``--help`` prints a report too), so that a closed or full standard output costs the command neither
-    its work nor a traceback, only its report (one line on stderr, a non-zero status).
+    its work nor a traceback, only its report (one line on stderr, a non-zero status). Standard error is
+    one too: what a closed or full one cannot take is lost, the work and the exit status are not.
     """
     keep_standard_streams_open()
     report = Report(sys.stdout)
     prog = 'alkdsr'
-    try:
-        with contextlib.redirect_stdout(report):
-            parser = build_parser()
-            args = parser.parse_args(argv)
-            if getattr(args, '_run', None):
-                prog = f'alkdsr {args.command}'
-                status = _run(args, prog)
-            else:
-                parser.print_help()
-                status = 2
-    except SystemExit as e:  # argparse's --help, --version and usage errors: what a caller of main() expects
-        code = (e.code or 0) if isinstance(e.code, (int, type(None))) else 1  # sys.exit('message') exits 1
-        final = report.status(code, prog)
-        if final != code:
-            raise SystemExit(final) from None
-        raise
-    return report.status(status, prog)
+    with contextlib.redirect_stderr(Report(sys.stderr, 'standard error')):
+        try:
+            with contextlib.redirect_stdout(report):
+                parser = build_parser()
+                args = parser.parse_args(argv)
+                if getattr(args, '_run', None):
+                    prog = f'alkdsr {args.command}'
+                    status = _run(args, prog)
+                else:
+                    parser.print_help()
+                    status = 2
+        except SystemExit as e:  # argparse's --help, --version and usage errors: what a caller of main() expects
+            code = (e.code or 0) if isinstance(e.code, (int, type(None))) else 1  # sys.exit('message') exits 1
+            final = report.status(code, prog)
+            if final != code:
+                raise SystemExit(final) from None
+            raise
+        return report.status(status, prog)
 
 
 def _run(args, prog: str) -> int:
