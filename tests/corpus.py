@@ -971,6 +971,13 @@ KERNEL_CACHE_MISTAKES: dict[str, tuple[Mistake, str, str]] = {
         (M18('disk full part-way', 'a disk that fills up once the first kernel is cached',
                   'cannot cache the CPU kernels in {key} (No space left on device); compiling them for this '
                   'process only', listed=False), '{tmp}/home', 'full 2'),
+        (M18('kernel lock held by a stopped process', 'numba/<key>.lock held by a process stopped (Ctrl-Z) while '
+                  'it compiles (waited for ever; the test waits 2 s, a command 60)', 'cannot cache the CPU kernels '
+                  'in {key} ({key}.lock: held by another process for 2 s); compiling them for this process only',
+                  listed=False), '{tmp}/home', 'lock held'),
+        (M18('kernel lock a FIFO', 'a FIFO at the name of the cache lock (said to be "not a folder")',
+                  'cannot cache the CPU kernels in {key} ({key}.lock is not a regular file); compiling them for '
+                  'this process only', listed=False), '{tmp}/home', 'lock fifo'),
     )
 }  # fmt: skip
 

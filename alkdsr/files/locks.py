@@ -53,7 +53,15 @@ def _write(path: Path, note: str) -> None:
 
 
 @contextlib.contextmanager
-def waiting_for(path: str | os.PathLike):
-    """Hold the lock at ``path`` within the block, waiting for its holder to release it first."""
-    with FileLock(str(path), mode=LOCK_FILE_MODE):
+def waiting_for(path: str | os.PathLike, timeout: float):
+    """Hold the lock at ``path`` within the block, waiting up to ``timeout`` seconds for its holder to release it
+    first; ``LockHeld`` if it has not by then (a holder that was stopped, or hangs, would hold it for ever)."""
+    lock = FileLock(str(path), mode=LOCK_FILE_MODE)
+    try:
+        lock.acquire(timeout=timeout)
+    except Timeout:
+        raise LockHeld(path, f'another process for {timeout:g} s') from None
+    try:
         yield
+    finally:
+        lock.release()

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from alkdsr.archs.arch_util import ALKDB, ALKConv, pad_to_min_size
-from alkdsr.errors import AlkdsrError, HomeError
+from alkdsr.errors import AlkdsrError, HomeError, LockHeld
 from alkdsr.files import locks
 from alkdsr.files.fileio import atomic_path, where_writing_fails
 
@@ -37,6 +37,10 @@ KERNEL_CACHE = 'numba'  # under $ALKDSR_HOME
 KERNELS = 'alkdsr.ops.cpu_kernels'
 MANIFEST = 'MANIFEST.json'
 _WHY = {'file': 'a file', 'unwritable': 'not writable'}
+
+# how long a process waits for another one compiling the kernels into the cache (a few seconds, about 4 on a
+# 2-core AMD EPYC) before it compiles them for itself: a holder that was stopped (Ctrl-Z) or hangs keeps the lock
+LOCK_WAIT_S = 60.0
 
 
 def kernel_cache_dir() -> Path:
@@ -85,11 +89,12 @@ def load_kernels():
     :func:`kernel_cache_dir`. numba trusts what it finds there, so the folder is used only if its
     files are exactly those of the SHA256 manifest written after all the kernels were compiled;
     otherwise (a compilation cut short, a changed or an extra file) it is removed and compiled
-    again. Processes starting together wait for each other on ``<key>.lock``.
+    again. Processes starting together wait for each other on ``<key>.lock``, for up to ``LOCK_WAIT_S``.
 
     The cache is a saving of time, never a reason to fail: where it cannot be made, written, locked or
     trusted (``ALKDSR_HOME`` a file, unwritable, too long a name or no folder at all, a symbolic link at
-    the folder's name, a folder at the lock's, a full disk or a file-size limit as numba writes), that is
+    the folder's name, a folder or a FIFO at the lock's, a lock held longer than ``LOCK_WAIT_S`` by a
+    process that was stopped, a full disk or a file-size limit as numba writes), that is
     said in one line and the kernels are compiled for this process only, in memory (a copy of the kernels'
     module executed without numba's cache; the one numba may have half cached is dropped, with the files
     it left). ``NUMBA_CACHE_DIR``, when set, is numba's to manage and is used as is, and so is numba's own
@@ -115,7 +120,7 @@ def _compile_kernels():
     try:
         where = kernel_cache_dir()
         return _cached_kernels(where)
-    except (_Uncacheable, HomeError, OSError) as e:
+    except (_Uncacheable, HomeError, OSError, LockHeld) as e:
         place = f' in {where}' if where is not None else ''
         print(f'alkdsr: cannot cache the CPU kernels{place} ({_reason(e, where)}); compiling them for this process '
               'only', file=sys.stderr)  # fmt: skip
@@ -137,7 +142,7 @@ def _cached_kernels(where: Path):
     Raises :class:`_Uncacheable` or the OSError met, having removed what it wrote of an unfinished cache."""
     _check_cache_place(where)
     where.parent.mkdir(parents=True, exist_ok=True)
-    with locks.waiting_for(where.parent / f'{where.name}.lock'):
+    with locks.waiting_for(where.parent / f'{where.name}.lock', timeout=LOCK_WAIT_S):
         if where.exists() and not _verified(where):
             shutil.rmtree(where)
         where.mkdir(exist_ok=True)  # numba, finding no folder it can write, would cache beside the source instead
@@ -173,7 +178,8 @@ def _check_cache_place(where: Path) -> None:
         if stat.S_ISLNK(mode):  # the cache would be wherever it points, a folder numba trusts
             raise _Uncacheable(f'{path} is a symbolic link')
         if not kind(mode):
-            raise _Uncacheable(f'{path} is {"a folder" if stat.S_ISDIR(mode) else "not a folder"}')
+            what = 'a folder' if stat.S_ISDIR(mode) else 'not a folder' if path == where else 'not a regular file'
+            raise _Uncacheable(f'{path} is {what}')
 
 
 def _kernels_in_memory():

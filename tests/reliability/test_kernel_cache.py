@@ -93,14 +93,32 @@ def _key(home: Path, monkeypatch) -> Path:
         return kernel_cache_dir()
 
 
-def _arrange(arranged: str, key: Path, tmp: Path) -> tuple[dict, dict]:
+# a process that takes the cache's lock as a compiling one does, then stops (as Ctrl-Z stops it), holding it
+_STOPPED_HOLDER = """
+import os, signal, sys
+from filelock import FileLock
+lock = FileLock(sys.argv[1])  # kept: a lock that is collected is released
+lock.acquire()
+print('held', flush=True)
+os.kill(os.getpid(), signal.SIGSTOP)
+"""
+
+
+def _arrange(arranged: str, key: Path, tmp: Path, request) -> tuple[dict, dict]:
     """Make what the case has at the cache; returns (environment changes, subprocess.run options)."""
     extra, options = {}, {}
     kind, _, number = arranged.partition(' ')
-    if arranged in ('lock folder', 'symlink', 'dangling symlink', 'lock symlink'):
+    if kind in ('lock', 'symlink', 'dangling'):
         key.parent.mkdir(parents=True)
     if arranged == 'lock folder':
         key.with_name(key.name + '.lock').mkdir()
+    elif arranged == 'lock fifo':
+        os.mkfifo(key.with_name(key.name + '.lock'))
+    elif arranged == 'lock held':
+        holder = subprocess.Popen([sys.executable, '-c', _STOPPED_HOLDER, key.with_name(key.name + '.lock')],
+                                  stdout=subprocess.PIPE, text=True)  # fmt: skip
+        request.addfinalizer(lambda: (holder.kill(), holder.wait()))
+        assert holder.stdout.readline() == 'held\n'
     elif arranged == 'symlink':
         (tmp / 'elsewhere').mkdir()
         (tmp / 'elsewhere' / 'kept.txt').write_text('not the cache')
@@ -157,22 +175,25 @@ def _upscale(argv: list, home, extra: dict, options: dict, arranged: str, monkey
 
     compiled = cpu_fast.load_kernels()
     in_memory = []
+    if arranged == 'lock held':
+        monkeypatch.setattr(cpu_fast, 'LOCK_WAIT_S', 2.0)  # not the minute a user's command waits
     monkeypatch.setenv('ALKDSR_HOME', str(home))
     monkeypatch.setattr(cpu_fast, '_loaded', None)
     monkeypatch.delitem(sys.modules, 'numba')  # as in a process that has not imported it yet
     monkeypatch.setattr(cpu_fast, '_kernels_in_memory', lambda: in_memory.append(True) or compiled)
     rc, _, err = run_cli(*argv)
-    assert in_memory == [True]  # the kernels were compiled for the process only
+    assert in_memory == [True], err  # the kernels were compiled for the process only
     return rc, err
 
 
 @pytest.mark.parametrize('case', UPSCALE_CASES)
-def test_a_cache_that_cannot_be_used_is_one_line_and_the_output_is_the_same(case, tiny_weights, low_contrast,
-                                                                             tmp_path, monkeypatch):  # fmt: skip
+def test_a_cache_that_cannot_be_used_is_one_line_and_the_output_is_the_same(
+    case, tiny_weights, low_contrast, tmp_path, monkeypatch, request
+):
     mistake, home_template, arranged = KERNEL_CACHE_MISTAKES[case]
     home = Path(home_template.format(tmp=tmp_path)) if home_template.startswith('{tmp}') else home_template
     key = _key(home, monkeypatch) if isinstance(home, Path) else None
-    extra, options = _arrange(arranged, key, tmp_path) if key else ({}, {})
+    extra, options = _arrange(arranged, key, tmp_path, request) if key else ({}, {})
     (tmp_path / 'in').mkdir()
     shutil.copy(low_contrast, tmp_path / 'in' / 'in.png')
     before, weights = fingerprint(tmp_path / 'in'), tiny_weights.read_bytes()
