@@ -19,12 +19,12 @@ dependencies = ['torch', 'numpy', 'safetensors']  # what the networks and their 
 
 
 def _build(preset: str, scale: int, pretrained, name: str):
-    """The network asked for, whose calls check their input (``alkdsr.integrations.inputs``).
+    """The network asked for, whose calls check their input (``alkdsr.archs.inputs``).
 
     A hub network is called by code that alkdsr does not see: a wrong input shape is one line
     naming the expected and the given shape, not a channel count from deep inside the network.
     """
-    from alkdsr.integrations.inputs import checking_inputs
+    from alkdsr.archs.inputs import checking_inputs
 
     return checking_inputs(_network(preset, scale, pretrained, name))
 

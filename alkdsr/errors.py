@@ -20,6 +20,10 @@ class CheckpointError(AlkdsrError, ValueError):
     """A checkpoint that cannot be used; the message names the file and the problem."""
 
 
+class DeviceError(AlkdsrError, ValueError):
+    """A device that is not one, or that this machine lacks; a ValueError for the library's callers."""
+
+
 class WeightsError(AlkdsrError):
     """Named weights that cannot be had: unknown name, download failed, file does not verify."""
 

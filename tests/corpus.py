@@ -1023,7 +1023,7 @@ STREAM_MISTAKES: dict[str, Mistake] = {
 
 # class 21: the library API, called from Python: one ValueError naming the argument, nothing of the caller's
 # changed (tests/archs/test_archs.py, tests/integrations/test_hub.py, tests/inference/test_image.py,
-# tests/inference/test_cpu_fast.py, tests/zoo/test_weights.py)
+# tests/inference/test_cpu_fast.py, tests/zoo/test_weights.py, tests/inference/test_api_arguments.py)
 API_MISTAKES: dict[str, Mistake] = {
     m.name: m
     for m in (
@@ -1058,6 +1058,48 @@ API_MISTAKES: dict[str, Mistake] = {
                  'net: training True, torch.float64, not channels-last', listed=False),
         M21('a list to upscale_image', 'upscale_image of a list of numbers',
                  'expected H x W x C (C = 1..4) uint8/uint16 pixels, got a list', listed=False),
+        M21('float tile', 'upscale_image(net, pixels, tile=2.5) (a TypeError from inside the tiling)',
+                 'tile must be an integer >= 0 or None (got 2.5)', listed=False),
+        M21('True as tile', 'upscale_tensor(net, x, tile=True) (taken as tiles of one pixel)',
+                 'tile must be an integer >= 0 or None (got True)', listed=False),
+        M21('text tile_pad', "upscale_tensor(net, x, tile=8, tile_pad='4') (a TypeError from inside the tiling)",
+                 "tile_pad must be an integer >= 0 (got '4')", listed=False),
+        M21('a path as the network', "upscale_image('net.pth', pixels) (an AttributeError)",
+                 "expected a super-resolution network (a module with .upscale, as load_upscaler gives), got "
+                 "'net.pth'", listed=False),
+        M21('unbatched tensor to upscale_tensor', 'upscale_tensor(net, x) of a (3, H, W) tensor',
+                 'ALKDNet expects (N, 3, H, W), got (3, 16, 16)', listed=False),
+        M21('float64 tensor to upscale_tensor', 'upscale_tensor(net, x) of a float64 tensor (float32 weights; an '
+                 'error from inside a convolution)',
+                 'ALKDNet expects a torch.float32 tensor (the dtype of its weights), got torch.float64', listed=False),
+        M21('dtype float64', 'upscale_image(net, pixels, dtype=torch.float64) (ignored)',
+                 'dtype must be None, torch.float16 or torch.bfloat16 (got torch.float64)', listed=False),
+        M21('dtype float16 on the CPU', 'upscale_image(net, pixels, dtype=torch.float16) of a network on the CPU '
+                 '(ran in float32, saying nothing)',
+                 'dtype torch.float16 runs the network under CUDA autocast: the input is on cpu', listed=False),
+        M21('a float16 network to upscale_image', "upscale_image of a network in float16 (an error from inside the "
+                 'first convolution; now the pixels are made in its dtype)',
+                 "within 2 grey levels of the float32 network's pixels", listed=False),
+        M21('load_model(None)', 'alkdsr.load_model(None) (a TypeError from inside pathlib)',
+                 'path must be a checkpoint file or a registered weights name, got NoneType', listed=False),
+        M21('load_model of bytes', "alkdsr.load_model(b'net.pth')",
+                 'path must be a checkpoint file or a registered weights name, got bytes', listed=False),
+        M21('load_model device 3.5', 'load_model(path, device=3.5) (gave a float64 network)',
+                 "device must be a torch.device or a name such as 'cpu' or 'cuda:0' (got 3.5)", listed=False),
+        M21('load_model device float16', 'load_model(path, device=torch.float16) (gave a float16 network)',
+                 "device must be a torch.device or a name such as 'cpu' or 'cuda:0' (got torch.float16)",
+                 listed=False),
+        M21('float64 tensor under autocast', 'a float64 tensor to the torch.hub network under autocast (which '
+                 'leaves float64 as it is: an error from inside a convolution)',
+                 'ALKDNet expects a torch.float32 tensor (the dtype of its weights), got torch.float64', listed=False),
+        M21('CpuFastNet threads 1.5', 'CpuFastNet(net, threads=1.5) (a TypeError from inside the thread pool)',
+                 'threads must be a positive integer or None (got 1.5)', listed=False),
+        M21('CpuFastNet threads 0', 'CpuFastNet(net, threads=0) (taken as every thread)',
+                 'threads must be a positive integer or None (got 0)', listed=False),
+        M21('uint8 tensor to CpuFastNet', 'CpuFastNet(net) called on a uint8 tensor (computed on values 0-255)',
+                 'CpuFastNet expects a torch.float32 tensor (the dtype of its weights), got torch.uint8', listed=False),
+        M21('empty tensor to CpuFastNet', 'CpuFastNet(net) called on a (1, 3, 0, 8) tensor',
+                 'CpuFastNet expects (N, 3, H, W) with H, W >= 1, got (1, 3, 0, 8)', listed=False),
     )
 }  # fmt: skip
 

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from alkdsr.archs.arch_util import ALKDB, ALKConv, pad_to_min_size
+from alkdsr.archs.inputs import check_count, check_tensor
 from alkdsr.errors import AlkdsrError, HomeError, LockHeld
 from alkdsr.files import locks
 from alkdsr.files.fileio import atomic_path, where_writing_fails
@@ -315,7 +316,7 @@ class CpuFastNet(nn.Module):
         net = copy.deepcopy(net).eval().float().cpu().to(memory_format=torch.channels_last)
         self.net = net
         self.upscale, self.min_size, self.config = net.upscale, net.min_size, dict(net.config)
-        self.threads = threads or torch.get_num_threads()
+        self.threads = check_count('threads', threads, none=True) or torch.get_num_threads()
         self.pool = ThreadPoolExecutor(self.threads) if self.threads > 1 else None
         self.alk = {id(m): _ALKConvWeights(m) for m in net.modules() if isinstance(m, ALKConv)}
         pairs = [(d, r.pw) for block in net.blocks for d, r in zip(block.distill, block.refine)]
@@ -375,8 +376,8 @@ class CpuFastNet(nn.Module):
 
     @torch.no_grad()
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
+        check_tensor(self, lr)  # (N, 3, H, W) float32 on the CPU, which the kernels compute on
         net = self.net
-        lr = lr.float().cpu()
         h, w = lr.shape[-2:]
         lr = pad_to_min_size(lr, net.min_size)
         s = net.upscale

@@ -18,6 +18,7 @@ import torch
 from PIL import Image
 from torch import nn
 
+from alkdsr.archs.inputs import check_network
 from alkdsr.errors import AlkdsrError
 from alkdsr.files.images import check_pixels
 from alkdsr.inference.fast import runner
@@ -86,6 +87,7 @@ def upscale_images(
 
     ``backend`` as in :func:`upscale_image`.
     """
+    check_network(model)
     for pixels in images:  # first: a ValueError of one line, not one from inside the network
         check_pixels(pixels)
     if backend is not None:
@@ -94,9 +96,9 @@ def upscale_images(
     for i, pixels in enumerate(images):
         groups[pixels.shape[:2]].append(i)
     results: list[np.ndarray | None] = [None] * len(images)
-    device = next(model.parameters()).device
+    weight = next(model.parameters())  # the batch is made in the weights' dtype (float16 ones too) and device
     for indices in groups.values():
-        batch = torch.stack([colour_tensor(images[i]) for i in indices]).to(device)
+        batch = torch.stack([colour_tensor(images[i]) for i in indices]).to(weight.device, weight.dtype)
         sr = upscale_tensor(model, batch, tile=tile, tile_pad=tile_pad, dtype=dtype, tile_mode=tile_mode)
         del batch
         for j, i in enumerate(indices):

@@ -22,6 +22,7 @@ import torch
 import torch.onnx.operators  # a submodule that `import torch` does not load
 from torch import nn
 
+from alkdsr.archs.inputs import check_count
 from alkdsr.errors import AlkdsrError
 from alkdsr.files.fileio import atomic_path
 from alkdsr.inference import MIN_OPSET
@@ -144,7 +145,7 @@ class OnnxRuntimeNet(nn.Module):
         # anchors .parameters() on the CPU for code that asks the module for its device
         self.anchor = nn.Parameter(torch.empty(0), requires_grad=False)
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or torch.get_num_threads()
+        options.intra_op_num_threads = check_count('threads', threads, none=True) or torch.get_num_threads()
         with tempfile.TemporaryDirectory() as tmp:
             path = f'{tmp}/net.onnx'
             export_onnx(net, path)

@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from alkdsr.archs.arch_util import CCA, ESA, pad_to_min_size
+from alkdsr.archs.inputs import check_count, check_network, check_tensor
 from alkdsr.inference import TILE_MODES
 
 
@@ -62,11 +63,8 @@ def upscale_tensor(
     ``tile_mode`` is 'fast' (one pass, plain tiles) or 'seamless' (two passes, tiles consistent
     with the whole image).
     """
+    _check_arguments(net, lr, tile, tile_pad, dtype, tile_mode)
     h, w = lr.shape[-2:]
-    if tile_mode not in TILE_MODES:
-        raise ValueError(f'tile_mode must be one of {TILE_MODES} (got {tile_mode!r})')
-    if tile and (tile < 1 or tile_pad < 0):
-        raise ValueError(f'tile must be >= 1 and tile_pad >= 0 (got {tile}, {tile_pad})')
     least = getattr(net, 'min_size', 1)  # a thinner image is padded up to it
     if not tile or max(h, least) * max(w, least) <= tile * tile:
         return _forward(net, lr, dtype).float()
@@ -81,6 +79,22 @@ def upscale_tensor(
         _tiled(net, lr, tile, tile_pad, dtype, seamless, keep_output=False)
         seamless.apply()
         return _tiled(net, lr, tile, tile_pad, dtype, seamless)
+
+
+def _check_arguments(net, lr, tile, tile_pad, dtype, tile_mode) -> None:
+    """Refuse in one line, naming it, an argument the network would fail on (deep inside torch) or take for
+    another: a float or a bool as ``tile``, a tensor of another shape, dtype or device than the weights'."""
+    check_network(net)
+    if tile_mode not in TILE_MODES:
+        raise ValueError(f'tile_mode must be one of {TILE_MODES} (got {tile_mode!r})')
+    check_count('tile', tile, least=0, none=True)  # 0 or None: the whole image
+    check_count('tile_pad', tile_pad, least=0)
+    if dtype is not None:
+        if dtype not in (torch.float16, torch.bfloat16):
+            raise ValueError(f'dtype must be None, torch.float16 or torch.bfloat16 (got {dtype!r})')
+        if isinstance(lr, torch.Tensor) and lr.device.type != 'cuda':
+            raise ValueError(f'dtype {dtype} runs the network under CUDA autocast: the input is on {lr.device}')
+    check_tensor(net, lr, autocast=dtype is not None)
 
 
 def _tiled(net, lr, tile, tile_pad, dtype, seamless: SeamlessTiling | None = None, keep_output: bool = True):

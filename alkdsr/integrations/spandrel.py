@@ -19,7 +19,7 @@ earlier alkdsr versions, which kept it beside the weights only) the settings are
 whose weights differ; the ``abrl`` presets and ``alkdnet_no_norm`` come out as ``bsrn`` or ``bsrn_alk9``.
 
 The networks handed out check their input: anything but (N, 3, H, W) is a one-line ValueError
-(``alkdsr.integrations.inputs``).
+(``alkdsr.archs.inputs``).
 """
 
 from __future__ import annotations
@@ -44,10 +44,10 @@ except ImportError:
 
 from alkdsr.archs import stored_config
 from alkdsr.archs.alkdnet_arch import ALKDNet
+from alkdsr.archs.inputs import checking_inputs
 from alkdsr.archs.official_keys import to_alkdsr_names
 from alkdsr.archs.presets import preset_of
 from alkdsr.errors import CheckpointError
-from alkdsr.integrations.inputs import checking_inputs
 from alkdsr.zoo.checkpoint import check_stored_config, check_weights, detect_config, model_from_state_dict
 
 __all__ = ['ALKDNetArch', 'BSRNArch', 'install']

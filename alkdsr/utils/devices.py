@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from alkdsr.errors import AlkdsrError
+from alkdsr.errors import DeviceError
 
 if TYPE_CHECKING:  # torch loads in the functions that use it: --device is parsed before any torch is needed
     import torch
@@ -35,13 +35,27 @@ def resolve_device(name: str) -> torch.device:
 
     if name == 'auto':
         return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    device = torch.device(name)
-    if device.type == 'cuda':
+    return checked_device(name, '--device')
+
+
+def checked_device(device, label: str = 'device') -> torch.device:
+    """``device`` (a torch.device, a name such as ``'cuda:1'``, or a CUDA index as torch takes it) as a
+    ``torch.device`` this machine has; else DeviceError naming ``label``. A float or a dtype is refused:
+    ``Module.to(3.5)`` or ``.to(torch.float16)`` changed the network's dtype instead."""
+    import torch
+
+    try:
+        parsed = None if isinstance(device, bool) else torch.device(device)
+    except (TypeError, RuntimeError, ValueError):
+        parsed = None
+    if parsed is None:
+        raise DeviceError(f"{label} must be a torch.device or a name such as 'cpu' or 'cuda:0' (got {device!r})")
+    if parsed.type == 'cuda':
         if not torch.cuda.is_available():
-            raise AlkdsrError(f'--device {name}: CUDA is not available on this machine (use --device cpu)')
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise AlkdsrError(f'--device {name}: only {torch.cuda.device_count()} CUDA device(s) present')
-    return device
+            raise DeviceError(f'{label} {device}: CUDA is not available on this machine (use {label} cpu)')
+        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            raise DeviceError(f'{label} {device}: only {torch.cuda.device_count()} CUDA device(s) present')
+    return parsed
 
 
 def device_name(device: torch.device) -> str:

@@ -30,6 +30,7 @@ from alkdsr.archs.presets import (
 )
 from alkdsr.errors import CheckpointError, OutputError
 from alkdsr.files.fileio import atomic_path
+from alkdsr.utils.devices import checked_device
 from alkdsr.utils.modules import bare_module
 from alkdsr.zoo.cache import resolve as resolve_weights
 
@@ -241,6 +242,9 @@ def load_model(
     variant the weights are, where they cannot show it (residual learning, ESA padding): weights of another
     variant are refused. ``overrides`` (for example ``residual='abrl'``) replace recognised constructor arguments.
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise CheckpointError(f'path must be a checkpoint file or a registered weights name, got {type(path).__name__}')
+    device = checked_device(device)
     path = resolve_weights(path)
     try:
         state, meta = read_checkpoint(path)
