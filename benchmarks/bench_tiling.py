@@ -4,14 +4,17 @@
         --tiles 64 128 --pads 16 32 [--modes fast seamless] [--device cuda] [--json out.json]
     python benchmarks/bench_tiling.py --weights W.pth --images ../shared/datasets/benchmark/Set14/HR/*.png \\
         --tiles 128 256 512 --pads 16 32 48
+    python benchmarks/bench_tiling.py --weights W.pth --images .../Set14/HR/{ppt3,comic,baboon}.png \\
+        --squash 40x3000 12x7000 5x8000 100x3000 --tiles 256 --pads 32 --modes seamless
 
 With ``--data-root``, on the benchmark sets: for every (tile, tile_pad, tile_mode), the set's mean
 Y-PSNR difference between ``alkdsr.inference.tiling.upscale_tensor`` tiled and untiled (as
 ``alkdsr benchmark`` measures it) and the largest per-image difference. With ``--images``, on large
 inputs (each image is the LR input, so HR benchmark images give the 500-800 pixels where tiles of
 128-512 matter): the PSNR of the tiled output against the untiled one and the largest difference
-in grey levels (uint8), per image and the worst over the images. TF32 is off so that only tiling
-differs. Plain ('fast') tiles change the result because CCA squeezes
+in grey levels (uint8), per image and the worst over the images. ``--squash HxW ...`` first resizes each
+image to each of these sizes (bicubic): short wide strips, where tiles meet in many seams. TF32 is off so
+that only tiling differs. Plain ('fast') tiles change the result because CCA squeezes
 each channel by its mean and standard deviation over the whole input (a tile sees its own) and
 ESA's coarse grid moves with the tile; 'seamless' tiles get both from the whole image.
 """
@@ -49,6 +52,7 @@ def main() -> int:
     data.add_argument('--images', nargs='+', help='large images as LR inputs: tiled against untiled output')
     p.add_argument('--sets', nargs='+', default=['Set14'])
     p.add_argument('--names', nargs='+', help='only these images')
+    p.add_argument('--squash', nargs='+', default=[], metavar='HxW', help='--images resized to these sizes first')
     p.add_argument('--tiles', nargs='+', type=int, default=[64, 128])
     p.add_argument('--pads', nargs='+', type=int, default=[16, 32])
     p.add_argument('--modes', nargs='+', default=['fast', 'seamless'])
@@ -106,8 +110,11 @@ def benchmark_sets(args) -> list[dict]:
 def large_images(args) -> list[dict]:
     net = load_upscaler(args.weights, args.device)
     rows = []
-    for path in args.images:
-        lr = read_image(path).pixels
+    inputs = [(path, read_image(path).pixels) for path in args.images]
+    if args.squash:
+        sizes = [tuple(int(n) for n in size.split('x')) for size in args.squash]
+        inputs = [(path, _resized(lr, h, w)) for path, lr in inputs for h, w in sizes]
+    for path, lr in inputs:
         if lr.dtype != np.uint8 or lr.shape[2] != 3:
             continue
         whole = upscale_image(net, lr)
@@ -122,9 +129,10 @@ def large_images(args) -> list[dict]:
                     mse = np.mean((tiled.astype(np.float64) - whole.astype(np.float64)) ** 2)
                     psnr = float('inf') if mse == 0 else float(10 * np.log10(255.0**2 / mse))
                     diff = int(np.abs(tiled.astype(int) - whole.astype(int)).max())
-                    row = dict(image=Path(path).name, tile=tile, tile_pad=pad, tile_mode=mode, psnr_db=psnr)
+                    row = dict(image=Path(path).name, size=f'{lr.shape[0]}x{lr.shape[1]}', tile=tile, tile_pad=pad)
+                    row.update(tile_mode=mode, psnr_db=psnr)
                     rows.append(dict(row, max_diff=diff, seconds=round(seconds, 2)))
-                    size = f'{lr.shape[1]}x{lr.shape[0]}'
+                    size = row['size']
                     print(f'{Path(path).name:16s} {size} tile {tile:4d} pad {pad:3d} {mode:9s} {psnr:6.2f} dB  '
                           f'max|diff| {diff:3d}  {seconds:.2f} s', flush=True)  # fmt: skip
     print('\nworst over the images:\n| tile | pad | mode | lowest PSNR | largest max diff |\n|---|---|---|---|---|')
@@ -133,6 +141,12 @@ def large_images(args) -> list[dict]:
         low, high = min(r['psnr_db'] for r in chosen), max(r['max_diff'] for r in chosen)
         print(f'| {key[0]} | {key[1]} | {key[2]} | {low:.2f} dB | {high} |')
     return rows
+
+
+def _resized(pixels: np.ndarray, h: int, w: int) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(pixels).resize((w, h), Image.BICUBIC))
 
 
 if __name__ == '__main__':

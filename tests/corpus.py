@@ -516,6 +516,27 @@ THIN_IMAGES: dict[str, tuple[Mistake, tuple[int, int, int, int]]] = {
     )
 }  # fmt: skip
 
+# class 14 too: short wide images, a Set14 HR image resized (bicubic) to a strip, upscaled at x4 with the
+# default tiles (256, pad 32, seamless), which cut it into a few long tiles of its whole height
+# (alkdsr.inference.tiling.tile_grid; a row of square tiles met in many seams, each off by a few grey levels).
+# (mistake, (Set14 image, rows, columns, grey levels)); tests/inference/test_tiling.py
+SHORT_WIDE_IMAGES: dict[str, tuple[Mistake, tuple[str, int, int, int]]] = {
+    m.name: (m, shape)
+    for m, shape in (
+        (M14('ppt3 as 40x3000, default tiles', 'upscale of ppt3 resized to 40x3000, default tiles (off by 4: twelve '
+                  'seams)', 'within 1 grey level of the untiled output', listed=False), ('ppt3', 40, 3000, 1)),
+        (M14('comic as 12x7000, default tiles', 'upscale of comic resized to 12x7000, default tiles (off by 6)',
+                  'within 1 grey level of the untiled output', listed=False), ('comic', 12, 7000, 1)),
+        (M14('baboon as 300x1200, default tiles', 'upscale of baboon resized to 300x1200, default tiles (off by '
+                  '3: bands of 256 and 44 rows)', 'within 1 grey level of the untiled output', listed=False),
+         ('baboon', 300, 1200, 1)),
+        (M14('ppt3 as 100x3000, default tiles', 'upscale of ppt3 resized to 100x3000, default tiles (off by 6)',
+                  'within 2 grey levels of the untiled output', listed=False), ('ppt3', 100, 3000, 2)),
+        (M14('ppt3 as 5x8000, default tiles', 'upscale of ppt3 resized to 5x8000, default tiles (off by 5)',
+                  'within 2 grey levels of the untiled output', listed=False), ('ppt3', 5, 8000, 2)),
+    )
+}  # fmt: skip
+
 # class 9: option files as people write them: (mistake, the file's bytes). Each is refused in one line
 # naming the file, before any folder.
 _OPTION_TEXT = 'name: m\nmodel_type: ALKDSRModel\n'

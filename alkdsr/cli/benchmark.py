@@ -76,7 +76,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--device', type=parse_device, default='auto', help='auto (default), cpu, cuda or cuda:N')
     parser.add_argument('--half', action='store_true', help='float16 autocast (CUDA only)')
     parser.add_argument(
-        '--tile', type=positive_int, metavar='N', help='run LR images in N x N tiles to bound memory (default: whole)'
+        '--tile', type=positive_int, metavar='N', help='run LR images in tiles of about N x N (default: whole)'
     )
     parser.add_argument(
         '--tile-pad', type=non_negative_int, default=32, metavar='N', help='context pixels around tiles (32)'

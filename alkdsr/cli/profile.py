@@ -57,7 +57,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--size', type=parse_size, default=(1280, 720), metavar='WxH', help='SR output size (1280x720)')
     parser.add_argument('--device', type=parse_device, default='auto', help='auto (default), cpu, cuda or cuda:N')
     parser.add_argument('--half', action='store_true', help='float16 autocast (CUDA only)')
-    parser.add_argument('--tile', type=positive_int, metavar='N', help='run the LR input in N x N tiles (as benchmark)')
+    parser.add_argument(
+        '--tile', type=positive_int, metavar='N', help='run the LR input in tiles of about N x N (as benchmark)'
+    )
     parser.add_argument(
         '--tile-pad', type=non_negative_int, default=32, metavar='N', help='context pixels around tiles (32)'
     )

@@ -10,8 +10,9 @@ as gray; alpha is upscaled by bicubic interpolation. Existing outputs are skippe
 --overwrite. Unreadable images are reported (one line each) and skipped; the exit status is
 1 if any image failed. Outputs are written atomically: never a partial file.
 
-Images of more than --tile x --tile LR pixels are processed in tiles of --tile on a side (default
-256 on the CPU, 512 on CUDA; 0 = never), each with --tile-pad pixels of context; --tile-mode seamless (the
+Images of more than --tile x --tile LR pixels are processed in tiles of about --tile on a side (default
+256 on the CPU, 512 on CUDA; 0 = never), each with --tile-pad pixels of context and no more pixels than a
+--tile x --tile one (a short wide image in a few long tiles of its whole height); --tile-mode seamless (the
 default) gives each tile the whole image's CCA statistics and ESA grid, so tiles do not show,
 at the cost of a second pass.
 

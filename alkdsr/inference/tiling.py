@@ -1,7 +1,8 @@
 """Running a network on whole images: optional tiling with overlap, bounded memory, fast or seamless.
 
-Tiling splits the LR image into ``tile`` x ``tile`` pieces, runs each with ``tile_pad``
-pixels of context on every side, and keeps only the centre of each output. ESA and CCA look
+Tiling splits the LR image into pieces of at most ``tile`` x ``tile`` pixels with their context
+(:func:`tile_grid`), runs each with ``tile_pad`` pixels of context on every side, and keeps only
+the centre of each output. ESA and CCA look
 at the whole input, so plain tiles (``tile_mode='fast'``) differ from the untiled output by
 a few grey levels here and there (about 55-59 dB PSNR); ``tile_mode='seamless'`` runs two
 passes that give each tile the whole image's CCA statistics and ESA grid (about 70 dB, under
@@ -23,7 +24,8 @@ grey levels (about 55 dB PSNR against the untiled output).
    tiles whose origins are multiples of the grid period.
 
 What remains is the truncated receptive field at tile borders, which ``tile_pad`` controls
-(measured in ``docs/inference.md``: 70 dB and under one grey level at tile 64, pad 32).
+(measured in ``docs/inference.md``: 70 dB and under one grey level at tile 64, pad 32), and which
+the fewer seams of :func:`tile_grid` meet less often.
 """
 
 from __future__ import annotations
@@ -58,10 +60,10 @@ def upscale_tensor(
 
     ``tile`` (LR pixels) bounds peak memory: an image of at most tile x tile pixels (counting the
     padding up to the network's ``min_size`` that a thin one gets) runs whole, in no more memory
-    than one tile with its context; a larger one in tiles of tile x tile plus ``tile_pad`` on each
-    side. ``dtype`` (``torch.float16``/``bfloat16``) runs the network under autocast on CUDA;
-    ``tile_mode`` is 'fast' (one pass, plain tiles) or 'seamless' (two passes, tiles consistent
-    with the whole image).
+    than one tile with its context; a larger one in the tiles of :func:`tile_grid`, each with
+    ``tile_pad`` on each side, none with more pixels than a tile x tile one with that context.
+    ``dtype`` (``torch.float16``/``bfloat16``) runs the network under autocast on CUDA; ``tile_mode`` is
+    'fast' (one pass, plain tiles) or 'seamless' (two passes, tiles consistent with the whole image).
     """
     _check_arguments(net, lr, tile, tile_pad, dtype, tile_mode)
     h, w = lr.shape[-2:]
@@ -102,9 +104,10 @@ def _tiled(net, lr, tile, tile_pad, dtype, seamless: SeamlessTiling | None = Non
     scale = net.upscale
     n, _, h, w = lr.shape
     out = None
-    for top in range(0, h, tile):
-        for left in range(0, w, tile):
-            bottom, right = min(top + tile, h), min(left + tile, w)
+    tile_h, tile_w = tile_grid(h, w, tile, tile_pad)
+    for top in range(0, h, tile_h):
+        for left in range(0, w, tile_w):
+            bottom, right = min(top + tile_h, h), min(left + tile_w, w)
             t0, l0 = max(top - tile_pad, 0), max(left - tile_pad, 0)
             if seamless is not None:
                 t0, l0 = t0 // ESA.GRID * ESA.GRID, l0 // ESA.GRID * ESA.GRID
@@ -119,6 +122,27 @@ def _tiled(net, lr, tile, tile_pad, dtype, seamless: SeamlessTiling | None = Non
                 :, :, (top - t0) * scale : (bottom - t0) * scale, (left - l0) * scale : (right - l0) * scale
             ]
     return out
+
+
+def tile_grid(h: int, w: int, tile: int, tile_pad: int) -> tuple[int, int]:
+    """The height and width of the tiles an h x w image is cut into: equal bands across its shorter side, each
+    cut into equal tiles as long as a tile x tile one with its context allows.
+
+    Across the shorter side, ``ceil(side / tile)`` bands of equal size (no sliver of a few pixels at the far
+    edge); along the longer side, tiles as long as keeps a tile and its context within the pixels of a
+    tile x tile one with ``tile_pad`` on each side (the context counted only where the image has some), then
+    made equal. A square image whose sides are multiples of ``tile`` gets tile x tile tiles; a short wide one
+    gets its whole height and a few long tiles, not a row of short square ones: each seam, where the
+    context beyond ``tile_pad`` is missing, costs grey levels (docs/inference.md).
+    """
+    short, long = sorted((h, w))
+    bands = -(-short // tile)
+    across = -(-short // bands)
+    context = tile_pad * min(bands - 1, 2)  # above and below a band, where there are bands beside it
+    along = max((tile + 2 * tile_pad) ** 2 // (across + context) - 2 * tile_pad, 1)
+    pieces = -(-long // min(along, long))
+    along = -(-long // pieces)
+    return (across, along) if h <= w else (along, across)
 
 
 def has_global_layers(net: nn.Module) -> bool:

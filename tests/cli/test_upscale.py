@@ -165,19 +165,27 @@ class CountingNet(torch.nn.Module):
 @pytest.mark.parametrize('tile_mode', ['fast', 'seamless'])
 def test_tile_bounds_the_area_run_at_once(tile_mode):
     """--tile N runs an image of at most N x N pixels whole (a 20 x 60 one with N = 40: no more memory
-    than one tile with its context), and a larger one in tiles of N plus the pad."""
+    than one tile with its context), and a larger one in tiles that, with their context, hold at most the
+    pixels of an N x N tile with the pad on each side: equal bands across the shorter side, equal tiles along."""
     torch.manual_seed(0)
     net = CountingNet(ALKDNet(upscale=2, num_feat=16, num_block=1).eval())
+    passes = {'fast': 1, 'seamless': 2}[tile_mode]
+    bound = (40 + 2 * 8) ** 2
     wide = torch.rand(1, 3, 20, 60)
     assert torch.equal(upscale_tensor(net, wide, tile=40, tile_pad=8, tile_mode=tile_mode), net.net(wide))
     assert net.sizes == [(20, 60)]
-    net.sizes.clear()
+    net.sizes.clear()  # 3 bands of 34 rows (not 40, 40 and 20), each in 3 tiles of 34 columns: 50 x 50 at most
+    upscale_tensor(net, torch.rand(1, 3, 100, 100), tile=40, tile_pad=8, tile_mode=tile_mode)
+    assert len(net.sizes) == 9 * passes and max(h * w for h, w in net.sizes) <= bound
+    assert max(max(size) for size in net.sizes) <= 34 + 2 * 8 + ESA.GRID  # seamless: tile origins on ESA's grid
+    net.sizes.clear()  # 41 x 40, within the bound with the context it would have: one piece
     upscale_tensor(net, torch.rand(1, 3, 41, 40), tile=40, tile_pad=8, tile_mode=tile_mode)
-    assert len(net.sizes) == {'fast': 2, 'seamless': 4}[tile_mode] and max(h * w for h, w in net.sizes) <= 48 * 48
-    net.sizes.clear()  # 2 x 800 pixels, but 13 x 800 once padded to the network's least size: tiled
+    assert net.sizes == [(41, 40)] * passes
+    net.sizes.clear()  # 2 x 800 pixels, but 13 x 800 once padded to the network's least size: 4 tiles of 200
     upscale_tensor(net, torch.rand(1, 3, 2, 800), tile=40, tile_pad=8, tile_mode=tile_mode)
-    assert (2, 800) not in net.sizes and max(w for _, w in net.sizes) <= 40 + 2 * 8 + ESA.GRID  # seamless: on the grid
-    with pytest.raises(ValueError, match='tile must be >= 1'):
+    assert len(net.sizes) == 4 * passes and {h for h, _ in net.sizes} == {13}
+    assert max(h * w for h, w in net.sizes) <= bound
+    with pytest.raises(ValueError, match='tile must be an integer >= 0'):
         upscale_tensor(net, wide, tile=-1)
 
 

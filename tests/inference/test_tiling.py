@@ -1,5 +1,8 @@
-"""Tiles of thin images: the network pads an image of fewer than ``min_size`` rows (or columns) up to it and
-takes CCA's statistics and ESA's grid over the padded image; tiles must see that same image."""
+"""Tiles of thin and of short wide images.
+
+The network pads an image of fewer than ``min_size`` rows (or columns) up to it and takes CCA's statistics
+and ESA's grid over the padded image; tiles must see that same image. A short wide image is cut into a few
+long tiles of its whole height (``tile_grid``): each seam misses some context beyond the pad."""
 
 from __future__ import annotations
 
@@ -8,10 +11,12 @@ import numpy as np
 import pytest
 import torch
 from conftest import official_weights, requires_shared
-from corpus import THIN_IMAGES
+from corpus import SHORT_WIDE_IMAGES, THIN_IMAGES
 
 import alkdsr
-from alkdsr.inference.tiling import upscale_tensor
+from alkdsr.files.images import read_image
+from alkdsr.inference.image import upscale_image
+from alkdsr.inference.tiling import tile_grid, upscale_tensor
 
 pytestmark = pytest.mark.usefixtures('no_grad')
 
@@ -46,3 +51,43 @@ def test_thin_images_in_seamless_tiles_match_the_untiled_output(shared, scale, c
     tiled = upscale_tensor(net, lr, tile=tile, tile_pad=tile_pad, tile_mode='seamless')
     assert tiled.shape == untiled.shape == (1, 3, rows * scale, width * scale)
     assert _grey_levels(tiled, untiled) <= 1
+
+
+@requires_shared
+@pytest.mark.parametrize(
+    'case',
+    # the three larger strips take 20 to 50 s each: the slow suite's
+    [pytest.param(case, marks=pytest.mark.slow) if i >= 2 else case for i, case in enumerate(SHORT_WIDE_IMAGES)],
+)
+def test_short_wide_images_in_default_tiles_match_the_untiled_output(shared, case):
+    """As ``alkdsr upscale`` runs them by default on the CPU: tile 256, pad 32, seamless."""
+    mistake, (name, rows, width, levels) = SHORT_WIDE_IMAGES[case]
+    assert mistake.expect == f'within {levels} grey level{"s" if levels > 1 else ""} of the untiled output'
+    from PIL import Image
+
+    image = read_image(shared / 'datasets' / 'benchmark' / 'Set14' / 'HR' / f'{name}.png').pixels
+    pixels = np.asarray(Image.fromarray(image).resize((width, rows), Image.BICUBIC))
+    net = alkdsr.load_model(official_weights(4))
+    untiled = upscale_image(net, pixels, backend=None)
+    tiled = upscale_image(net, pixels, tile=256, tile_pad=32, backend=None)
+    assert tiled.shape == untiled.shape == (rows * 4, width * 4, 3)
+    assert np.abs(tiled.astype(int) - untiled).max() <= levels
+
+
+@pytest.mark.parametrize(
+    'size, tile, tile_pad, expected',
+    [
+        ((40, 3000), 256, 32, (40, 1500)),  # the whole height: 320^2 / 40 - 64 = 2496 columns, made equal
+        ((3000, 40), 256, 32, (1500, 40)),  # a tall narrow one, the same across
+        ((512, 512), 256, 32, (256, 256)),  # sides multiples of the tile: square tiles of it
+        ((1000, 1000), 256, 32, (250, 250)),  # four bands of 250, not three of 256 and one of 232
+        ((300, 1200), 256, 32, (150, 400)),  # 2 bands of 150 rows (+32 above or below): 320^2 / 182 - 64 = 498
+        ((100, 100), 40, 8, (34, 34)),  # 3 bands of 34 (+ 16 of context): 56^2 / 50 - 16 = 46 -> 3 tiles of 34
+    ],
+)
+def test_tile_grid_by_hand(size, tile, tile_pad, expected):
+    tile_h, tile_w = tile_grid(*size, tile, tile_pad)
+    assert (tile_h, tile_w) == expected
+    bands, pieces = -(-size[0] // tile_h), -(-size[1] // tile_w)
+    context = (tile_h + tile_pad * min(bands - 1, 2)) * (tile_w + tile_pad * min(pieces - 1, 2))
+    assert context <= (tile + 2 * tile_pad) ** 2  # no tile with its context holds more than a square one

@@ -23,6 +23,7 @@ from corpus import (
     OUTPUT_PLACES,
     README_PATHS,
     RUN_FOLDER_MISTAKES,
+    SHORT_WIDE_IMAGES,
     STREAM_MISTAKES,
     THIN_IMAGES,
     UNDONE_MISTAKES,
@@ -61,6 +62,7 @@ def test_the_mistakes_table_is_the_corpus():
     mistakes = [m for m, _ in OUTPUT_IS_INPUT.values()] + [entry[0] for entry in OPTION_MISTAKES.values()]
     mistakes += [entry[0] for entry in (*OUTPUT_PLACES.values(), *OPTION_FILE_MISTAKES.values())]
     mistakes += [*CHECKPOINT_MISTAKES.values(), *RUN_FOLDER_MISTAKES.values(), *(m for m, _ in THIN_IMAGES.values())]
+    mistakes += [m for m, _ in SHORT_WIDE_IMAGES.values()]
     mistakes += [entry[0] for entry in KERNEL_CACHE_MISTAKES.values()]
     mistakes += [*STREAM_MISTAKES.values(), *API_MISTAKES.values(), *README_PATHS.values()]
     corpus = {m.name: m for m in mistakes + [*DOWNLOAD_MISTAKES.values(), *UNDONE_MISTAKES.values()]}
