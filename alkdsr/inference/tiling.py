@@ -65,7 +65,7 @@ def upscale_tensor(
     ``dtype`` (``torch.float16``/``bfloat16``) runs the network under autocast on CUDA; ``tile_mode`` is
     'fast' (one pass, plain tiles) or 'seamless' (two passes, tiles consistent with the whole image).
     """
-    _check_arguments(net, lr, tile, tile_pad, dtype, tile_mode)
+    tile, tile_pad = _check_arguments(net, lr, tile, tile_pad, dtype, tile_mode)
     h, w = lr.shape[-2:]
     least = getattr(net, 'min_size', 1)  # a thinner image is padded up to it
     if not tile or max(h, least) * max(w, least) <= tile * tile:
@@ -83,20 +83,22 @@ def upscale_tensor(
         return _tiled(net, lr, tile, tile_pad, dtype, seamless)
 
 
-def _check_arguments(net, lr, tile, tile_pad, dtype, tile_mode) -> None:
+def _check_arguments(net, lr, tile, tile_pad, dtype, tile_mode) -> tuple[int | None, int]:
     """Refuse in one line, naming it, an argument the network would fail on (deep inside torch) or take for
     another: a float or a bool as ``tile``, a tensor of another shape, dtype or device than the weights'."""
     check_network(net)
     if tile_mode not in TILE_MODES:
         raise ValueError(f'tile_mode must be one of {TILE_MODES} (got {tile_mode!r})')
-    check_count('tile', tile, least=0, none=True)  # 0 or None: the whole image
-    check_count('tile_pad', tile_pad, least=0)
+    tile = check_count('tile', tile, least=0, none=True)  # 0 or None: the whole image; a numpy one as an int
+    tile_pad = check_count('tile_pad', tile_pad, least=0)
     if dtype is not None:
         if dtype not in (torch.float16, torch.bfloat16):
             raise ValueError(f'dtype must be None, torch.float16 or torch.bfloat16 (got {dtype!r})')
         if isinstance(lr, torch.Tensor) and lr.device.type != 'cuda':
             raise ValueError(f'dtype {dtype} runs the network under CUDA autocast: the input is on {lr.device}')
-    check_tensor(net, lr, autocast=dtype is not None)
+    ambient = isinstance(lr, torch.Tensor) and torch.is_autocast_enabled(lr.device.type)  # the caller's own
+    check_tensor(net, lr, autocast=dtype is not None or ambient)
+    return tile, tile_pad
 
 
 def _tiled(net, lr, tile, tile_pad, dtype, seamless: SeamlessTiling | None = None, keep_output: bool = True):
@@ -135,6 +137,7 @@ def tile_grid(h: int, w: int, tile: int, tile_pad: int) -> tuple[int, int]:
     gets its whole height and a few long tiles, not a row of short square ones: each seam, where the
     context beyond ``tile_pad`` is missing, costs grey levels (docs/inference.md).
     """
+    h, w, tile, tile_pad = int(h), int(w), int(tile), int(tile_pad)  # numpy integers would overflow below
     short, long = sorted((h, w))
     bands = -(-short // tile)
     across = -(-short // bands)
